@@ -1,0 +1,195 @@
+"""What every skrel estimator shares: the two ``fit`` signatures, task types and tags.
+
+``est.fit(db, task)`` trains on the task's train split and hands its val split to early stopping
+and selection; ``est.fit(X, y, X_val=..., y_val=...)`` is the same fit spelled out, and
+``est.fit(X, y)`` works without a validation split. Subclasses implement ``_fit``,
+``_predict_proba`` (classification) and ``_predict_values`` (regression).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._tags import ClassifierTags, RegressorTags
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_is_fitted
+
+from ..data import Database, RelationalDataset, Task
+
+__all__ = ["RelationalEstimator", "resolve_fit_input", "check_relational_X"]
+
+
+def check_relational_X(X, what: str = "X") -> RelationalDataset:
+    if not isinstance(X, RelationalDataset):
+        raise TypeError(
+            f"{what} must be a skrel RelationalDataset (rows of entity id and cutoff over a Database), got "
+            f"{type(X).__name__}. Build one with task.split(db, 'train') or RelationalDataset(db, table, ids, cutoffs)."
+        )
+    if len(X) == 0:
+        raise ValueError(f"{what} has no rows.")
+    return X
+
+
+def resolve_fit_input(X, y, X_val=None, y_val=None):
+    """Check the ``fit(X, y, X_val=..., y_val=...)`` arguments."""
+    X = check_relational_X(X)
+    if y is None:
+        raise ValueError("fit(X, y) needs y: one label per row of X.")
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != len(X):
+        raise ValueError(f"y must be 1-D with one label per row of X ({len(X)}), got shape {y.shape}.")
+    if (X_val is None) != (y_val is None):
+        raise ValueError("Give both X_val and y_val, or neither.")
+    if X_val is not None:
+        X_val = check_relational_X(X_val, "X_val")
+        y_val = np.asarray(y_val)
+        if y_val.shape != (len(X_val),):
+            raise ValueError(f"y_val must be 1-D with one label per row of X_val ({len(X_val)}), got {y_val.shape}.")
+    return X, y, X_val, y_val
+
+
+class RelationalEstimator(BaseEstimator):
+    """Base class: a classifier or a regressor over :class:`RelationalDataset`, as the task says.
+
+    The estimator type follows ``task_type`` (a constructor parameter) or, when that is
+    ``"auto"``, the task given to ``fit`` or the type of ``y``. Its scikit-learn tags follow.
+    """
+
+    _parameter_constraints: dict = {
+        "task_type": [StrOptions({"auto", "binary", "multiclass", "regression"})],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y=None, *, X_val=None, y_val=None):
+        """Fit on ``(db, task)`` or on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : Database or RelationalDataset
+        y : Task or array-like of shape (n,)
+        X_val, y_val : RelationalDataset and array-like, optional
+            Validation rows for early stopping and selection (``fit(X, y)`` only; ``fit(db, task)``
+            takes the task's val split).
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        if isinstance(X, Database):
+            if not isinstance(y, Task):
+                raise TypeError(f"fit(db, task) needs a skrel Task as second argument, got {type(y).__name__}.")
+            if X_val is not None or y_val is not None:
+                raise ValueError("fit(db, task) takes the validation split from the task; do not pass X_val / y_val.")
+            db, task = X, y
+            X, y = task.split(db, "train")
+            X_val, y_val = task.split(db, "val")
+        else:
+            X, y, X_val, y_val = resolve_fit_input(X, y, X_val, y_val)
+            task = None
+        self.task_type_ = self._resolve_task_type(task, y)
+        self.task_ = task
+        y_enc = self._encode_target(y, fitting=True)
+        y_val_enc = None if y_val is None else self._encode_target(y_val, fitting=False)
+        self._t0 = time.perf_counter()
+        self._fit(X, y_enc, X_val, y_val_enc)
+        self.n_features_in_ = 1
+        return self
+
+    def _resolve_task_type(self, task, y) -> str:
+        if task is not None:
+            if self.task_type not in ("auto", task.task_type):
+                raise ValueError(
+                    f"task_type={self.task_type!r} contradicts task {task.name!r}, which is {task.task_type!r}."
+                )
+            return task.task_type
+        if self.task_type != "auto":
+            return self.task_type
+        kind = type_of_target(y)
+        if kind == "binary":
+            return "binary"
+        if kind == "multiclass":
+            return "multiclass"
+        if kind in ("continuous",):
+            return "regression"
+        raise ValueError(f"Cannot infer a task type from y of type {kind!r}; set task_type explicitly.")
+
+    def _encode_target(self, y, fitting: bool):
+        y = np.asarray(y)
+        if self.task_type_ == "regression":
+            y = y.astype(np.float64)
+            if not np.isfinite(y).all():
+                raise ValueError(f"y has {int((~np.isfinite(y)).sum())} missing or infinite value(s).")
+            return y
+        if fitting:
+            self.classes_ = np.unique(y)
+            if len(self.classes_) < 2:
+                raise ValueError(f"y has a single class {self.classes_.tolist()}; a classifier needs at least two.")
+            if self.task_type_ == "binary" and len(self.classes_) != 2:
+                raise ValueError(f"A binary task needs two classes, y has {len(self.classes_)}.")
+        idx = np.searchsorted(self.classes_, y)
+        idx = np.clip(idx, 0, len(self.classes_) - 1)
+        unknown = self.classes_[idx] != y
+        if unknown.any():
+            raise ValueError(f"y has label(s) unseen in training: {np.unique(y[unknown])[:5].tolist()}.")
+        return idx
+
+    def _fit(self, X, y, X_val, y_val):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ predict
+    def _is_classifier(self) -> bool:
+        task_type = getattr(self, "task_type_", None) or self.task_type
+        return task_type in ("binary", "multiclass")
+
+    def predict(self, X):
+        """Predict labels (classification) or values (regression) for the rows of ``X``."""
+        check_is_fitted(self, "task_type_")
+        X = check_relational_X(X)
+        if self.task_type_ == "regression":
+            return np.asarray(self._predict_values(X), dtype=np.float64)
+        proba = self._predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    @available_if(_is_classifier)
+    def predict_proba(self, X):
+        """Class probabilities, shape (n, n_classes), columns in the order of ``classes_``."""
+        check_is_fitted(self, "task_type_")
+        X = check_relational_X(X)
+        return np.asarray(self._predict_proba(X), dtype=np.float64)
+
+    def score(self, X, y):
+        """Accuracy for classifiers, R^2 for regressors (scikit-learn's defaults)."""
+        from sklearn.metrics import accuracy_score, r2_score
+
+        y_pred = self.predict(X)
+        if self.task_type_ == "regression":
+            return r2_score(y, y_pred)
+        return accuracy_score(y, y_pred)
+
+    # ------------------------------------------------------------------ tags and logging
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        task_type = getattr(self, "task_type_", None) or self.task_type
+        if task_type in ("binary", "multiclass"):
+            tags.estimator_type = "classifier"
+            tags.classifier_tags = ClassifierTags(multi_class=True)
+        elif task_type == "regression":
+            tags.estimator_type = "regressor"
+            tags.regressor_tags = RegressorTags()
+        tags.input_tags.two_d_array = False
+        tags.non_deterministic = False
+        return tags
+
+    def _log(self, message: str) -> None:
+        if self.verbose:
+            elapsed = time.perf_counter() - getattr(self, "_t0", time.perf_counter())
+            print(f"[{type(self).__name__} {elapsed:7.1f}s] {message}", file=sys.stderr, flush=True)
+
