@@ -17,11 +17,18 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils._tags import ClassifierTags, RegressorTags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, check_random_state
 
 from ..data import Database, RelationalDataset, Task
 
-__all__ = ["RelationalEstimator", "resolve_fit_input", "check_relational_X"]
+__all__ = ["RelationalEstimator", "resolve_fit_input", "check_relational_X", "seed_from"]
+
+
+def seed_from(random_state) -> int:
+    """An integer seed from a ``random_state`` parameter (int, RandomState or None)."""
+    if isinstance(random_state, (int, np.integer)):
+        return int(random_state)
+    return int(check_random_state(random_state).randint(2**31 - 1))
 
 
 def check_relational_X(X, what: str = "X") -> RelationalDataset:
@@ -57,7 +64,9 @@ class RelationalEstimator(BaseEstimator):
     """Base class: a classifier or a regressor over :class:`RelationalDataset`, as the task says.
 
     The estimator type follows ``task_type`` (a constructor parameter) or, when that is
-    ``"auto"``, the task given to ``fit`` or the type of ``y``. Its scikit-learn tags follow.
+    ``"auto"``, the task given to ``fit`` or ``y``: floating-point ``y`` means regression,
+    integer, boolean or string ``y`` with two values binary, with more multiclass. Its
+    scikit-learn tags follow.
     """
 
     _parameter_constraints: dict = {
@@ -112,6 +121,8 @@ class RelationalEstimator(BaseEstimator):
             return task.task_type
         if self.task_type != "auto":
             return self.task_type
+        if np.asarray(y).dtype.kind == "f":
+            return "regression"
         kind = type_of_target(y)
         if kind == "binary":
             return "binary"

@@ -1,0 +1,147 @@
+"""rel-f1 test scores of each family next to the published table, against the baseline anchor.
+
+    python benchmarks/f1.py [--path ../shared/data/f1] [--models baseline dfs rdl relgt]
+                            [--tasks driver-dnf ...] [--set model.KEY=VALUE ...] [--json]
+
+Every (model, task) is fitted once with ``random_state=0`` on the train split (val for early
+stopping) and scored on test under RelBench's protocol (X over the database cut at the test
+timestamp: the published numbers' protocol) and as-of (X over the full database: not comparable
+to the published table). The baseline (LightGBM on the drivers table's own columns) is always run
+as the anchor, and each row prints its ratio to it. Results merge into
+``benchmarks/results/f1.json`` and ``benchmarks/results/f1.md`` with the machine description.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PUBLISHED = {  # AUROC x100, MAE; ../shared/notes/rel-f1.md
+    "RelBench RDL (GraphSAGE)": {"driver-dnf": 72.62, "driver-top3": 75.54, "driver-position": 4.022},
+    "RelGT (paper)": {"driver-dnf": 75.87, "driver-top3": 83.52, "driver-position": 3.92},
+    "RelGNN": {"driver-dnf": 75.29, "driver-top3": 85.69, "driver-position": 3.798},
+    "Relatron, best RDL": {"driver-dnf": 77.20, "driver-top3": 85.94, "driver-position": 3.803},
+    "Relatron, best DFS": {"driver-dnf": 79.42, "driver-top3": 85.71, "driver-position": 3.273},
+}
+TASKS = ["driver-dnf", "driver-top3", "driver-position"]
+
+
+def machine() -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, torch threads {torch.get_num_threads()}"
+
+
+def scale(metric: str, value: float) -> float:
+    return round(100 * value, 2) if metric == "roc_auc" else round(value, 3)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--path", default=str(ROOT.parent / "shared" / "data" / "f1"))
+    parser.add_argument("--models", nargs="+", default=["baseline", "dfs", "rdl", "relgt"])
+    parser.add_argument("--tasks", nargs="+", default=TASKS)
+    parser.add_argument("--set", action="append", default=[], metavar="MODEL.KEY=VALUE")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "f1.json"))
+    args = parser.parse_args(argv)
+
+    from skrel.cli import _parse_sets, fit_and_report
+    from skrel.datasets import load_f1
+
+    overrides: dict[str, dict] = {}
+    for model_key, value in _parse_sets(args.set).items():
+        model, key = model_key.split(".", 1)
+        overrides.setdefault(model, {})[key] = value
+    models = ["baseline"] + [m for m in args.models if m != "baseline"]
+
+    t0 = time.perf_counter()
+    db, tasks = load_f1(args.path)
+    print(f"loaded rel-f1 in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    out_path = Path(args.out)
+    store = json.loads(out_path.read_text()) if out_path.exists() else {"runs": {}}
+    anchor: dict[str, dict] = {}
+    rows = []
+    for task_name in args.tasks:
+        task = tasks[task_name]
+        for model in models:
+            params = {"random_state": 0, **overrides.get(model, {})}
+            print(f"fitting {model} on {task_name} ...", file=sys.stderr, flush=True)
+            r = fit_and_report("f1", db, task, model, params)
+            if model == "baseline":
+                anchor[task_name] = r
+            base = anchor[task_name]
+            better = 1 if task.metric == "roc_auc" else -1
+            r["ratio_to_baseline"] = round((r["test"] / base["test"]) ** better, 4)
+            r["time_ratio_to_baseline"] = round(r["fit_seconds"] / max(base["fit_seconds"], 1e-9), 2)
+            rows.append(r)
+            store["runs"][f"{model}/{task_name}"] = r
+            print(
+                f"{model:9s} {task_name:16s} test={scale(task.metric, r['test']):>7} "
+                f"as-of={scale(task.metric, r['test_asof']):>7} val={scale(task.metric, r['val']):>7} "
+                f"x{r['ratio_to_baseline']:.3f} of baseline, fit {r['fit_seconds']:.0f}s "
+                f"({r['time_ratio_to_baseline']:.1f}x baseline), peak RSS {r['peak_rss_mb']:.0f} MB",
+                flush=True,
+            )
+    store["machine"] = machine()
+    store["command"] = "python benchmarks/f1.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(store, indent=1, sort_keys=True))
+    out_path.with_suffix(".md").write_text(render(store))
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        print(render(store))
+    return 0
+
+
+def render(store: dict) -> str:
+    lines = [
+        "# rel-f1 test scores (AUROC x100, MAE)",
+        "",
+        f"Machine: {store.get('machine', '?')}. Each skrel row: one fit, random_state=0. 'RelBench protocol' = X over",
+        "the database cut at the test timestamp (the published numbers' protocol); 'as-of' = X over the full",
+        "database (each row sees everything up to its own cutoff; not comparable to the published table).",
+        "",
+        "| method | protocol | driver-dnf | driver-top3 | driver-position |",
+        "|---|---|---|---|---|",
+    ]
+    for name, scores in PUBLISHED.items():
+        lines.append(f"| {name} | published | " + " | ".join(str(scores[t]) for t in TASKS) + " |")
+    runs = store.get("runs", {})
+    models = sorted({k.split("/")[0] for k in runs}, key=lambda m: ["baseline", "dfs", "rdl", "relgt"].index(m)
+                    if m in ("baseline", "dfs", "rdl", "relgt") else 99)
+    for model in models:
+        for label, key in (("RelBench protocol", "test"), ("as-of", "test_asof")):
+            cells = []
+            for t in TASKS:
+                r = runs.get(f"{model}/{t}")
+                cells.append("" if r is None else str(scale(r["metric"], r[key])))
+            lines.append(f"| skrel {model} | {label} | " + " | ".join(cells) + " |")
+    lines += ["", "| model | task | fit seconds | peak RSS MB | test / baseline |", "|---|---|---|---|---|"]
+    for key, r in sorted(runs.items()):
+        lines.append(f"| {r['model']} | {r['task']} | {r['fit_seconds']:.0f} | {r['peak_rss_mb']:.0f} | "
+                     f"{r.get('ratio_to_baseline', '')} |")
+    lines.append("")
+    lines.append(f"Reproduce: `{store.get('command', 'python benchmarks/f1.py')}`")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+from .f1 import load_f1

@@ -1,0 +1,132 @@
+"""Tabular learners over feature frames: the default LightGBM, any scikit-learn estimator.
+
+Shared by the baseline and the DFS family. Feature frames may hold numeric, boolean, datetime
+and string columns; :class:`FrameEncoder` turns them into a numeric matrix with the categories
+frozen at fit time, so train and predict agree.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone, is_classifier, is_regressor
+
+__all__ = ["FrameEncoder", "default_learner", "prepare_learner", "fit_learner", "learner_proba", "learner_values"]
+
+
+class FrameEncoder:
+    """Encode a feature frame to float64: numbers as they are, booleans as 0/1, datetimes as days
+    since 1970, strings and categories as integer codes of the categories seen in ``fit``
+    (unseen and missing: NaN)."""
+
+    def fit(self, frame: pd.DataFrame) -> "FrameEncoder":
+        self.columns_ = list(frame.columns)
+        self.categories_: dict[str, pd.Index] = {}
+        for col in self.columns_:
+            s = frame[col]
+            if not (_is_numeric(s) or pd.api.types.is_datetime64_any_dtype(s.dtype)):
+                self.categories_[col] = pd.Index(pd.unique(s.dropna().astype(str))).sort_values()
+        return self
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        missing = [c for c in self.columns_ if c not in frame.columns]
+        if missing:
+            raise ValueError(f"Feature frame lacks column(s) {missing[:5]} seen in fit.")
+        out = np.empty((len(frame), len(self.columns_)), dtype=np.float64)
+        for j, col in enumerate(self.columns_):
+            s = frame[col]
+            if col in self.categories_:
+                codes = self.categories_[col].get_indexer(s.astype(str).where(s.notna(), None))
+                v = codes.astype(np.float64)
+                v[(codes < 0) | s.isna().to_numpy()] = np.nan
+            elif pd.api.types.is_datetime64_any_dtype(s.dtype):
+                v = (s.astype("datetime64[ns]").to_numpy().astype("int64") / 86_400e9).astype(np.float64)
+                v[s.isna().to_numpy()] = np.nan
+            else:
+                v = pd.to_numeric(s, errors="coerce").astype("float64").to_numpy()
+            out[:, j] = v
+        return out
+
+    @property
+    def categorical_indices_(self) -> list[int]:
+        return [j for j, c in enumerate(self.columns_) if c in self.categories_]
+
+
+def _is_numeric(s: pd.Series) -> bool:
+    return pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_numeric_dtype(s.dtype)
+
+
+def default_learner(task_type: str, random_state=None, n_estimators: int = 1000, learning_rate: float = 0.03,
+                    num_leaves: int = 31, **kwargs):
+    """LightGBM, classifier or regressor as the task needs (L1 objective for regression)."""
+    import lightgbm as lgb
+
+    params = dict(
+        n_estimators=n_estimators,
+        learning_rate=learning_rate,
+        num_leaves=num_leaves,
+        subsample=0.8,
+        subsample_freq=1,
+        colsample_bytree=0.8,
+        random_state=0 if random_state is None else random_state,
+        deterministic=True,
+        force_row_wise=True,
+        n_jobs=1,
+        verbose=-1,
+    )
+    params.update(kwargs)
+    if task_type == "regression":
+        return lgb.LGBMRegressor(objective="l1", **params)
+    return lgb.LGBMClassifier(**params)
+
+
+def prepare_learner(learner, task_type: str, random_state=None):
+    """Clone a user's learner (or build the default) and check it fits the task type."""
+    if learner is None:
+        return default_learner(task_type, random_state)
+    est = clone(learner)
+    if task_type == "regression" and is_classifier(est):
+        raise ValueError(f"learner {type(learner).__name__} is a classifier but the task is a regression.")
+    if task_type != "regression" and is_regressor(est):
+        raise ValueError(f"learner {type(learner).__name__} is a regressor but the task is a {task_type} one.")
+    if random_state is not None and "random_state" in est.get_params() and est.get_params()["random_state"] is None:
+        est.set_params(random_state=random_state)
+    return est
+
+
+def _is_lightgbm(est) -> bool:
+    return type(est).__module__.startswith("lightgbm")
+
+
+def fit_learner(est, Xm: np.ndarray, y: np.ndarray, Xm_val=None, y_val=None, categorical=None,
+                early_stopping_rounds: int = 50):
+    """Fit ``est``; LightGBM gets native categoricals and early stopping on the val rows."""
+    if _is_lightgbm(est):
+        import lightgbm as lgb
+
+        kwargs = {"categorical_feature": list(categorical or []) or "auto"}
+        if Xm_val is not None and len(Xm_val) and len(np.unique(y_val)) > (1 if is_classifier(est) else 0):
+            if "eval_X" in inspect.signature(est.fit).parameters:
+                kwargs.update(eval_X=(Xm_val,), eval_y=(y_val,))
+            else:  # lightgbm < 4.7
+                kwargs["eval_set"] = [(Xm_val, y_val)]
+            kwargs["callbacks"] = [lgb.early_stopping(early_stopping_rounds, verbose=False)]
+        est.fit(Xm, y, **kwargs)
+    else:
+        est.fit(Xm, y)
+    return est
+
+
+def learner_proba(est, Xm: np.ndarray, n_classes: int) -> np.ndarray:
+    """Probabilities over all ``n_classes`` (columns for classes missing in training are zero)."""
+    proba = est.predict_proba(Xm)
+    classes = getattr(est, "classes_", np.arange(proba.shape[1]))
+    out = np.zeros((len(Xm), n_classes))
+    out[:, np.asarray(classes, dtype=int)] = proba
+    return out
+
+
+def learner_values(est, Xm: np.ndarray) -> np.ndarray:
+    return np.asarray(est.predict(Xm), dtype=np.float64)

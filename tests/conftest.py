@@ -1,0 +1,99 @@
+"""Shared fixtures: a small seeded relational database with a computed task, and the F1 path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skrel.data import Database, Task
+
+F1_PATH = Path(os.environ.get("SKREL_F1_PATH", Path(__file__).resolve().parents[1].parent / "shared" / "data" / "f1"))
+
+
+def make_shop(seed: int = 0, n_users: int = 60, n_items: int = 15, n_orders: int = 1500) -> Database:
+    """users <- orders -> items, orders dated over two years; a user's spend drives the label."""
+    rng = np.random.default_rng(seed)
+    users = pd.DataFrame(
+        {
+            "user_id": np.arange(n_users),
+            "age": rng.integers(18, 70, n_users).astype(float),
+            "country": rng.choice(["fr", "de", "uk"], n_users),
+            "signup": pd.Timestamp("2019-06-01") + pd.to_timedelta(rng.integers(0, 200, n_users), "D"),
+        }
+    )
+    items = pd.DataFrame(
+        {"item_id": np.arange(n_items), "price": rng.gamma(2.0, 10.0, n_items), "cat": rng.choice(list("abc"), n_items)}
+    )
+    propensity = rng.gamma(1.0, 1.0, n_users)
+    user = rng.choice(n_users, n_orders, p=propensity / propensity.sum())
+    orders = pd.DataFrame(
+        {
+            "order_id": np.arange(n_orders),
+            "user_id": user,
+            "item_id": rng.integers(0, n_items, n_orders),
+            "qty": rng.integers(1, 5, n_orders).astype(float),
+            "at": pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 730, n_orders), "D"),
+        }
+    )
+    return Database(
+        {"users": users, "items": items, "orders": orders},
+        primary_keys={"users": "user_id", "items": "item_id", "orders": "order_id"},
+        foreign_keys={"orders": {"user_id": "users", "item_id": "items"}},
+        time_columns={"orders": "at"},
+    )
+
+
+SHOP_LABEL_SQL = """
+SELECT t.timestamp, u.user_id, CAST(COUNT(o.order_id) >= 2 AS INTEGER) AS churn_free
+FROM timestamps t
+CROSS JOIN users u
+LEFT JOIN orders o ON o.user_id = u.user_id AND o.at > t.timestamp AND o.at <= t.timestamp + {window}
+GROUP BY t.timestamp, u.user_id
+"""
+
+SHOP_REG_SQL = """
+SELECT t.timestamp, u.user_id, SUM(o.qty) AS spend
+FROM timestamps t
+CROSS JOIN users u
+JOIN orders o ON o.user_id = u.user_id AND o.at > t.timestamp AND o.at <= t.timestamp + {window}
+GROUP BY t.timestamp, u.user_id
+"""
+
+
+def shop_task(kind: str = "binary") -> Task:
+    common = dict(
+        entity_table="users",
+        entity_col="user_id",
+        window=pd.Timedelta(days=60),
+        val_timestamp=pd.Timestamp("2021-03-01"),
+        test_timestamp=pd.Timestamp("2021-07-01"),
+    )
+    if kind == "binary":
+        return Task(name="user-active", target_col="churn_free", task_type="binary", label_sql=SHOP_LABEL_SQL, **common)
+    return Task(name="user-spend", target_col="spend", task_type="regression", label_sql=SHOP_REG_SQL, **common)
+
+
+@pytest.fixture(scope="session")
+def shop_db():
+    return make_shop()
+
+
+@pytest.fixture(scope="session")
+def shop_binary(shop_db):
+    return shop_db, shop_task("binary")
+
+
+@pytest.fixture(scope="session")
+def shop_regression(shop_db):
+    return shop_db, shop_task("regression")
+
+
+@pytest.fixture(scope="session")
+def f1_path():
+    if not (F1_PATH / "results.csv").exists():
+        pytest.skip(f"F1 CSVs not found at {F1_PATH} (set SKREL_F1_PATH)")
+    return F1_PATH
