@@ -2,6 +2,8 @@
 
 from .database import Database, DanglingForeignKeyWarning, SchemaError, Table
 from .dataset import RelationalDataset
+from .relbench_io import from_relbench, to_relbench
+from .sql import SQLSchemaWarning, TimeColumnInferenceWarning, from_sql
 from .task import SPLITS, TASK_TYPES, Task
 
 __all__ = [
@@ -13,4 +15,9 @@ __all__ = [
     "Task",
     "TASK_TYPES",
     "SPLITS",
+    "from_sql",
+    "from_relbench",
+    "to_relbench",
+    "SQLSchemaWarning",
+    "TimeColumnInferenceWarning",
 ]

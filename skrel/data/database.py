@@ -10,6 +10,7 @@ RelBench's convention (``Database.upto``).
 from __future__ import annotations
 
 import hashlib
+import pickle
 import warnings
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
@@ -28,6 +29,15 @@ class DanglingForeignKeyWarning(UserWarning):
     """Foreign-key values without a matching primary key were set to missing."""
 
 
+def _kind(dtype) -> str:
+    """'number', 'bool' or 'other': a coarse type, to explain keys that never match."""
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    if pd.api.types.is_numeric_dtype(dtype):
+        return "number"
+    return "other"
+
+
 def _first(values: Iterable, k: int = 5) -> list:
     out = []
     for v in values:
@@ -37,38 +47,57 @@ def _first(values: Iterable, k: int = 5) -> list:
     return out
 
 
+_NS_RANGE = "1677-09-22..2262-04-11"
+
+# Databases whose pickled tables are at least this large are pickled zstd-compressed.
+_COMPRESS_MIN_BYTES = 1 << 20
+
+
 def _parse_times(raw: pd.Series, where: str) -> tuple[pd.Series, bool]:
-    """Parse a non-datetime column to naive datetime64[ns]; aware values become naive UTC."""
+    """Parse a non-datetime column to naive datetime64[ns]; aware values become naive UTC.
+
+    Works on positions, never on index labels (the caller's index may repeat labels).
+    """
     if pd.api.types.is_numeric_dtype(raw.dtype) or pd.api.types.is_bool_dtype(raw.dtype):
         raise SchemaError(
             f"Time column {where} holds numbers ({raw.dtype}), not datetimes. "
             "Convert it with pandas.to_datetime (choosing the unit) before building the Database."
         )
-    non_null = raw.dropna()
-    try:
-        parsed = pd.to_datetime(non_null, errors="raise", format="mixed")
-    except (ValueError, TypeError) as exc:
-        text = str(exc).lower()
-        if "mix" in text and ("tz" in text or "timezone" in text or "offset" in text) or "tz-aware" in text:
+    present = raw.notna().to_numpy()
+    non_null = pd.Series(raw.to_numpy(dtype=object)[present])
+    with warnings.catch_warnings():
+        # pandas warns about mixed offsets / format inference; both cases are handled below.
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            parsed = pd.to_datetime(non_null, errors="raise", format="mixed")
+        except (ValueError, TypeError, OverflowError) as exc:
+            text = str(exc).lower()
+            if "mix" in text and ("tz" in text or "timezone" in text or "offset" in text) or "tz-aware" in text:
+                raise SchemaError(
+                    f"Time column {where} mixes timezone-aware and naive values. Make them all aware or all naive."
+                ) from None
+            coerced = pd.to_datetime(non_null, errors="coerce", format="mixed", utc=True)
+            bad = coerced.isna().to_numpy()
             raise SchemaError(
-                f"Time column {where} mixes timezone-aware and naive values. Make them all aware or all naive."
+                f"Time column {where} has {int(bad.sum())} value(s) that are not datetimes, or lie outside the "
+                f"range {_NS_RANGE} that datetime64[ns] holds (first: {_first(non_null[bad])}). "
+                "Fix them or convert the column yourself."
             ) from None
-        coerced = pd.to_datetime(non_null, errors="coerce", format="mixed", utc=True)
-        bad = coerced.isna()
-        raise SchemaError(
-            f"Time column {where} has {int(bad.sum())} value(s) that are not datetimes "
-            f"(first: {_first(non_null[bad])}). Fix them or convert the column yourself."
-        ) from None
+        if parsed.dtype == object:
+            # Aware values with different UTC offsets, or aware and naive values together.
+            aware = np.array([getattr(v, "tzinfo", None) is not None for v in parsed])
+            if not aware.all():
+                raise SchemaError(
+                    f"Time column {where} mixes timezone-aware and naive values. Make them all aware or all naive."
+                )
+            parsed = pd.to_datetime(non_null, errors="raise", format="mixed", utc=True)
     is_aware = isinstance(parsed.dtype, pd.DatetimeTZDtype)
     if is_aware:
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    elif parsed.dtype == object:
-        raise SchemaError(
-            f"Time column {where} mixes timezone-aware and naive values. Make them all aware or all naive."
-        )
-    out = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
-    out.loc[parsed.index] = parsed.to_numpy()
-    return out, is_aware
+    values = np.full(len(raw), np.datetime64("NaT"), dtype="datetime64[ns]")
+    values[present] = parsed.to_numpy(dtype="datetime64[ns]")
+    return pd.Series(values, index=raw.index, name=raw.name), is_aware
 
 
 @dataclass
@@ -254,34 +283,35 @@ class Database:
     def _check_fkey(self, name: str, t: Table, col: str, ref: str) -> None:
         values = t.df[col]
         target = self.tables[ref].df[self.tables[ref].pkey]
-        present = values.notna()
+        present = values.notna().to_numpy()
         try:
-            ok = values[present].isin(target)
+            ok = values.isin(target).to_numpy()
         except TypeError as exc:  # pragma: no cover - incomparable dtypes
             raise SchemaError(f"Foreign key {name}.{col} cannot be compared with {ref}.{self.tables[ref].pkey}: {exc}")
-        bad = ~ok
+        bad = present & ~ok
         n_bad = int(bad.sum())
         if not n_bad:
             return
-        first = _first(pd.unique(values[present][bad]))
+        first = _first(pd.unique(values[bad]))
+        hint = ""
+        if n_bad == int(present.sum()) and _kind(values.dtype) != _kind(target.dtype):
+            hint = (
+                f" No value matches: {name}.{col} is {values.dtype} and {ref}.{self.tables[ref].pkey} is "
+                f"{target.dtype}; convert one of them to the other's type."
+            )
         if self.dangling == "raise":
             raise SchemaError(
                 f"Foreign key {name}.{col} has {n_bad} value(s) with no matching {ref}.{self.tables[ref].pkey} "
-                f"(first: {first}). Fix the data, or pass dangling='null' to set them to missing."
+                f"(first: {first}).{hint} Fix the data, or pass dangling='null' to set them to missing."
             )
         warnings.warn(
             f"Foreign key {name}.{col}: {n_bad} value(s) with no matching {ref}.{self.tables[ref].pkey} "
-            f"(first: {first}) were set to missing (dangling='null').",
+            f"(first: {first}) were set to missing (dangling='null').{hint}",
             DanglingForeignKeyWarning,
             stacklevel=4,
         )
-        idx = values[present][bad].index
-        col_values = t.df[col]
-        if col_values.dtype.kind in "iub":
-            col_values = col_values.astype("Int64")
-        else:
-            col_values = col_values.copy()
-        col_values.loc[idx] = pd.NA if col_values.dtype == "Int64" else None
+        col_values = values.astype("Int64") if values.dtype.kind in "iub" else values.copy()
+        col_values.iloc[np.flatnonzero(bad)] = pd.NA if col_values.dtype == "Int64" else None
         t.df[col] = col_values
 
     def _convert_times(self) -> None:
@@ -299,7 +329,13 @@ class Database:
             else:
                 converted, is_aware = _parse_times(raw, f"{name}.{t.time_col}")
                 (aware if is_aware else naive).append(name)
-            t.df[t.time_col] = converted.astype("datetime64[ns]")
+            try:
+                t.df[t.time_col] = converted.astype("datetime64[ns]")
+            except (ValueError, OverflowError):  # OutOfBoundsDatetime
+                raise SchemaError(
+                    f"Time column {name}.{t.time_col} has values outside the range {_NS_RANGE} that "
+                    "datetime64[ns] holds. Clip or drop them."
+                ) from None
         if aware and naive:
             raise SchemaError(
                 f"Time columns mix timezone-aware tables {aware} and naive tables {naive}. "
@@ -348,6 +384,10 @@ class Database:
         Rows with a missing time are never visible in a cut database.
         """
         t = pd.Timestamp(t)
+        if t is pd.NaT:
+            raise ValueError("upto needs a time, got NaT.")
+        if t.tzinfo is not None:  # times are stored as naive UTC
+            t = t.tz_convert("UTC").tz_localize(None)
         key = ("upto", t)
         if key in self._cache:
             return self._cache[key]
@@ -391,11 +431,28 @@ class Database:
         return self._cache
 
     def __getstate__(self):
+        # Every parallel task (a cross-validation fold, a grid-search candidate) pickles the
+        # database its rows refer to: compress the tables of a large one (zstd, on the exact
+        # pickle bytes, so dtypes and values round-trip unchanged; about 10x smaller on rel-f1).
         state = self.__dict__.copy()
         state["_cache"] = {}
+        payload = pickle.dumps(state["tables"], protocol=pickle.HIGHEST_PROTOCOL)
+        if len(payload) >= _COMPRESS_MIN_BYTES:
+            import pyarrow as pa
+
+            if pa.Codec.is_available("zstd"):
+                del state["tables"]
+                state["_tables_zstd"] = (len(payload), pa.compress(payload, codec="zstd", asbytes=True))
         return state
 
     def __setstate__(self, state):
+        state = dict(state)
+        packed = state.pop("_tables_zstd", None)
+        if packed is not None:
+            import pyarrow as pa
+
+            size, data = packed
+            state["tables"] = pickle.loads(pa.decompress(data, decompressed_size=size, codec="zstd", asbytes=True))
         self.__dict__.update(state)
         self._cache = {}
 

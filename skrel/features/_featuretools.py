@@ -1,0 +1,146 @@
+"""The featuretools engine: the reference semantics of skrel's deep feature synthesis.
+
+The definitions of :mod:`skrel.features._definitions` become featuretools features
+(``IdentityFeature``, ``DirectFeature``, ``AggregationFeature`` with ``use_previous`` for windows)
+over an ``EntitySet`` with the column types skrel inferred, and are computed by
+``featuretools.calculate_feature_matrix`` with one cutoff time per (entity, cutoff) pair.
+featuretools includes rows dated exactly at the cutoff (``include_cutoff_time=True``), skrel's
+convention. It is slow (pandas, one pass per distinct cutoff): use it to check, not to train.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from ._definitions import Aggregation, Direct, Feature, Identity, Schema, used_columns
+
+__all__ = ["compute_featuretools", "make_entityset"]
+
+
+def make_entityset(db, schema: Schema, columns: dict[str, list[str]]):
+    """An EntitySet holding the used columns, typed as ``schema`` says."""
+    import featuretools as ft
+    from woodwork.logical_types import (
+        Boolean,
+        BooleanNullable,
+        Categorical,
+        Datetime,
+        Double,
+        Integer,
+        IntegerNullable,
+    )
+
+    es = ft.EntitySet("skrel")
+    for t, cols in columns.items():
+        src = db[t].df
+        data = {}
+        types = {}
+        for c in cols:
+            col = schema.column(t, c)
+            s = src[c]
+            if col.logical == "numeric":
+                if s.dtype.kind in "iu":
+                    types[c] = Integer
+                elif s.dtype.kind == "f" and "foreign_key" in col.tags:
+                    s = s.astype("Int64")
+                    types[c] = IntegerNullable
+                elif isinstance(s.dtype, pd.api.extensions.ExtensionDtype) and s.dtype.kind in "iu":
+                    types[c] = IntegerNullable
+                else:
+                    s = s.astype("float64")
+                    types[c] = Double
+            elif col.logical == "categorical":
+                s = s.astype(object).where(s.notna(), None).map(lambda v: v if v is None else str(v))
+                types[c] = Categorical
+            elif col.logical == "boolean":
+                types[c] = Boolean if not s.isna().any() else BooleanNullable
+            elif col.logical == "datetime":
+                s = s.astype("datetime64[ns]")
+                types[c] = Datetime
+            data[c] = s.to_numpy() if isinstance(s, pd.Series) else s
+        df = pd.DataFrame(data)
+        pk = schema.pkeys[t]
+        types.pop(pk, None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            es.add_dataframe(df, dataframe_name=t, index=pk, time_index=schema.time_cols[t], logical_types=types)
+    for r in schema.relationships:
+        if r.child in columns and r.parent in columns and r.fk in columns[r.child]:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                es.add_relationship(r.parent, r.pk, r.child, r.fk)
+    return es
+
+
+def to_featuretools(features: list[Feature], es) -> list:
+    """featuretools feature objects for ``features`` (same names)."""
+    import featuretools as ft
+    from featuretools.entityset.relationship import RelationshipPath
+    from featuretools.primitives import Count, Max, Mean, Min, Mode, NumUnique, Std, Sum, TimeSinceLast
+
+    prims = {"count": Count, "max": Max, "mean": Mean, "min": Min, "mode": Mode, "num_unique": NumUnique,
+             "std": Std, "sum": Sum, "time_since_last": TimeSinceLast}
+    rels = {(r._child_dataframe_name, r._child_column_name): r for r in es.relationships}
+    memo: dict = {}
+
+    def conv(f: Feature):
+        if f in memo:
+            return memo[f]
+        if isinstance(f, Identity):
+            out = ft.IdentityFeature(es[f.table].ww[f.name])
+        elif isinstance(f, Direct):
+            out = ft.DirectFeature(conv(f.base), f.table, relationship=rels[(f.rel.child, f.rel.fk)])
+        elif isinstance(f, Aggregation):
+            path = RelationshipPath([(False, rels[(r.child, r.fk)]) for r in f.path])
+            use_previous = ft.Timedelta(f.window, "d") if f.window is not None else None
+            out = ft.AggregationFeature(conv(f.base), parent_dataframe_name=f.table, primitive=prims[f.primitive],
+                                        relationship_path=path, use_previous=use_previous)
+        else:  # pragma: no cover
+            raise TypeError(type(f))
+        memo[f] = out
+        return out
+
+    out = [conv(f) for f in features]
+    for f, g in zip(features, out):
+        if g.get_name() != f.name:  # pragma: no cover - a bug in the definitions
+            raise RuntimeError(f"featuretools names {f.name!r} as {g.get_name()!r}.")
+    return out
+
+
+def compute_featuretools(db, schema: Schema, features: list[Feature], entity_table: str, entity_ids, cutoffs,
+                         **_ignored):
+    """Evaluate ``features`` with featuretools; same output as :func:`compute_duckdb`."""
+    import featuretools as ft
+
+    columns = used_columns(schema, features)
+    columns.setdefault(entity_table, [schema.pkeys[entity_table]])
+    es = make_entityset(db, schema, columns)
+    feats = to_featuretools(features, es)
+    ids = np.asarray(entity_ids)
+    cuts = np.asarray(cutoffs, dtype="datetime64[ns]")
+    pairs = pd.DataFrame({"k": ids, "c": cuts})
+    codes, uniq = pd.factorize(pd.MultiIndex.from_frame(pairs))
+    pk = schema.pkeys[entity_table]
+    keys = uniq.get_level_values(0).to_numpy()
+    pk_dtype = db[entity_table].df[pk].dtype
+    if pk_dtype.kind in "iu":
+        keys = keys.astype(pk_dtype)
+    ct = pd.DataFrame({pk: keys, "time": uniq.get_level_values(1).to_numpy()})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fm = ft.calculate_feature_matrix(feats, es, cutoff_time=ct, cutoff_time_in_index=True, n_jobs=1)
+    fm = fm.reindex(pd.MultiIndex.from_arrays([ct[pk].to_numpy(), ct["time"].to_numpy()]))
+    out = {}
+    for f in features:
+        s = fm[f.name]
+        if f.logical == "categorical":
+            v = s.astype(object).to_numpy()
+            v = np.array([None if (x is None or (isinstance(x, float) and np.isnan(x)) or x is pd.NA) else str(x)
+                          for x in v], dtype=object)
+        else:
+            v = pd.to_numeric(s.astype(object).where(s.notna(), np.nan), errors="coerce").astype("float64").to_numpy()
+        out[f.name] = v[codes]
+    return pd.DataFrame(out)

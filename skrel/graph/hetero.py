@@ -1,0 +1,403 @@
+"""A :class:`~skrel.data.Database` as a heterogeneous temporal graph, with per-table tensor features.
+
+One node type per table (node ``i`` of a table is its row ``i``), one edge type per foreign key and
+one for its reverse, RelBench's naming::
+
+    (child, "f2p_<fkey column>", parent)       # messages child -> parent
+    (parent, "rev_f2p_<fkey column>", child)   # messages parent -> child
+
+Node times are int64 nanoseconds since the epoch (``datetime64[ns]`` viewed as int64); a missing
+time is :data:`NEVER` (never visible); tables without a time column have ``node_time[t] is None``
+and are always visible. A node is visible at cutoff ``c`` when its time is ``<= c``.
+
+Two cached builders, both keyed in ``db.cache`` (the structures are built once per database and
+reused across fits, grid-search candidates and predictions):
+
+- :func:`build_graph` -> :class:`RelationalGraph`: structure only (numpy, no features).
+- :func:`feature_spec` -> :class:`FeatureSpec` (column semantic types and statistics, inferred from
+  one database, the training one) and :func:`materialize` -> ``{table: torch_frame.TensorFrame}``
+  (a database's rows encoded with a spec's statistics, so that predict-time features use the
+  training statistics).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..data import Database, SchemaError
+from .text import HashingTextEmbedder, embedder_key
+
+__all__ = [
+    "EdgeType",
+    "NEVER",
+    "RelationalGraph",
+    "FeatureSpec",
+    "build_graph",
+    "feature_spec",
+    "materialize",
+    "node_keys",
+    "to_hetero_data",
+]
+
+EdgeType = tuple[str, str, str]
+
+NEVER = np.iinfo(np.int64).max
+"""Time given to rows whose time is missing: later than every cutoff, so never visible."""
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser on uint64 arrays (wrapping arithmetic)."""
+    x = np.asarray(x, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        z = x + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def node_keys(values) -> np.ndarray:
+    """Stable uint64 identities of primary-key values (equal values, equal keys, in every process)."""
+    arr = pd.Series(np.asarray(values))
+    return _mix64(pd.util.hash_pandas_object(arr, index=False).to_numpy().astype(np.uint64))
+
+
+@dataclass(eq=False)
+class RelationalGraph:
+    """The structure of a database as a heterogeneous temporal graph (numpy arrays).
+
+    Attributes
+    ----------
+    node_types : list of str
+        The table names, in database order.
+    num_nodes : dict of str to int
+        Rows per table.
+    node_time : dict of str to ndarray of int64 or None
+        Per table, the time of each node in ns (``NEVER`` where missing); ``None`` for tables
+        without a time column (always visible).
+    pkey_index : dict of str to pandas.Index or None
+        Per table, primary-key value -> node index (``None`` without a primary key). Use
+        :meth:`node_index` to map ids with a clear error for unknown ones.
+    node_key : dict of str to ndarray of uint64
+        A stable identity per node: a hash of its primary-key value, or of its row position for
+        tables without a primary key. Samplers derive their randomness from it, so that a seed's
+        sample does not depend on rows it cannot see.
+    edge_types : list of (src, rel, dst)
+        Every foreign key and its reverse.
+    adj : dict of edge type to (rowptr, col)
+        Per edge type ``(src, rel, dst)``, a CSR adjacency over ``dst`` nodes: the ``src``
+        neighbours of ``dst`` node ``i`` (the nodes that send it messages) are
+        ``col[rowptr[i]:rowptr[i + 1]]``. ``rowptr`` is int64 of shape ``(num_nodes[dst] + 1,)``,
+        ``col`` int64 of shape ``(E,)``. Within a row, neighbours are sorted by their time
+        (ascending, missing last), ties by node index; so the neighbours visible at a cutoff are a
+        prefix of the row.
+    fingerprint : str
+        The database's fingerprint.
+    """
+
+    node_types: list[str]
+    num_nodes: dict[str, int]
+    node_time: dict[str, np.ndarray | None]
+    pkey_index: dict[str, pd.Index | None]
+    node_key: dict[str, np.ndarray]
+    edge_types: list[EdgeType]
+    adj: dict[EdgeType, tuple[np.ndarray, np.ndarray]]
+    fingerprint: str
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:
+        nodes = ", ".join(f"{t}={n}" for t, n in self.num_nodes.items())
+        n_edges = sum(len(c) for _, c in self.adj.values())
+        return f"RelationalGraph(nodes: {nodes}; {len(self.edge_types)} edge types, {n_edges} edges)"
+
+    @property
+    def timed_types(self) -> list[str]:
+        """Node types with a time column."""
+        return [t for t in self.node_types if self.node_time[t] is not None]
+
+    def node_index(self, table: str, ids) -> np.ndarray:
+        """Node indices (int64) of primary-key values ``ids`` of ``table``; unknown ids raise."""
+        if table not in self.num_nodes:
+            raise KeyError(f"No table {table!r} in the graph; tables are {self.node_types}.")
+        index = self.pkey_index[table]
+        if index is None:
+            raise SchemaError(f"Table {table!r} has no primary key: its rows cannot be named by id.")
+        ids = np.asarray(ids)
+        try:
+            out = index.get_indexer(ids)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"Entity ids cannot be matched with {table}'s primary key: {exc}") from None
+        bad = out < 0
+        if bad.any():
+            first = [v.item() if hasattr(v, "item") else v for v in ids[bad][:5]]
+            raise ValueError(
+                f"{int(bad.sum())} entity id(s) are not primary-key values of table {table!r} "
+                f"(first: {first}). Every row of X must name an existing {table} row."
+            )
+        return out.astype(np.int64)
+
+    def edge_index(self, edge_type: EdgeType) -> np.ndarray:
+        """COO edges of ``edge_type`` as int64 ``(2, E)``: row 0 the src nodes, row 1 the dst nodes."""
+        rowptr, col = self.adj[edge_type]
+        dst = np.repeat(np.arange(len(rowptr) - 1, dtype=np.int64), np.diff(rowptr))
+        return np.stack([col, dst])
+
+    def edge_time(self, edge_type: EdgeType) -> np.ndarray | None:
+        """Times of the src node of each CSR entry of ``edge_type`` (aligned with ``col``), or None."""
+        t = self.node_time[edge_type[0]]
+        return None if t is None else t[self.adj[edge_type][1]]
+
+
+def _times_ns(series: pd.Series) -> np.ndarray:
+    values = series.to_numpy(dtype="datetime64[ns]")
+    out = values.view(np.int64).copy()
+    out[np.isnat(values)] = NEVER
+    return out
+
+
+def _csr(dst: np.ndarray, src: np.ndarray, n_dst: int, src_time: np.ndarray | None):
+    """CSR over dst of (src, dst) pairs, each row sorted by (src time, src index)."""
+    keys = (src, src_time[src], dst) if src_time is not None else (src, dst)
+    order = np.lexsort(keys)
+    col = src[order].astype(np.int64)
+    counts = np.bincount(dst, minlength=n_dst)
+    rowptr = np.zeros(n_dst + 1, dtype=np.int64)
+    np.cumsum(counts, out=rowptr[1:])
+    return rowptr, col
+
+
+def build_graph(db: Database) -> RelationalGraph:
+    """The :class:`RelationalGraph` of ``db``, cached in ``db.cache``.
+
+    Parameters
+    ----------
+    db : Database
+
+    Returns
+    -------
+    RelationalGraph
+
+    Examples
+    --------
+    >>> g = build_graph(db)  # doctest: +SKIP
+    >>> rowptr, col = g.adj[("orders", "f2p_user_id", "users")]  # doctest: +SKIP
+    >>> col[rowptr[3]:rowptr[4]]   # the orders of user node 3, oldest first  # doctest: +SKIP
+    """
+    if not isinstance(db, Database):
+        raise TypeError(f"build_graph needs a skrel Database, got {type(db).__name__}.")
+    key = ("skrel.graph.structure",)
+    cached = db.cache.get(key)
+    if cached is not None:
+        return cached
+    node_types = list(db.table_names)
+    num_nodes, node_time, pkey_index, node_key = {}, {}, {}, {}
+    for name in node_types:
+        t = db[name]
+        num_nodes[name] = len(t.df)
+        node_time[name] = _times_ns(t.df[t.time_col]) if t.time_col is not None else None
+        if t.pkey is not None:
+            pkey_index[name] = pd.Index(t.df[t.pkey].to_numpy())
+            node_key[name] = node_keys(t.df[t.pkey].to_numpy())
+        else:
+            pkey_index[name] = None
+            node_key[name] = _mix64(np.arange(len(t.df), dtype=np.uint64) ^ np.uint64(0xA5A5A5A5))
+    edge_types, adj = [], {}
+    for child in node_types:
+        t = db[child]
+        for col_name, parent in t.fkeys.items():
+            parent_idx = pkey_index[parent].get_indexer(t.df[col_name].to_numpy())
+            child_idx = np.flatnonzero(parent_idx >= 0).astype(np.int64)
+            parent_idx = parent_idx[child_idx].astype(np.int64)
+            fwd = (child, f"f2p_{col_name}", parent)
+            rev = (parent, f"rev_f2p_{col_name}", child)
+            adj[fwd] = _csr(parent_idx, child_idx, num_nodes[parent], node_time[child])
+            adj[rev] = _csr(child_idx, parent_idx, num_nodes[child], node_time[parent])
+            edge_types += [fwd, rev]
+    graph = RelationalGraph(node_types, num_nodes, node_time, pkey_index, node_key, edge_types, adj, db.fingerprint)
+    db.cache[key] = graph
+    return graph
+
+
+# ---------------------------------------------------------------------- features
+@dataclass(eq=False)
+class FeatureSpec:
+    """How to turn each table's columns into a ``torch_frame.TensorFrame``; fitted on one database.
+
+    Attributes
+    ----------
+    stypes : dict of str to dict of str to torch_frame.stype
+        Per table, feature column -> semantic type (primary and foreign keys excluded; a table
+        without feature columns gets a constant numerical column ``"__const__"``).
+    col_stats : dict of str to dict
+        Per table, torch_frame column statistics (means, std, category vocabularies, ...),
+        computed on the database the spec was inferred from and reused for every other database.
+    col_names_dict : dict of str to dict of torch_frame.stype to list of str
+        Per table, the TensorFrame's column layout (what per-table encoders are built from).
+    text_embedder : callable
+        The embedder of ``text_embedded`` columns.
+    key : str
+        Identity of the spec, for caches.
+    """
+
+    stypes: dict
+    col_stats: dict
+    col_names_dict: dict
+    text_embedder: object
+    key: str
+
+
+_CONST = "__const__"
+
+
+def _feature_frame(db: Database, table: str, stypes: dict) -> pd.DataFrame:
+    t = db[table]
+    if list(stypes) == [_CONST]:
+        return pd.DataFrame({_CONST: np.ones(len(t.df))})
+    missing = [c for c in stypes if c not in t.df.columns]
+    if missing:
+        raise SchemaError(
+            f"Table {table!r} lacks feature column(s) {missing} the model was fitted with; "
+            "predict on a database with the training schema."
+        )
+    return t.df[list(stypes)]
+
+
+def _infer_stypes(db: Database, table: str, overrides: dict | None) -> dict:
+    import torch_frame
+    from torch_frame.utils import infer_df_stype
+
+    t = db[table]
+    skip = {t.pkey, *t.fkeys}
+    cols = [c for c in t.df.columns if c not in skip]
+    sample = t.df[cols]
+    if len(sample) > 1000:
+        sample = sample.sample(1000, random_state=0)
+    inferred = infer_df_stype(sample) if cols else {}
+    for col, st in list(inferred.items()):
+        if st in (torch_frame.embedding, torch_frame.sequence_numerical, torch_frame.text_tokenized):
+            inferred[col] = torch_frame.multicategorical if st == torch_frame.embedding else None
+    inferred = {c: s for c, s in inferred.items() if s is not None}
+    for col, st in (overrides or {}).items():
+        if col not in t.df.columns:
+            raise SchemaError(f"stypes names column {table}.{col}, which does not exist.")
+        if col in skip:
+            raise SchemaError(f"stypes names {table}.{col}, a key column; keys are edges, not features.")
+        if st is None:
+            inferred.pop(col, None)
+        else:
+            inferred[col] = torch_frame.stype(st)
+    # Keep the table's column order: the TensorFrame layout must not depend on dict history.
+    ordered = {c: inferred[c] for c in t.df.columns if c in inferred}
+    return ordered or {_CONST: torch_frame.numerical}
+
+
+def _text_cfg(stypes: dict, embedder):
+    import torch_frame
+    from torch_frame.config.text_embedder import TextEmbedderConfig
+
+    if any(s == torch_frame.text_embedded for s in stypes.values()):
+        return TextEmbedderConfig(text_embedder=embedder, batch_size=None)
+    return None
+
+
+def _materialize_table(db, table, stypes, embedder, col_stats=None):
+    import torch_frame
+    from torch_frame.data import Dataset
+
+    df = _feature_frame(db, table, stypes)
+    for col, st in stypes.items():
+        if st == torch_frame.text_embedded:
+            df = df.assign(**{col: df[col].astype("string").fillna("").astype(object)})
+    ds = Dataset(df=df, col_to_stype=dict(stypes), col_to_text_embedder_cfg=_text_cfg(stypes, embedder))
+    ds.materialize(col_stats=col_stats)
+    return ds.tensor_frame, ds.col_stats
+
+
+def feature_spec(db: Database, text_embedder=None, stypes: dict | None = None) -> FeatureSpec:
+    """Infer each table's column types and statistics from ``db`` (cached in ``db.cache``).
+
+    The database's own tensor frames are materialised on the way and cached, so
+    ``materialize(db, feature_spec(db))`` costs nothing more.
+
+    Parameters
+    ----------
+    db : Database
+    text_embedder : callable, optional
+        ``list[str] -> Tensor (n, dim)`` for text columns; :class:`HashingTextEmbedder` by default.
+    stypes : dict, optional
+        Overrides ``{table: {column: stype name or None}}`` (``None`` drops the column).
+
+    Returns
+    -------
+    FeatureSpec
+    """
+    embedder = text_embedder if text_embedder is not None else HashingTextEmbedder()
+    overrides = {t: dict(v) for t, v in (stypes or {}).items()}
+    unknown = sorted(set(overrides) - set(db.table_names))
+    if unknown:
+        raise SchemaError(f"stypes names unknown table(s) {unknown}; tables are {db.table_names}.")
+    h = hashlib.blake2b(digest_size=16)
+    h.update(db.fingerprint.encode())
+    h.update(embedder_key(embedder).encode())
+    h.update(repr(sorted((t, sorted((c, str(s)) for c, s in v.items())) for t, v in overrides.items())).encode())
+    key = h.hexdigest()
+    cache_key = ("skrel.graph.spec", key)
+    if cache_key in db.cache:
+        return db.cache[cache_key]
+    spec_stypes, col_stats, col_names, tfs = {}, {}, {}, {}
+    for table in db.table_names:
+        st = _infer_stypes(db, table, overrides.get(table))
+        tf, stats = _materialize_table(db, table, st, embedder)
+        spec_stypes[table], col_stats[table], col_names[table], tfs[table] = st, stats, tf.col_names_dict, tf
+    spec = FeatureSpec(spec_stypes, col_stats, col_names, embedder, key)
+    db.cache[cache_key] = spec
+    db.cache[("skrel.graph.tf", key)] = tfs
+    return spec
+
+
+def materialize(db: Database, spec: FeatureSpec) -> dict:
+    """Each table of ``db`` as a ``torch_frame.TensorFrame`` encoded with ``spec``'s statistics.
+
+    Cached in ``db.cache`` per spec. Row ``i`` of table ``t``'s frame is node ``i`` of type ``t``.
+    Categories unseen when the spec was fitted are encoded as missing.
+
+    Returns
+    -------
+    dict of str to TensorFrame
+    """
+    cache_key = ("skrel.graph.tf", spec.key)
+    if cache_key in db.cache:
+        return db.cache[cache_key]
+    missing = sorted(set(spec.stypes) - set(db.table_names))
+    if missing:
+        raise SchemaError(f"The database lacks table(s) {missing} the model was fitted with.")
+    tfs = {}
+    for table, st in spec.stypes.items():
+        tf, _ = _materialize_table(db, table, st, spec.text_embedder, col_stats=spec.col_stats[table])
+        tfs[table] = tf
+    db.cache[cache_key] = tfs
+    return tfs
+
+
+def to_hetero_data(graph: RelationalGraph, tf_dict: dict | None = None):
+    """The graph as a PyG ``HeteroData``: ``num_nodes``, ``time`` (int64 ns, timed tables),
+    ``tf`` (when ``tf_dict`` is given) per node type and ``edge_index`` per edge type."""
+    import torch
+    from torch_geometric.data import HeteroData
+
+    data = HeteroData()
+    for t in graph.node_types:
+        data[t].num_nodes = graph.num_nodes[t]
+        if graph.node_time[t] is not None:
+            data[t].time = torch.from_numpy(graph.node_time[t])
+        if tf_dict is not None:
+            data[t].tf = tf_dict[t]
+    for et in graph.edge_types:
+        data[et].edge_index = torch.from_numpy(graph.edge_index(et))
+    return data
+
+
+RelationalGraph.to_hetero_data = to_hetero_data

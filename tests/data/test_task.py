@@ -1,0 +1,212 @@
+"""Task: RelBench's cutoff rules, labels on (t, t + window], point-in-time splits, supplied label
+tables, and errors for bad task definitions."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import SHOP_LABEL_SQL, make_shop, shop_task
+from skrel.data import Database, SchemaError, Task
+
+VAL, TEST, WINDOW = pd.Timestamp("2021-03-01"), pd.Timestamp("2021-07-01"), pd.Timedelta(days=60)
+
+
+def expected_active(db: Database, stamps) -> pd.DataFrame:
+    """The binary shop label recomputed in pandas: >= 2 orders in (t, t + window]."""
+    orders = db["orders"].df
+    rows = []
+    for t in stamps:
+        in_window = orders[(orders["at"] > t) & (orders["at"] <= t + WINDOW)]
+        counts = in_window.groupby("user_id").size()
+        for u in db["users"].df["user_id"]:
+            rows.append((pd.Timestamp(t), u, int(counts.get(u, 0) >= 2)))
+    return pd.DataFrame(rows, columns=["timestamp", "user_id", "churn_free"])
+
+
+# ---------------------------------------------------------------------- cutoffs
+def test_train_cutoffs_step_back_from_val_minus_window(shop_binary):
+    db, task = shop_binary
+    stamps = task.cutoffs(db, "train")
+    assert stamps[0] == VAL - WINDOW
+    assert (np.diff(stamps.asi8) == -WINDOW.value).all()
+    earliest = db.upto(TEST).min_time
+    assert stamps[-1] >= earliest and stamps[-1] - WINDOW < earliest
+    assert len(stamps) >= 3
+
+
+def test_val_cutoffs(shop_binary):
+    db, task = shop_binary
+    stamps = task.cutoffs(db, "val")
+    assert stamps[0] == VAL
+    assert (np.diff(stamps.asi8) == WINDOW.value).all()
+    assert len(stamps) <= task.num_eval_timestamps
+    assert stamps[-1] <= TEST - WINDOW  # never past the test boundary minus the window
+    assert stamps[-1] + WINDOW > TEST - WINDOW  # and every allowed cutoff is used
+    one = dataclasses.replace(task, num_eval_timestamps=1)
+    assert list(one.cutoffs(db, "val")) == [VAL]
+
+
+def test_test_cutoffs(shop_binary):
+    db, task = shop_binary
+    stamps = task.cutoffs(db, "test")
+    assert stamps[0] == TEST
+    assert (np.diff(stamps.asi8) == WINDOW.value).all()
+    assert stamps[-1] <= db.max_time - WINDOW
+    assert stamps[-1] + WINDOW > db.max_time - WINDOW
+    assert len(dataclasses.replace(task, num_eval_timestamps=2).cutoffs(db, "test")) == 2
+    assert list(task.cutoffs(db, "test_asof")) == list(stamps)
+
+
+# ---------------------------------------------------------------------- labels
+@pytest.mark.parametrize("split", ["train", "val", "test"])
+def test_labels_match_pandas_recomputation(shop_binary, split):
+    db, task = shop_binary
+    label_db = db if split == "test" else db.upto(TEST)
+    expected = expected_active(label_db, task.cutoffs(db, split))
+    got = task.labels(db, split)
+    assert list(got.columns) == ["timestamp", "user_id", "churn_free"]
+    expected = expected.sort_values(["timestamp", "user_id"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got.astype({"churn_free": int}), expected, check_dtype=False)
+    assert 0 < got["churn_free"].mean() < 1
+
+
+def test_label_window_is_left_open_right_closed():
+    t = pd.Timestamp("2020-03-01")
+    users = pd.DataFrame({"user_id": [0, 1]})
+    orders = pd.DataFrame(
+        {
+            "order_id": [0, 1, 2, 3, 4],
+            "user_id": [0, 0, 0, 1, 1],
+            # at t (excluded), at t + window (included), just after (excluded); user 1: inside twice
+            "at": [t, t + WINDOW, t + WINDOW + pd.Timedelta(seconds=1), t + pd.Timedelta(days=1), t + WINDOW],
+        }
+    )
+    db = Database(
+        {"users": users, "orders": orders},
+        primary_keys={"users": "user_id", "orders": "order_id"},
+        foreign_keys={"orders": {"user_id": "users"}},
+        time_columns={"orders": "at"},
+    )
+    sql = """SELECT t.timestamp, u.user_id, COUNT(o.order_id) AS n FROM timestamps t CROSS JOIN users u
+             LEFT JOIN orders o ON o.user_id = u.user_id AND o.at > t.timestamp AND o.at <= t.timestamp + {window}
+             GROUP BY t.timestamp, u.user_id ORDER BY u.user_id"""
+    task = Task(name="n", entity_table="users", entity_col="user_id", target_col="n", task_type="regression",
+                window=WINDOW, label_sql=sql, val_timestamp=t, test_timestamp=t + 3 * WINDOW)
+    out = task.make_labels(db, [t])
+    assert out["n"].tolist() == [1, 2]
+
+
+def test_point_in_time_splits_ignore_data_after_test_timestamp():
+    db = make_shop()
+    orders = db["orders"].df.copy()
+    late = orders["at"] > TEST
+    orders.loc[late, "user_id"] = orders.loc[late, "user_id"].to_numpy()[::-1]
+    orders.loc[late, "qty"] = 99.0
+    changed = Database(
+        {"users": db["users"].df, "items": db["items"].df, "orders": orders},
+        primary_keys={"users": "user_id", "items": "item_id", "orders": "order_id"},
+        foreign_keys={"orders": {"user_id": "users", "item_id": "items"}},
+        time_columns={"orders": "at"},
+    )
+    task = shop_task("binary")
+    for split in ("train", "val"):
+        pd.testing.assert_frame_equal(task.labels(db, split), task.labels(changed, split))
+        X_a, _ = task.split(db, split)
+        X_b, _ = task.split(changed, split)
+        assert X_a.key == X_b.key  # the same rows over the same (cut) data
+    assert not task.labels(db, "test").equals(task.labels(changed, "test"))
+
+
+def test_split_databases_and_dtypes(shop_binary, shop_regression):
+    db, task = shop_binary
+    for split in ("train", "val", "test"):
+        X, y = task.split(db, split)
+        assert X.db.max_time <= TEST
+        assert X.db is db.upto(TEST)
+        assert y.dtype == np.int64 and len(y) == len(X)
+        assert set(np.unique(X.cutoffs)) == set(task.cutoffs(db, split).to_numpy())
+    X, y = task.split(db, "test_asof")
+    assert X.db is db
+    np.testing.assert_array_equal(X.entity_ids, task.split(db, "test")[0].entity_ids)
+    db_r, task_r = shop_regression
+    X, y = task_r.split(db_r, "train")
+    assert y.dtype == np.float64 and (y > 0).all()  # inner join: only users who ordered in the window
+    assert set(task.sizes(db)) == {"train", "val", "test"}
+
+
+def test_labels_are_cached_per_database(shop_binary):
+    db, task = shop_binary
+    assert task.labels(db, "val") is task.labels(db, "val")
+
+
+# ---------------------------------------------------------------------- supplied label tables
+def supplied_task(**overrides):
+    tables = {
+        "train": pd.DataFrame(
+            {"timestamp": ["2020-06-01", "2020-06-01", "2020-03-01", "2020-03-01"],
+             "user_id": [1, 999, 2, 3], "y": [1.0, 0.0, np.nan, 0.0]}
+        ),
+        "val": pd.DataFrame({"timestamp": ["2021-01-01"], "user_id": [4], "y": [1.0]}),
+        "test": pd.DataFrame({"timestamp": ["2021-08-01"], "user_id": [5], "y": [0.0]}),
+    }
+    kw = dict(name="sup", entity_table="users", entity_col="user_id", target_col="y", task_type="binary",
+              window="30D", tables=tables, test_timestamp="2021-07-01")
+    kw.update(overrides)
+    return Task(**kw)
+
+
+def test_supplied_tables(shop_db):
+    task = supplied_task()
+    labels = task.labels(shop_db, "train")
+    # unknown entity 999 and the missing target are dropped; sorted by (timestamp, entity)
+    assert labels["user_id"].tolist() == [3, 1]
+    assert labels["timestamp"].dtype == "datetime64[ns]"
+    X, y = task.split(shop_db, "train")
+    assert y.tolist() == [0, 1] and y.dtype == np.int64
+    assert X.db.max_time <= pd.Timestamp("2021-07-01")
+    with pytest.raises(ValueError, match="supplied label tables"):
+        task.cutoffs(shop_db, "train")
+
+
+def test_supplied_tables_errors(shop_db):
+    with pytest.raises(ValueError, match=r"lack split\(s\) \['test'\]"):
+        supplied_task(tables={"train": pd.DataFrame(), "val": pd.DataFrame()})
+    bad = supplied_task(target_col="label")
+    with pytest.raises(SchemaError, match=r"supplied 'train' table lacks column\(s\) \['label'\]"):
+        bad.labels(shop_db, "train")
+
+
+# ---------------------------------------------------------------------- bad task definitions
+def test_bad_task_definitions(shop_db):
+    base = dict(name="t", entity_table="users", entity_col="user_id", target_col="churn_free",
+                task_type="binary", window=WINDOW, label_sql=SHOP_LABEL_SQL, val_timestamp=VAL, test_timestamp=TEST)
+    with pytest.raises(ValueError, match="task_type must be one of"):
+        Task(**{**base, "task_type": "ranking"})
+    with pytest.raises(ValueError, match="window must be positive"):
+        Task(**{**base, "window": pd.Timedelta(0)})
+    with pytest.raises(ValueError, match="exactly one of label_sql and tables"):
+        Task(**{**base, "tables": {"train": None, "val": None, "test": None}})
+    with pytest.raises(ValueError, match="exactly one of label_sql and tables"):
+        Task(**{**base, "label_sql": None})
+    with pytest.raises(ValueError, match="need val_timestamp and test_timestamp"):
+        Task(**{**base, "val_timestamp": None})
+    task = Task(**base)
+    with pytest.raises(ValueError, match="split must be one of"):
+        task.labels(shop_db, "holdout")
+    with pytest.raises(ValueError, match="split must be one of"):
+        task.cutoffs(shop_db, "holdout")
+    wrong = Task(**{**base, "label_sql": "SELECT timestamp, 1 AS user_id FROM timestamps"})
+    with pytest.raises(SchemaError, match=r"label_sql returned no column\(s\) \['churn_free'\]"):
+        wrong.labels(shop_db, "val")
+    early = Task(**{**base, "val_timestamp": pd.Timestamp("2020-03-01")})
+    with pytest.raises(SchemaError, match="only 1 training cutoffs"):
+        early.cutoffs(shop_db, "train")
+    late = Task(**{**base, "val_timestamp": pd.Timestamp("2022-06-01"), "test_timestamp": pd.Timestamp("2023-01-01")})
+    with pytest.raises(SchemaError, match="ends before the first validation window closes"):
+        late.cutoffs(shop_db, "val")
+    assert Task(**base).metric == "roc_auc"
+    assert Task(**{**base, "task_type": "regression"}).metric == "mae"
