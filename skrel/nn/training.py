@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["Trainer"]
+__all__ = ["Trainer", "predict_raw"]
 
 
 class Trainer:
@@ -170,15 +170,7 @@ class Trainer:
 
     def predict_raw(self, loader, with_targets: bool = False):
         """Raw outputs over ``loader`` concatenated on the CPU (and the targets when asked)."""
-        self.module.eval()
-        outs, ys = [], []
-        for batch in loader:
-            batch = batch.to(self.device)
-            outs.append(self.infer(batch).to("cpu"))
-            if with_targets:
-                ys.append(batch.y.to("cpu"))
-        raw = torch.cat(outs) if outs else torch.zeros(0)
-        return (raw, torch.cat(ys)) if with_targets else raw
+        return predict_raw(self.module, loader, self.device, with_targets)
 
     def validate(self, loader) -> float | None:
         if loader is None or self.score_fn is None:
@@ -186,3 +178,20 @@ class Trainer:
         raw, y = self.predict_raw(loader, with_targets=True)
         return float(self.score_fn(raw, y))
 
+
+
+@torch.no_grad()
+def predict_raw(module: nn.Module, loader, device="cpu", with_targets: bool = False):
+    """``module(batch)`` over ``loader`` in eval mode, concatenated on the CPU.
+
+    Returns the raw outputs, or ``(raw, targets)`` when ``with_targets``.
+    """
+    module.eval()
+    outs, ys = [], []
+    for batch in loader:
+        batch = batch.to(device)
+        outs.append(module(batch).to("cpu"))
+        if with_targets:
+            ys.append(batch.y.to("cpu"))
+    raw = torch.cat(outs) if outs else torch.zeros(0)
+    return (raw, torch.cat(ys)) if with_targets else raw

@@ -89,7 +89,8 @@ class LocalTransformer(nn.Module):
         x = self.norm(x)
         others = mask.clone()
         others[:, 0] = False
-        score = self.pool(x).squeeze(-1).masked_fill(~others, float("-inf"))
-        weight = torch.softmax(score, dim=1).nan_to_num(0.0)  # all -inf (no neighbours) -> zeros
+        # a finite fill keeps the softmax (and its gradient) finite when a seed has no neighbours
+        score = self.pool(x).squeeze(-1).masked_fill(~others, torch.finfo(x.dtype).min)
+        weight = torch.softmax(score, dim=1) * others
         pooled = torch.einsum("bk,bkd->bd", weight, x)
         return self.out(torch.cat([x[:, 0], pooled], dim=-1))
