@@ -8,12 +8,17 @@ frozen at fit time, so train and predict agree.
 from __future__ import annotations
 
 import inspect
+import os
+import warnings
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone, is_classifier, is_regressor
+from sklearn.base import BaseEstimator, clone, is_classifier, is_regressor
+from sklearn.utils import check_random_state
+from sklearn.utils._tags import ClassifierTags, RegressorTags
 
-__all__ = ["FrameEncoder", "default_learner", "prepare_learner", "fit_learner", "learner_proba", "learner_values"]
+__all__ = ["FrameEncoder", "default_learner", "prepare_learner", "fit_learner", "learner_proba", "learner_values",
+           "TabPFNLearner"]
 
 
 class FrameEncoder:
@@ -82,10 +87,17 @@ def default_learner(task_type: str, random_state=None, n_estimators: int = 1000,
     return lgb.LGBMClassifier(**params)
 
 
-def prepare_learner(learner, task_type: str, random_state=None):
-    """Clone a user's learner (or build the default) and check it fits the task type."""
+def prepare_learner(learner, task_type: str, random_state=None, model_path=None):
+    """Clone a user's learner (or build the default) and check it fits the task type.
+
+    ``learner="tabpfn"`` builds a :class:`TabPFNLearner` over the local weights ``model_path``.
+    """
     if learner is None:
         return default_learner(task_type, random_state)
+    if isinstance(learner, str):
+        if learner != "tabpfn":
+            raise ValueError(f"learner must be None, 'tabpfn' or a scikit-learn estimator, got {learner!r}.")
+        return TabPFNLearner(model_path=model_path, task_type=task_type, random_state=random_state)
     est = clone(learner)
     if task_type == "regression" and is_classifier(est):
         raise ValueError(f"learner {type(learner).__name__} is a classifier but the task is a regression.")
@@ -130,3 +142,102 @@ def learner_proba(est, Xm: np.ndarray, n_classes: int) -> np.ndarray:
 
 def learner_values(est, Xm: np.ndarray) -> np.ndarray:
     return np.asarray(est.predict(Xm), dtype=np.float64)
+
+
+class TabPFNLearner(BaseEstimator):
+    """TabPFN from a local checkpoint, as a scikit-learn classifier or regressor.
+
+    skrel never downloads weights: ``model_path`` must name an existing TabPFN checkpoint file.
+    TabPFN refuses more than 1,000 training rows on CPU; this wrapper trains on at most
+    ``max_train_rows`` rows, drawn at random (stratified by class for classification) with
+    ``random_state``, and warns when it subsamples.
+
+    Parameters
+    ----------
+    model_path : str or path
+        A TabPFN checkpoint (``.ckpt``) on disk.
+    task_type : {"binary", "multiclass", "regression"}, default="binary"
+    max_train_rows : int, default=1000
+        Training rows kept (TabPFN's CPU limit by default; raise it on a GPU).
+    n_estimators : int, default=4
+        TabPFN's ensemble size.
+    device : str, default="cpu"
+    random_state : int, RandomState instance or None, default=None
+    """
+
+    def __init__(self, model_path=None, task_type="binary", max_train_rows=1000, n_estimators=4, device="cpu",
+                 random_state=None):
+        self.model_path = model_path
+        self.task_type = task_type
+        self.max_train_rows = max_train_rows
+        self.n_estimators = n_estimators
+        self.device = device
+        self.random_state = random_state
+
+    def _check_path(self) -> str:
+        if self.model_path is None:
+            raise ValueError(
+                "TabPFN needs model_path, a checkpoint file on disk (skrel never downloads weights). "
+                "Download a TabPFN checkpoint yourself and pass its path."
+            )
+        path = os.fspath(self.model_path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"TabPFN checkpoint {path!r} does not exist. skrel never downloads weights: put a TabPFN "
+                "checkpoint file there (or pass the path of one you have)."
+            )
+        return path
+
+    def fit(self, X, y):
+        path = self._check_path()
+        from tabpfn import TabPFNClassifier, TabPFNRegressor
+
+        X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y)
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(2**31 - 1))
+        n = len(X)
+        if n > self.max_train_rows:
+            keep = self._subsample(y, rng)
+            warnings.warn(
+                f"TabPFN: training on {len(keep)} of {n} rows (max_train_rows={self.max_train_rows}, "
+                "TabPFN's CPU limit); raise max_train_rows on a GPU.",
+                UserWarning,
+                stacklevel=2,
+            )
+            X, y = X[keep], y[keep]
+        cls = TabPFNRegressor if self.task_type == "regression" else TabPFNClassifier
+        self.model_ = cls(model_path=path, device=self.device, n_estimators=self.n_estimators, random_state=seed)
+        self.model_.fit(X, y)
+        self.n_train_rows_ = len(X)
+        if self.task_type != "regression":
+            self.classes_ = self.model_.classes_
+        return self
+
+    def _subsample(self, y, rng) -> np.ndarray:
+        m = self.max_train_rows
+        if self.task_type == "regression":
+            return np.sort(rng.choice(len(y), m, replace=False))
+        classes, inverse = np.unique(y, return_inverse=True)
+        picks = []
+        for k in range(len(classes)):
+            idx = np.flatnonzero(inverse == k)
+            take = max(1, int(round(m * len(idx) / len(y))))
+            picks.append(rng.choice(idx, min(take, len(idx)), replace=False))
+        return np.sort(np.concatenate(picks))[: max(m, len(classes))]
+
+    def predict_proba(self, X):
+        return self.model_.predict_proba(np.asarray(X, dtype=np.float64))
+
+    def predict(self, X):
+        return self.model_.predict(np.asarray(X, dtype=np.float64))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        if self.task_type == "regression":
+            tags.estimator_type = "regressor"
+            tags.regressor_tags = RegressorTags()
+        else:
+            tags.estimator_type = "classifier"
+            tags.classifier_tags = ClassifierTags(multi_class=True)
+        return tags

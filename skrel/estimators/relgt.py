@@ -232,14 +232,14 @@ class RelGTEstimator(RelationalEstimator):
     def _raw(self, X):
         import torch
 
+        from ..nn.training import predict_raw
+
         check_is_fitted(self, "module_")
         if X.db.table_names != self.tables_:
             raise ValueError(f"X's database has tables {X.db.table_names}; the model was fitted on {self.tables_}.")
-        loader = self._loader(X, shuffle=False)
-        module = self.module_.to(self.device).eval()
         with torch.no_grad():
-            raw = torch.cat([module(batch.to(self.device)).cpu() for batch in loader])
-        module.to("cpu")
+            raw = predict_raw(self.module_.to(self.device), self._loader(X), self.device)
+        self.module_.to("cpu")
         return raw
 
     def _predict_proba(self, X):

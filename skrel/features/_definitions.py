@@ -466,13 +466,20 @@ class _DFS:
         for rel in self.schema.forward(table):
             self._build_forward(rel, max_depth)
 
-    @staticmethod
-    def _in_path(rels: Iterable[Relationship], f: Feature) -> bool:
+    def _in_path(self, rels: Iterable[Relationship], f: Feature) -> bool:
+        """featuretools' ``_feature_in_relationship_path``. It compares table names with the
+        relationship's ``child_name`` / ``parent_name``, which carry a ``[fk]`` suffix when two
+        tables are linked twice; so, as in featuretools, the key columns of such relationships
+        are not excluded."""
         if not isinstance(f, Identity):
             return False
-        return any(
-            (r.child == f.table and r.fk == f.name) or (r.parent == f.table and r.pk == f.name) for r in rels
-        )
+        for r in rels:
+            unique = self.schema.is_unique(r)
+            child = r.child if unique else f"{r.child}[{r.fk}]"
+            parent = r.parent if unique else f"{r.parent}[{r.fk}]"
+            if (child == f.table and r.fk == f.name) or (parent == f.table and r.pk == f.name):
+                return True
+        return False
 
     def _features(self, table: str, max_depth: int) -> list[Feature]:
         if max_depth < 0 or table not in self.all:

@@ -34,6 +34,14 @@ def make_entityset(db, schema: Schema, columns: dict[str, list[str]]):
     )
 
     es = ft.EntitySet("skrel")
+    # featuretools gives a foreign key its parent's logical type: a parent referenced by a
+    # nullable integer key gets a nullable integer index.
+    nullable_parents = set()
+    for r in schema.relationships:
+        if r.child in columns and r.fk in columns[r.child] and "numeric" in schema.column(r.child, r.fk).tags:
+            s = db[r.child].df[r.fk]
+            if s.isna().any() or isinstance(s.dtype, pd.api.extensions.ExtensionDtype):
+                nullable_parents.add(r.parent)
     for t, cols in columns.items():
         src = db[t].df
         data = {}
@@ -42,12 +50,13 @@ def make_entityset(db, schema: Schema, columns: dict[str, list[str]]):
             col = schema.column(t, c)
             s = src[c]
             if col.logical == "numeric":
-                if s.dtype.kind in "iu":
-                    types[c] = Integer
-                elif s.dtype.kind == "f" and "foreign_key" in col.tags:
+                if isinstance(s.dtype, pd.api.extensions.ExtensionDtype) and s.dtype.kind in "iu":
                     s = s.astype("Int64")
                     types[c] = IntegerNullable
-                elif isinstance(s.dtype, pd.api.extensions.ExtensionDtype) and s.dtype.kind in "iu":
+                elif s.dtype.kind in "iu":
+                    types[c] = Integer
+                elif "foreign_key" in col.tags and s.dropna().mod(1).eq(0).all():
+                    s = s.astype("Int64")
                     types[c] = IntegerNullable
                 else:
                     s = s.astype("float64")
@@ -60,10 +69,16 @@ def make_entityset(db, schema: Schema, columns: dict[str, list[str]]):
             elif col.logical == "datetime":
                 s = s.astype("datetime64[ns]")
                 types[c] = Datetime
-            data[c] = s.to_numpy() if isinstance(s, pd.Series) else s
+            data[c] = s.reset_index(drop=True)
         df = pd.DataFrame(data)
         pk = schema.pkeys[t]
-        types.pop(pk, None)
+        if "numeric" not in schema.column(t, pk).tags and schema.column(t, pk).logical != "numeric":
+            types[pk] = Categorical  # string keys: foreign keys inherit the type, and are categories
+        else:
+            types.pop(pk, None)
+        if t in nullable_parents and df[pk].dtype.kind in "iu":
+            df[pk] = df[pk].astype("Int64")
+            types[pk] = IntegerNullable
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             es.add_dataframe(df, dataframe_name=t, index=pk, time_index=schema.time_cols[t], logical_types=types)

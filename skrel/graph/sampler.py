@@ -50,7 +50,8 @@ def seed_salts(random_state: int, *streams) -> np.ndarray:
     base = _str_key("skrel.sampler", int(random_state))
     out = None
     for s in streams:
-        s = np.asarray(s).astype(np.int64, copy=False).view(np.uint64)
+        s = np.asarray(s)
+        s = s.view(np.uint64) if s.dtype == np.uint64 else s.astype(np.int64, copy=False).view(np.uint64)
         out = _mix64(s ^ base) if out is None else _mix64(out ^ _mix64(s))
     if out is None:
         raise ValueError("seed_salts needs at least one stream.")

@@ -12,9 +12,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["HeteroTableEncoder", "TimeEncoder", "relative_days", "resnet_forward", "NS_PER_DAY"]
+__all__ = ["HeteroTableEncoder", "TimeEncoder", "relative_days", "resnet_forward", "module_key", "NS_PER_DAY"]
 
 NS_PER_DAY = 86_400 * 10**9
+
+
+def module_key(name: str) -> str:
+    """A ``ModuleDict`` key for a table name (table names may clash with module attributes,
+    e.g. ``"items"``, or hold dots)."""
+    return "t_" + name.replace(".", "_dot_")
 
 
 def relative_days(seed_time: Tensor, node_time: Tensor) -> Tensor:
@@ -171,7 +177,7 @@ class HeteroTableEncoder(nn.Module):
         self.encoders = nn.ModuleDict()
         for table, names in col_names_dict.items():
             stype_encoders = {st: enc for st, enc in _default_stype_encoders().items() if st in names}
-            self.encoders[table] = ResNet(
+            self.encoders[module_key(table)] = ResNet(
                 channels=channels,
                 out_channels=channels,
                 num_layers=num_layers,
@@ -188,9 +194,8 @@ class HeteroTableEncoder(nn.Module):
     def encode(self, table: str, tf) -> Tensor:
         if tf.num_rows == 0:
             return torch.zeros(0, self.channels, device=next(self.parameters()).device)
-        if self.fused:
-            return resnet_forward(self.encoders[table], tf)
-        return self.encoders[table](tf)
+        model = self.encoders[module_key(table)]
+        return resnet_forward(model, tf) if self.fused else model(tf)
 
     def forward(self, tf_dict: dict) -> dict:
         return {t: self.encode(t, tf) for t, tf in tf_dict.items()}
@@ -215,8 +220,9 @@ class TimeEncoder(nn.Module):
         super().__init__()
         from torch_geometric.nn import PositionalEncoding
 
-        self.pe = nn.ModuleDict({t: PositionalEncoding(channels) for t in node_types})
-        self.lin = nn.ModuleDict({t: nn.Linear(channels, channels) for t in node_types})
+        self.node_types = list(node_types)
+        self.pe = nn.ModuleDict({module_key(t): PositionalEncoding(channels) for t in self.node_types})
+        self.lin = nn.ModuleDict({module_key(t): nn.Linear(channels, channels) for t in self.node_types})
 
     def reset_parameters(self):
         for m in self.pe.values():
@@ -225,4 +231,5 @@ class TimeEncoder(nn.Module):
             m.reset_parameters()
 
     def forward(self, node_type: str, rel_days: Tensor) -> Tensor:
-        return self.lin[node_type](self.pe[node_type](rel_days))
+        key = module_key(node_type)
+        return self.lin[key](self.pe[key](rel_days))

@@ -58,6 +58,7 @@ class RDLModel(nn.Module):
         self.channels = channels
         self.encoder = HeteroTableEncoder(channels, col_names_dict, col_stats, encoder_layers, encoder_dropout)
         self.time_encoder = TimeEncoder(list(timed_types), channels)
+        self._timed = set(timed_types)
         self.gnn = HeteroSAGE(node_types, edge_types, channels, num_layers, aggr)
         self.head = PredictionHead(channels, task_type, n_classes, clamp)
 
@@ -74,8 +75,10 @@ class RDLModel(nn.Module):
             if inv.numel() == 0:
                 continue
             h = self.encoder.encode(t, batch.tf[t]).index_select(0, inv)
-            if t in batch.rel_days and t in self.time_encoder.lin:
-                h = h + self.time_encoder(t, batch.rel_days[t])
+            if t in batch.rel_days and t in self._timed:
+                # Seeds share cutoffs and nodes: few distinct ages, each encoded once.
+                ages, where = torch.unique(batch.rel_days[t], return_inverse=True)
+                h = h + self.time_encoder(t, ages).index_select(0, where)
             x[t] = h
         return x
 

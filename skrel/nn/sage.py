@@ -21,6 +21,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .encoders import module_key
+
 __all__ = ["HeteroSAGE", "aggregate"]
 
 _AGGRS = ("sum", "mean", "max")
@@ -74,7 +76,7 @@ class HeteroSAGE(nn.Module):
         self.channels = int(channels)
         self.num_layers = int(num_layers)
         self.aggr = aggr
-        self._names = {et: "__".join(et) for et in self.edge_types}
+        self._names = {et: module_key("__".join(et)) for et in self.edge_types}
         self.lin_l = nn.ModuleList()
         self.lin_r = nn.ModuleList()
         self.norms = nn.ModuleList()
@@ -83,7 +85,7 @@ class HeteroSAGE(nn.Module):
             self.lin_r.append(
                 nn.ModuleDict({self._names[et]: nn.Linear(channels, channels, bias=False) for et in self.edge_types})
             )
-            self.norms.append(nn.ModuleDict({t: nn.LayerNorm(channels) for t in self.node_types}))
+            self.norms.append(nn.ModuleDict({module_key(t): nn.LayerNorm(channels) for t in self.node_types}))
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -118,6 +120,6 @@ class HeteroSAGE(nn.Module):
                         h = h + lin_l.bias  # no neighbours: SAGE's lin_l(0)
                         continue
                     h = h + lin_l(aggregate(x_dict[et[0]], ei[0], ei[1], n_dst, self.aggr))
-                out[t] = torch.relu(self.norms[layer][t](h))
+                out[t] = torch.relu(self.norms[layer][module_key(t)](h))
             x_dict = out
         return x_dict

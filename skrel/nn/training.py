@@ -63,7 +63,9 @@ class Trainer:
     Attributes
     ----------
     history_ : list of dict
-        Per epoch: ``epoch``, ``train_loss``, ``valid_score``, ``steps``, ``seconds``.
+        Per epoch: ``epoch``, ``train_loss``, ``valid_score``, ``steps``, ``seconds`` (wall, with
+        validation), ``train_seconds`` (wall, training only), ``train_cpu_seconds`` (process CPU
+        time of the training pass, all threads).
     best_epoch_ : int
     best_score_ : float or None
     """
@@ -105,11 +107,12 @@ class Trainer:
 
     def fit_loop(self, train_loader, val_loader=None) -> None:
         for epoch in range(self.epochs):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             loss, steps = self.run_epoch(train_loader, epoch)
+            t1, c1 = time.perf_counter(), time.process_time()
             score = self.validate(val_loader)
             record = {"epoch": epoch, "train_loss": loss, "valid_score": score, "steps": steps,
-                      "seconds": time.perf_counter() - t0}
+                      "seconds": time.perf_counter() - t0, "train_seconds": t1 - t0, "train_cpu_seconds": c1 - c0}
             self.history_.append(record)
             stop = self.on_epoch_end(epoch, record)
             self.log(

@@ -1,0 +1,173 @@
+"""Deep feature synthesis plus a tabular learner: point-in-time DFS features, then LightGBM
+(or any scikit-learn estimator, or TabPFN from local weights)."""
+
+from __future__ import annotations
+
+import os
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ..features.dfs import ENGINES, DFSTransformer
+from ._base import RelationalEstimator, seed_from
+from ._tabular import FrameEncoder, TabPFNLearner, fit_learner, learner_proba, learner_values, prepare_learner
+
+__all__ = ["DFSEstimator", "DEFAULT_WINDOWS"]
+
+#: Look-back windows (days) of the default feature set, chosen on rel-f1's validation split.
+DEFAULT_WINDOWS = (30, 90, 365)
+
+
+class DFSEstimator(RelationalEstimator):
+    """Point-in-time deep feature synthesis (featuretools' semantics, DuckDB speed) + a learner.
+
+    A classifier or a regressor as the task says: ``fit(db, task)`` (the task's val split drives
+    LightGBM's early stopping) or ``fit(X, y, X_val=, y_val=)``.
+
+    Parameters
+    ----------
+    max_depth : int in [1, 3], default=2
+        Depth of deep feature synthesis.
+    agg_primitives : list of str, optional
+        Aggregation primitives (default: count, max, mean, min, mode, num_unique, std, sum,
+        time_since_last).
+    windows : list of int, default=(30, 90, 365)
+        Look-back windows in days; each adds the entity's aggregations over its last days.
+        ``()`` for whole-history aggregates only.
+    tables, ignore_columns, max_categories
+        Which tables and columns to use; see :class:`~skrel.features.DFSTransformer`.
+    engine : {"duckdb", "featuretools"}, default="duckdb"
+    memory_limit, temp_directory, n_jobs
+        DuckDB's memory limit, spill directory and threads.
+    learner : None, "tabpfn" or scikit-learn estimator, default=None
+        ``None``: LightGBM (classifier or regressor as the task needs), early-stopped on the
+        validation rows. An estimator is cloned. ``"tabpfn"``: TabPFN from ``model_path``.
+    model_path : str or path, optional
+        TabPFN checkpoint for ``learner="tabpfn"`` (never downloaded; must exist).
+    early_stopping_rounds : int, default=50
+        LightGBM early stopping patience on the validation rows.
+    task_type : {"auto", "binary", "multiclass", "regression"}, default="auto"
+    random_state : int, RandomState instance or None, default=None
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    transformer_ : DFSTransformer
+    encoder_ : FrameEncoder
+    learner_ : estimator
+    feature_names_ : list of str
+    feature_importances_ : pandas.Series
+        The learner's importances (or absolute coefficients) by feature name.
+    classes_ : ndarray (classification)
+    task_type_ : str
+
+    Examples
+    --------
+    >>> from skrel.datasets import load_f1  # doctest: +SKIP
+    >>> db, tasks = load_f1("../shared/data/f1")  # doctest: +SKIP
+    >>> est = DFSEstimator(max_depth=2).fit(db, tasks["driver-dnf"])  # doctest: +SKIP
+    >>> est.feature_importances_.nlargest(5)  # doctest: +SKIP
+    """
+
+    _parameter_constraints = {
+        **RelationalEstimator._parameter_constraints,
+        "max_depth": [Interval(Integral, 1, 3, closed="both")],
+        "agg_primitives": [list, tuple, None],
+        "windows": [list, tuple, None],
+        "tables": [list, tuple, None],
+        "ignore_columns": [dict, None],
+        "max_categories": [Interval(Integral, 1, None, closed="left"), Interval(Real, 0, 1, closed="right")],
+        "engine": [StrOptions(set(ENGINES))],
+        "memory_limit": [str, None],
+        "temp_directory": [str, os.PathLike, None],
+        "n_jobs": [Interval(Integral, 1, None, closed="left"), None],
+        "learner": [None, StrOptions({"tabpfn"}), HasMethods(["fit"])],
+        "model_path": [str, os.PathLike, None],
+        "early_stopping_rounds": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, max_depth=2, agg_primitives=None, windows=DEFAULT_WINDOWS, tables=None, ignore_columns=None,
+                 max_categories=0.5, engine="duckdb", memory_limit=None, temp_directory=None, n_jobs=None,
+                 learner=None, model_path=None, early_stopping_rounds=50, task_type="auto", random_state=None,
+                 verbose=0):
+        self.max_depth = max_depth
+        self.agg_primitives = agg_primitives
+        self.windows = windows
+        self.tables = tables
+        self.ignore_columns = ignore_columns
+        self.max_categories = max_categories
+        self.engine = engine
+        self.memory_limit = memory_limit
+        self.temp_directory = temp_directory
+        self.n_jobs = n_jobs
+        self.learner = learner
+        self.model_path = model_path
+        self.early_stopping_rounds = early_stopping_rounds
+        self.task_type = task_type
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit steps
+    def _make_transformer(self) -> DFSTransformer:
+        return DFSTransformer(
+            max_depth=self.max_depth, agg_primitives=self.agg_primitives, windows=self.windows, tables=self.tables,
+            ignore_columns=self.ignore_columns, max_categories=self.max_categories, engine=self.engine,
+            memory_limit=self.memory_limit, temp_directory=self.temp_directory, n_jobs=self.n_jobs,
+            verbose=max(0, int(self.verbose) - 1),
+        )
+
+    def _make_learner(self):
+        seed = seed_from(self.random_state)
+        return prepare_learner(self.learner, self.task_type_, seed, model_path=self.model_path)
+
+    def _fit(self, X, y, X_val, y_val):
+        if isinstance(self.learner, str):
+            TabPFNLearner(model_path=self.model_path)._check_path()  # fail before computing features
+        self.transformer_ = self._make_transformer().fit(X)
+        frame = self.transformer_.transform(X)
+        self.feature_names_ = list(frame.columns)
+        self._log(f"{len(X)} rows x {frame.shape[1]} features")
+        self.encoder_ = FrameEncoder().fit(frame)
+        Xm = self.encoder_.transform(frame)
+        Xm_val = None if X_val is None else self._matrix(X_val)
+        self.learner_ = self._make_learner()
+        self._log(f"fitting {type(self.learner_).__name__}")
+        fit_learner(self.learner_, Xm, y, Xm_val, y_val, categorical=self.encoder_.categorical_indices_,
+                    early_stopping_rounds=self.early_stopping_rounds)
+        self._log("done")
+
+    def _matrix(self, X):
+        return self.encoder_.transform(self.transformer_.transform(X))
+
+    def _predict_proba(self, X):
+        return learner_proba(self.learner_, self._matrix(X), len(self.classes_))
+
+    def _predict_values(self, X):
+        return learner_values(self.learner_, self._matrix(X))
+
+    # ------------------------------------------------------------------ inspection
+    @property
+    def feature_importances_(self) -> pd.Series:
+        """Importances of the fitted learner by feature name (``feature_importances_``, or the
+        mean absolute ``coef_`` for linear learners)."""
+        check_is_fitted(self, "learner_")
+        est = self.learner_
+        if hasattr(est, "feature_importances_"):
+            values = np.asarray(est.feature_importances_, dtype=np.float64)
+        elif hasattr(est, "coef_"):
+            coef = np.atleast_2d(np.asarray(est.coef_, dtype=np.float64))
+            values = np.abs(coef).mean(axis=0)
+        else:
+            raise AttributeError(
+                f"The learner {type(est).__name__} exposes neither feature_importances_ nor coef_; "
+                "use sklearn.inspection.permutation_importance on est.transformer_'s features instead."
+            )
+        return pd.Series(values, index=pd.Index(self.feature_names_, name="feature"), name="importance")
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the DFS features the learner sees."""
+        check_is_fitted(self, "transformer_")
+        return self.transformer_.get_feature_names_out()

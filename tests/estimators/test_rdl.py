@@ -1,0 +1,205 @@
+"""RDLEstimator: fit/predict on the three task types, point-in-time guarantee, persistence, embeddings."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from skrel.data import Database, RelationalDataset
+from skrel.estimators.rdl import RDLEstimator, resolve_fanouts, seed_embeddings
+from skrel.graph import build_graph
+
+FAST = dict(channels=8, epochs=2, fanouts=[8, 4], encoder_layers=1, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted_binary(shop_binary):
+    db, task = shop_binary
+    return RDLEstimator(**FAST).fit(db, task)
+
+
+def test_binary_and_regression(fitted_binary, shop_binary, shop_regression):
+    db, task = shop_binary
+    X, y = task.split(db, "test")
+    proba = fitted_binary.predict_proba(X)
+    assert proba.shape == (len(X), 2) and np.allclose(proba.sum(1), 1)
+    assert len(fitted_binary.history_) == 2 and fitted_binary.best_epoch_ in (0, 1)
+    db, task = shop_regression
+    est = RDLEstimator(**FAST).fit(db, task)
+    X, _ = task.split(db, "test")
+    y_train = task.split(db, "train")[1]
+    pred = est.predict(X)
+    lo, hi = np.quantile(y_train, [0.02, 0.98])
+    assert pred.shape == (len(X),) and pred.min() >= lo - 1e-9 and pred.max() <= hi + 1e-9
+
+
+def test_multiclass(shop_regression):
+    db, task = shop_regression
+    X, y = task.split(db, "train")
+    labels = np.array(["low", "mid", "high"])[np.digitize(y, np.quantile(y, [0.33, 0.66]))]
+    est = RDLEstimator(**FAST).fit(X, labels)
+    proba = est.predict_proba(X[:20])
+    assert est.task_type_ == "multiclass" and proba.shape == (20, 3)
+    assert set(est.predict(X[:20])) <= set(est.classes_)
+
+
+# ---------------------------------------------------------------------- point in time
+def _with_changes_after(db: Database, t: pd.Timestamp, rng) -> Database:
+    """``db`` with its orders dated after ``t`` changed and new orders after ``t`` appended."""
+    orders = db["orders"].df.copy()
+    later = orders["at"] > t
+    orders.loc[later, "qty"] = rng.integers(50, 100, int(later.sum())).astype(float)
+    orders.loc[later, "user_id"] = rng.integers(0, 60, int(later.sum()))
+    n_new = 200
+    new = pd.DataFrame({
+        "order_id": np.arange(n_new) + 10_000,
+        "user_id": rng.integers(0, 60, n_new),
+        "item_id": rng.integers(0, 15, n_new),
+        "qty": rng.integers(1, 100, n_new).astype(float),
+        "at": t + pd.to_timedelta(rng.integers(1, 400, n_new), "D"),
+    })
+    return Database({"users": db["users"].df, "items": db["items"].df, "orders": pd.concat([orders, new])},
+                    primary_keys={"users": "user_id", "items": "item_id", "orders": "order_id"},
+                    foreign_keys={"orders": {"user_id": "users", "item_id": "items"}}, time_columns={"orders": "at"})
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(day=st.integers(30, 700), seed=st.integers(0, 1000))
+def test_rows_after_the_cutoff_change_no_prediction(fitted_binary, shop_db, day, seed):
+    t = pd.Timestamp("2020-01-01") + pd.Timedelta(days=day)
+    ids = shop_db["users"].df["user_id"].to_numpy()
+    X = RelationalDataset(shop_db, "users", ids, [t] * len(ids))
+    before = fitted_binary.predict_proba(X)
+    changed = _with_changes_after(shop_db, t, np.random.default_rng(seed))
+    after = fitted_binary.predict_proba(X.with_database(changed))
+    np.testing.assert_allclose(after, before, rtol=1e-6, atol=1e-7)
+
+
+def test_rows_at_the_cutoff_are_visible(fitted_binary, shop_db):
+    orders = shop_db["orders"].df
+    t = orders["at"].iloc[0]
+    user = orders["user_id"].iloc[0]
+    X = RelationalDataset(shop_db, "users", [user], [t])
+    before = fitted_binary.predict_proba(X)
+    moved = orders.copy()
+    moved.loc[moved.index[0], "qty"] = 1e4  # the row dated exactly at the cutoff
+    db2 = Database({"users": shop_db["users"].df, "items": shop_db["items"].df, "orders": moved},
+                   primary_keys={"users": "user_id", "items": "item_id", "orders": "order_id"},
+                   foreign_keys={"orders": {"user_id": "users", "item_id": "items"}}, time_columns={"orders": "at"})
+    assert not np.allclose(fitted_binary.predict_proba(X.with_database(db2)), before)
+    moved.loc[moved.index[0], "at"] = t + pd.Timedelta(seconds=1)  # one second later: invisible
+    db3 = Database({"users": shop_db["users"].df, "items": shop_db["items"].df, "orders": moved},
+                   primary_keys={"users": "user_id", "items": "item_id", "orders": "order_id"},
+                   foreign_keys={"orders": {"user_id": "users", "item_id": "items"}}, time_columns={"orders": "at"})
+    without = fitted_binary.predict_proba(X.with_database(db3))
+    moved.loc[moved.index[0], "qty"] = 1.0
+    db4 = Database({"users": shop_db["users"].df, "items": shop_db["items"].df, "orders": moved},
+                   primary_keys={"users": "user_id", "items": "item_id", "orders": "order_id"},
+                   foreign_keys={"orders": {"user_id": "users", "item_id": "items"}}, time_columns={"orders": "at"})
+    np.testing.assert_allclose(fitted_binary.predict_proba(X.with_database(db4)), without, rtol=1e-6)
+
+
+def test_a_rows_prediction_does_not_depend_on_the_other_rows(fitted_binary, shop_binary):
+    db, task = shop_binary
+    X, _ = task.split(db, "test")
+    full = fitted_binary.predict_proba(X)
+    idx = np.array([5, 0, 17, 3])
+    np.testing.assert_allclose(fitted_binary.predict_proba(X[idx]), full[idx], rtol=1e-6, atol=1e-7)
+
+
+# ---------------------------------------------------------------------- persistence
+def test_pickle_keeps_torch_state_apart(fitted_binary, shop_binary):
+    db, task = shop_binary
+    X, _ = task.split(db, "test")
+    state = fitted_binary.__getstate__()
+    assert "module_" not in state and isinstance(state["_module_state"], bytes)
+    assert torch.load(io.BytesIO(state["_module_state"]), map_location="cpu", weights_only=True)
+    clone = pickle.loads(pickle.dumps(fitted_binary))
+    np.testing.assert_array_equal(clone.predict_proba(X), fitted_binary.predict_proba(X))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_gpu_trained_model_loads_on_a_cpu_only_process(shop_binary, tmp_path):
+    db, task = shop_binary
+    est = RDLEstimator(**FAST, device="cuda").fit(db, task)
+    path = tmp_path / "gpu.pkl"
+    path.write_bytes(pickle.dumps(est))
+    code = (
+        "import pickle, sys, numpy as np, torch; sys.path.insert(0, 'tests'); from conftest import make_shop, shop_task\n"
+        "assert not torch.cuda.is_available()\n"
+        f"est = pickle.loads(open({str(path)!r}, 'rb').read()); est.set_params(device='cpu')\n"
+        "db = make_shop(); X, _ = shop_task('binary').split(db, 'test'); p = est.predict_proba(X)\n"
+        "assert np.isfinite(p).all(); print('ok')\n"
+    )
+    env = {"CUDA_VISIBLE_DEVICES": "", "PATH": ""}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=str(pytest.importorskip("pathlib").Path(__file__).resolve().parents[2]))
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
+
+
+# ---------------------------------------------------------------------- fit(X, y) and validation
+def test_fit_X_y_holds_out_the_latest_cutoffs(shop_binary, capsys):
+    db, task = shop_binary
+    X, y = task.split(db, "train")
+    est = RDLEstimator(**FAST, verbose=1).fit(X, y)
+    assert all(h["valid_score"] is not None for h in est.history_)
+    err = capsys.readouterr().err
+    assert "holding out" in err and "epoch 2/2" in err
+    est = RDLEstimator(**FAST, validation_fraction=None).fit(X, y)
+    assert all(h["valid_score"] is None for h in est.history_) and est.best_epoch_ == 1
+    assert capsys.readouterr().err == ""
+
+
+def test_same_seed_same_predictions_other_seed_differs(shop_binary):
+    db, task = shop_binary
+    X, y = task.split(db, "train")
+    Xt, _ = task.split(db, "test")
+    a = RDLEstimator(**FAST).fit(X, y).predict_proba(Xt)
+    b = RDLEstimator(**FAST).fit(X, y).predict_proba(Xt)
+    c = RDLEstimator(**{**FAST, "random_state": 1}).fit(X, y).predict_proba(Xt)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_bad_input_and_parameters(fitted_binary, shop_binary):
+    db, task = shop_binary
+    X, y = task.split(db, "train")
+    with pytest.raises(ValueError, match=r"not primary-key values of table 'users' \(first: \[12345\]\)"):
+        fitted_binary.predict(RelationalDataset(db, "users", [12345], [pd.Timestamp("2021-01-01")]))
+    with pytest.raises(ValueError, match="fitted on 'users'"):
+        fitted_binary.predict(RelationalDataset(db, "items", [0], [pd.Timestamp("2021-01-01")]))
+    with pytest.raises(ValueError, match="even"):
+        RDLEstimator(**{**FAST, "channels": 7}).fit(X, y)
+    with pytest.raises(ValueError, match="one per layer"):
+        RDLEstimator(**{**FAST, "fanouts": [4, 4, 4]}).fit(X, y)
+    assert resolve_fanouts(128, 2) == [128, 64] and resolve_fanouts(-1, 3) == [-1, -1, -1]
+
+
+def test_graph_is_built_once_per_database(shop_binary):
+    db, task = shop_binary
+    g = build_graph(db.upto(task.test_timestamp))
+    RDLEstimator(**FAST).fit(db, task)
+    assert build_graph(db.upto(task.test_timestamp)) is g
+
+
+# ---------------------------------------------------------------------- embeddings
+def test_seed_embeddings_trained_and_untrained(fitted_binary, shop_binary):
+    db, task = shop_binary
+    X, _ = task.split(db, "test")
+    emb = fitted_binary.embed(X)
+    assert emb.shape == (len(X), 8) and np.isfinite(emb).all()
+    a = seed_embeddings(X, channels=8, fanouts=[8, 4], encoder_layers=1, random_state=0)
+    b = seed_embeddings(X, channels=8, fanouts=[8, 4], encoder_layers=1, random_state=0)
+    c = seed_embeddings(X, channels=8, fanouts=[8, 4], encoder_layers=1, random_state=1)
+    assert a.shape == (len(X), 8)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
