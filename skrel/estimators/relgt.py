@@ -71,6 +71,9 @@ class RelGTEstimator(RelationalEstimator):
         Residual blocks of each table's feature encoder.
     max_fanout : int, default=1000
         Neighbours of one node at most entering the context sampler's expansion (hub cap).
+    half_life : float or None, default=None
+        ``None`` samples each context's tokens uniformly (the paper); a number of days favours
+        recent rows, a row's sampling weight halving with every ``half_life`` days of age.
     resample : bool, default=False
         Draw new training contexts every epoch (by default they are drawn once per fit).
     device : str, default="cpu"
@@ -121,12 +124,13 @@ class RelGTEstimator(RelationalEstimator):
         "ablate": [str, list, tuple, None],
         "encoder_layers": [Interval(Integral, 0, None, closed="left")],
         "max_fanout": [Interval(Integral, 1, None, closed="left")],
+        "half_life": [Interval(Real, 0, None, closed="neither"), None],
         "resample": ["boolean"],
         "device": [str],
     }
 
     def __init__(self, tokens=48, channels=64, heads=4, layers=1, centroids=64, dropout=0.2, lr=0.001, epochs=10,
-                 batch_size=128, patience=None, ablate=(), encoder_layers=1, max_fanout=1000, resample=False,
+                 batch_size=128, patience=None, ablate=(), encoder_layers=1, max_fanout=1000, half_life=None, resample=False,
                  device="cpu", task_type="auto", random_state=None, verbose=0):
         self.tokens = tokens
         self.channels = channels
@@ -141,6 +145,7 @@ class RelGTEstimator(RelationalEstimator):
         self.ablate = ablate
         self.encoder_layers = encoder_layers
         self.max_fanout = max_fanout
+        self.half_life = half_life
         self.resample = resample
         self.device = device
         self.task_type = task_type
@@ -208,9 +213,10 @@ class RelGTEstimator(RelationalEstimator):
         from ..graph.context import TokenGraph, contexts_for
 
         graph = TokenGraph.from_database(X.db)
-        key = ("skrel.relgt.contexts", X.key, self.tokens, seed, self.max_fanout)
+        key = ("skrel.relgt.contexts", X.key, self.tokens, seed, self.max_fanout, self.half_life)
         if key not in X.db.cache:
-            X.db.cache[key] = contexts_for(X, self.tokens, seed=seed, max_fanout=self.max_fanout, graph=graph)
+            X.db.cache[key] = contexts_for(X, self.tokens, seed=seed, max_fanout=self.max_fanout,
+                                           half_life=self.half_life, graph=graph)
         return graph, X.db.cache[key]
 
     def _loader(self, X, y=None, shuffle=False):

@@ -65,14 +65,47 @@ def prepare_tables(db, schema: Schema, columns: dict[str, list[str]]) -> dict[st
     return out
 
 
-class _Compiler:
-    """Builds the WITH clauses of the query; CTEs referenced more than once are materialised."""
+def _stable(f: Feature) -> bool:
+    """Does ``f`` stop changing once every row it reads is visible?"""
+    if isinstance(f, Identity):
+        return True
+    if isinstance(f, Direct):
+        return _stable(f.base)
+    return f.primitive != "time_since_last" and f.window is None and _stable(f.base)
 
-    def __init__(self, schema: Schema, table_sql: dict[str, str], windows_ns=None):
+
+def _since_last(f: Feature) -> bool:
+    """Is ``f`` a ``time_since_last`` of stable rows (or a parent's one)? Its value is
+    ``cutoff - last``, with ``last`` stable."""
+    if isinstance(f, Direct):
+        return _since_last(f.base)
+    return isinstance(f, Aggregation) and f.primitive == "time_since_last" and f.window is None and _stable(f.base)
+
+
+_NEVER = -(2**62)  # "final since always" (no row can change the value)
+_ALWAYS = 2**62  # the cutoff of static tables: after every time
+
+
+class _Compiler:
+    """Builds the WITH clauses of the query; CTEs referenced more than once are materialised.
+
+    Static/live split. A feature of a child row that depends on the cutoff (an aggregation over
+    the child's own children, or a parent's column through a parent dated after the child) stops
+    changing at a *final time*: the latest time of any row it reads. For each child table with
+    such features the compiler computes, once, their values with every row visible (the static
+    table) and their final time; a child row joined at a cutoff at or after its final time takes
+    the static values, and only the other rows (few: those close to the cutoff) are evaluated
+    at the cutoff. Both paths give the same values; the static one skips a join per parent and
+    the grouping of every (row, child) pair.
+    """
+
+    def __init__(self, schema: Schema, table_sql: dict[str, str], columns: dict[str, list[str]]):
         self.schema = schema
         self.table_sql = table_sql
+        self.columns = columns
         self.ctes: OrderedDict[str, str] = OrderedDict()
         self.refs: dict[str, int] = {}
+        self.static_tables: dict = {}
         self.n = 0
 
     def alias(self, prefix: str = "a") -> str:
@@ -97,7 +130,7 @@ class _Compiler:
             parts.append(f"{name} AS{mat} (\n{body}\n)")
         return "WITH " + ",\n".join(parts) + "\n" + final
 
-    # ------------------------------------------------------------------ scopes
+    # ------------------------------------------------------------------ helpers
     def _needed(self, table: str, feats: list[Feature]) -> set[str]:
         cols = set()
         for f in feats:
@@ -109,16 +142,30 @@ class _Compiler:
                 cols.add(self.schema.pkeys[table])
         return cols
 
-    def extend(self, rel: str, ids: list[str], table: str, colmap: dict[str, str], feats: list[Feature]):
+    @staticmethod
+    def _greatest(exprs: list[str]) -> str:
+        exprs = [e for e in exprs if e != str(_NEVER)]
+        if not exprs:
+            return str(_NEVER)
+        return exprs[0] if len(exprs) == 1 else f"greatest({', '.join(exprs)})"
+
+    # ------------------------------------------------------------------ scopes
+    def extend(self, rel: str, ids: list[str], table: str, colmap: dict[str, str], feats: list[Feature],
+               static: bool = False):
         """Add the features ``feats`` of ``table`` to relation ``rel`` (one row per ``ids``, columns
-        ``__cut`` and ``colmap``'s aliases of the table's columns). Returns the new relation and
-        the alias of each feature."""
+        ``__cut`` and ``colmap``'s aliases of the table's columns).
+
+        Returns the new relation, the alias of each feature and, when ``static`` (the cutoff is
+        "after everything"), an SQL expression of each feature's final time.
+        """
         out: dict[Feature, str] = {}
+        fins: dict[Feature, str] = {}
         directs: OrderedDict = OrderedDict()
         aggs: OrderedDict = OrderedDict()
         for f in feats:
             if isinstance(f, Identity):
                 out[f] = colmap[f.name]
+                fins[f] = str(_NEVER)
             elif isinstance(f, Direct):
                 directs.setdefault(f.rel, []).append(f)
             else:
@@ -127,123 +174,206 @@ class _Compiler:
         for rel_obj, group in directs.items():
             parent = rel_obj.parent
             bases = list(OrderedDict.fromkeys(f.base for f in group))
-            pcols = sorted(self._needed(parent, bases) | {self.schema.pkeys[parent]})
-            pmap = {c: self.alias() for c in pcols}
-            select = ", ".join(f"p.{_q(c)} AS {pmap[c]}" for c in pcols)
-            cond = f"p.{_q(rel_obj.pk)} = s.{colmap[rel_obj.fk]}"
             tcol = self.schema.time_cols[parent]
+            pcols = self._needed(parent, bases) | {self.schema.pkeys[parent]}
+            if static and tcol:
+                pcols.add(tcol)
+            pmap = {c: self.alias() for c in sorted(pcols)}
+            select = ", ".join(f"p.{_q(c)} AS {a}" for c, a in pmap.items())
+            cond = f"p.{_q(rel_obj.pk)} = s.{colmap[rel_obj.fk]}"
             if tcol:
                 cond += f" AND p.{_q(tcol)} <= s.__cut"
             rel = self.cte(f"SELECT s.*, {select} FROM {self.ref(rel)} s LEFT JOIN {self.table_sql[parent]} p ON {cond}")
-            rel, sub = self.extend(rel, ids, parent, pmap, bases)
+            rel, sub, subfins = self.extend(rel, ids, parent, pmap, bases, static)
             for f in group:
                 out[f] = sub[f.base]
+                if static:
+                    own = f"coalesce({pmap[tcol]}, {_NEVER})" if tcol else str(_NEVER)
+                    fins[f] = self._greatest([own, subfins[f.base]])
 
         if aggs:
             pk_alias = colmap[self.schema.pkeys[table]]
             select = []
             joins = []
             for (path, window), group in aggs.items():
-                blocks, names = self._aggregate(rel, ids, pk_alias, path, window, group)
+                blocks, names, fin_names = self._aggregate(rel, ids, pk_alias, path, window, group, static)
                 out.update(names)
                 for block, cols in blocks:
                     b = f"b{len(joins)}"
                     for f in cols:
                         a, d = names[f], f.default
                         select.append(f"COALESCE({b}.{a}, {_lit(d)}) AS {a}" if not np.isnan(d) else f"{b}.{a} AS {a}")
+                        if static:
+                            select.append(f"COALESCE({b}.{fin_names[f]}, {_NEVER}) AS {fin_names[f]}")
+                            fins[f] = fin_names[f]
                     on = " AND ".join(f"s.{c} = {b}.{c}" for c in ids)
                     joins.append(f"LEFT JOIN {self.ref(block)} {b} ON {on}")
             rel = self.cte(f"SELECT s.*, {', '.join(select)} FROM {self.ref(rel)} s {' '.join(joins)}")
-        return rel, out
+        return rel, out, fins
 
-    def _aggregate(self, rel: str, ids: list[str], pk_alias: str, path: tuple, window, group: list[Aggregation]):
-        """Aggregations over one path and window: one join, one GROUP BY (plus one per mode base)."""
+    def _path_join(self, rel: str, pk_alias: str, path: tuple, window, last_sql: str | None = None,
+                   last_extra: str = "") -> tuple[list[str], list[str]]:
+        """JOIN clauses from scope ``s`` along ``path`` (each hop visible at ``s.__cut``), and the
+        aliases of the hops' time columns."""
         schema = self.schema
-        joins = []
+        joins, times = [], []
         prev, prev_pk = "s", pk_alias
         for i, r in enumerate(path):
             a = f"c{i}"
-            cond = f"{a}.{_q(r.fk)} = {prev}.{prev_pk}" if i else f"{a}.{_q(r.fk)} = s.{prev_pk}"
+            last = i == len(path) - 1
+            src = last_sql if (last and last_sql) else self.table_sql[r.child]
+            cond = f"{a}.{_q(r.fk)} = {prev}.{prev_pk}"
             tcol = schema.time_cols[r.child]
             if tcol:
                 cond += f" AND {a}.{_q(tcol)} <= s.__cut"
-                if window is not None and i == len(path) - 1:
+                times.append(f"{a}.{_q(tcol)}")
+                if window is not None and last:
                     cond += f" AND {a}.{_q(tcol)} >= s.__cut - {int(window) * _NS_PER_DAY}"
-            joins.append(f"JOIN {self.table_sql[r.child]} {a} ON {cond}")
+            if last and last_extra:
+                cond += f" AND {last_extra}"
+            joins.append(f"JOIN {src} {a} ON {cond}")
             prev, prev_pk = a, _q(schema.pkeys[r.child])
-        child = path[-1].child
-        last = f"c{len(path) - 1}"
-        bases = list(OrderedDict.fromkeys(f.base for f in group if f.primitive != "count"))
-        ccols = self._needed(child, bases) | {schema.pkeys[child]}
+        return joins, times
+
+    def _static_table(self, child: str, bases: list[Feature]):
+        """Every row of ``child`` (with a time, if it has a time column) with the values of
+        ``bases`` when every row is visible, and ``__fin``, the time after which they stay so."""
+        key = (child, tuple(bases))
+        if key in self.static_tables:
+            return self.static_tables[key]
+        schema = self.schema
         tcol = schema.time_cols[child]
-        if tcol:
-            ccols.add(tcol)
+        cols = set(self._needed(child, bases)) | {schema.pkeys[child]} | ({tcol} if tcol else set())
+        cols |= {r.fk for r in schema.forward(child)} & set(self.columns[child])
+        cmap = {c: self.alias() for c in sorted(cols)}
+        sel = ", ".join(f"c.{_q(c)} AS {a}" for c, a in cmap.items())
+        where = f" WHERE c.{_q(tcol)} IS NOT NULL" if tcol else ""
+        rel = self.cte(f"SELECT {sel}, c.__pos AS __pos, {_ALWAYS}::BIGINT AS __cut "
+                       f"FROM {self.table_sql[child]} c{where}")
+        key_alias = cmap[schema.pkeys[child]]
+        rel, names, fins = self.extend(rel, [key_alias], child, cmap, bases, static=True)
+        fin = self._greatest([fins[b] for b in bases])
+        cols_out = [f"{a} AS {_q(c)}" for c, a in cmap.items()] + ["__pos"]
+        values = [f"{names[b]} AS v{i}" for i, b in enumerate(bases)]
+        table = self.cte(f"SELECT {', '.join(cols_out + values)}, {fin} AS __fin FROM {self.ref(rel)}")
+        self.static_tables[key] = (table, {b: f"v{i}" for i, b in enumerate(bases)})
+        return self.static_tables[key]
+
+    def _aggregate(self, rel: str, ids: list[str], pk_alias: str, path: tuple, window, group: list[Aggregation],
+                   static: bool):
+        """Aggregations over one path and window: one join (two with the static/live split), one
+        GROUP BY."""
+        bases = [f.base for f in group if f.primitive != "count"]
+        if not static and any(not isinstance(b, Identity) for b in bases):
+            split = [f for f in group if f.primitive == "count" or _stable(f.base) or _since_last(f.base)]
+            rest = [f for f in group if f not in split]
+            blocks, names, fins = self._aggregate_rows(rel, ids, pk_alias, path, window, split, static, True)
+            if rest:
+                more, more_names, _ = self._aggregate_rows(rel, ids, pk_alias, path, window, rest, static, False)
+                blocks += more
+                names.update(more_names)
+            return blocks, names, fins
+        return self._aggregate_rows(rel, ids, pk_alias, path, window, group, static, False)
+
+    def _aggregate_rows(self, rel, ids, pk_alias, path, window, group, static, split):
+        schema = self.schema
+        child = path[-1].child
+        tcol = schema.time_cols[child]
+        pkc = schema.pkeys[child]
+        bases = list(OrderedDict.fromkeys(f.base for f in group if f.primitive != "count"))
+        ccols = self._needed(child, bases) | {pkc} | ({tcol} if tcol else set())
         cmap = {c: self.alias() for c in sorted(ccols)}
         pos = self.alias()
-        select = ", ".join([f"s.{c}" for c in ids] + ["s.__cut"] + [f"{last}.{_q(c)} AS {a}" for c, a in cmap.items()]
-                           + [f"{last}.__pos AS {pos}"])
-        crel = self.cte(f"SELECT {select} FROM {self.ref(rel)} s {' '.join(joins)}")
-        key = cmap[schema.pkeys[child]]
-        crel, sub = self.extend(crel, ids + [key], child, cmap, bases)
+        last = f"c{len(path) - 1}"
+        keep = [f"s.{c}" for c in ids] + ["s.__cut"]
+        path_times: list[str] = []
+        subfins: dict = {}
+        if split:
+            stab, vcols = self._static_table(child, bases)
+            key = cmap[pkc]
+            time = cmap.get(tcol)
+            # child rows whose features are final at the cutoff: the static values
+            joins, _ = self._path_join(rel, pk_alias, path, window, self.ref(stab), f"{last}.__fin <= s.__cut")
+            vals = {b: self.alias() for b in bases}
+            sel = keep + [f"{last}.{_q(pkc)} AS {key}", f"{last}.__pos AS {pos}"]
+            sel += [f"{last}.{_q(tcol)} AS {time}"] if tcol else []
+            for b in bases:
+                v = f"{last}.{vcols[b]}"
+                sel.append(f"(s.__cut - {v}) / 1e9 AS {vals[b]}" if _since_last(b) else f"{v} AS {vals[b]}")
+            final = self.cte(f"SELECT {', '.join(sel)} FROM {self.ref(rel)} s {' '.join(joins)}")
+            # the other rows, evaluated at the cutoff
+            joins, _ = self._path_join(rel, pk_alias, path, window)
+            joins.append(f"JOIN {self.ref(stab)} z ON z.{_q(pkc)} = {last}.{_q(pkc)} AND z.__fin > s.__cut")
+            sel = keep + [f"{last}.{_q(c)} AS {a}" for c, a in cmap.items()] + [f"{last}.__pos AS {pos}"]
+            live = self.cte(f"SELECT {', '.join(sel)} FROM {self.ref(rel)} s {' '.join(joins)}")
+            live, sub, _ = self.extend(live, ids + [key], child, cmap, bases)
+            cols = ids + ["__cut", key, pos] + ([time] if tcol else [])
+            crel = self.cte(
+                f"SELECT {', '.join(cols + [vals[b] for b in bases])} FROM {self.ref(final)} UNION ALL "
+                f"SELECT {', '.join(cols + [f'{sub[b]} AS {vals[b]}' for b in bases])} FROM {self.ref(live)}"
+            )
+            sub = vals
+        else:
+            joins, path_times = self._path_join(rel, pk_alias, path, window)
+            tsel = []
+            if static:
+                talias = [self.alias() for _ in path_times]
+                tsel = [f"{t} AS {a}" for t, a in zip(path_times, talias)]
+                path_times = talias
+            sel = keep + [f"{last}.{_q(c)} AS {a}" for c, a in cmap.items()] + [f"{last}.__pos AS {pos}"] + tsel
+            crel = self.cte(f"SELECT {', '.join(sel)} FROM {self.ref(rel)} s {' '.join(joins)}")
+            key = cmap[pkc]
+            crel, sub, subfins = self.extend(crel, ids + [key], child, cmap, bases, static)
         time = cmap.get(tcol) if tcol else None
         order = f"{{'t': {time}, 'k': {key}}}" if time else pos
 
-        def filt(_window):
-            return ""  # the window is a join condition
-
         names: dict[Feature, str] = {}
+        fin_names: dict[Feature, str] = {}
         exprs = []
-        modes = []
         for f in group:
             a = self.alias("f")
             names[f] = a
-            w = f.window
             x = sub.get(f.base) if f.primitive != "count" else None
             p = f.primitive
             if p == "count":
-                e = f"count(*){filt(w)}"
+                e = "count(*)"
             elif p == "sum":
-                e = f"fsum(CAST({x} AS DOUBLE)){filt(w)}"
+                e = f"fsum(CAST({x} AS DOUBLE))"
             elif p == "mean":
-                e = f"fsum(CAST({x} AS DOUBLE)){filt(w)} / count({x}){filt(w)}"
+                e = f"fsum(CAST({x} AS DOUBLE)) / count({x})"
             elif p == "min":
-                e = f"CAST(min({x}){filt(w)} AS DOUBLE)"
+                e = f"CAST(min({x}) AS DOUBLE)"
             elif p == "max":
-                e = f"CAST(max({x}){filt(w)} AS DOUBLE)"
+                e = f"CAST(max({x}) AS DOUBLE)"
             elif p == "std":
-                e = f"stddev_samp(CAST({x} AS DOUBLE)){filt(w)}"
+                e = f"stddev_samp(CAST({x} AS DOUBLE))"
             elif p == "num_unique":
-                e = f"CASE WHEN count(*){filt(w)} > 0 THEN count(DISTINCT {x}){filt(w)} END"
+                # list(x), not count(DISTINCT x) or histogram(x): DuckDB plans those as extra pipelines
+                e = f"CASE WHEN count(*) > 0 THEN length(list_distinct(list({x}))) END"
             elif p == "time_since_last":
-                e = f"(any_value(__cut) - arg_max_null({x}, {order}){filt(w)}) / 1e9"
+                if isinstance(f.base, Identity) and f.base.table == child and f.base.name == tcol:
+                    e = f"max({x})"  # the last row's time is the largest
+                else:
+                    e = f"arg_max_null({x}, {order})"
+                if not static:  # a static table keeps the last time; readers subtract it from their cutoff
+                    e = f"(any_value(__cut) - {e}) / 1e9"
             elif p == "mode":
-                modes.append((f, a, x))
-                continue
+                # the most frequent value, ties to the smallest (pandas' Series.mode()[0])
+                e = (f"list_min(list_transform(map_entries(list_aggregate(list({x}), 'histogram')), "
+                     f"lambda e: {{'n': -CAST(e.value AS BIGINT), 'k': e.key}})).k")
             else:  # pragma: no cover - guarded by build_features
                 raise ValueError(p)
             exprs.append(f"{e} AS {a}")
+            if static:
+                fa = self.alias("t")
+                fin_names[f] = fa
+                parts = [f"coalesce({t}, {_NEVER})" for t in path_times]
+                if p != "count":
+                    parts.append(subfins[f.base])
+                exprs.append(f"max({self._greatest(parts)}) AS {fa}")
         id_list = ", ".join(ids)
-        blocks = []
-        if exprs:
-            block = self.cte(f"SELECT {id_list}, {', '.join(exprs)} FROM {self.ref(crel)} GROUP BY {id_list}")
-            blocks.append((block, [f for f in group if f.primitive != "mode"]))
-        by_base: OrderedDict = OrderedDict()
-        for f, a, x in modes:
-            by_base.setdefault(x, []).append((f, a))
-        for x, fs in by_base.items():
-            counts = []
-            picks = []
-            for f, a in fs:
-                n = self.alias("n")
-                counts.append(f"count(*){filt(f.window)} AS {n}")
-                picks.append(f"arg_min(v, {{'n': -{n}, 'v': v}}) FILTER (WHERE {n} > 0) AS {a}")
-            inner = self.cte(
-                f"SELECT {id_list}, {x} AS v, {', '.join(counts)} FROM {self.ref(crel)} "
-                f"WHERE {x} IS NOT NULL GROUP BY {id_list}, {x}"
-            )
-            block = self.cte(f"SELECT {id_list}, {', '.join(picks)} FROM {self.ref(inner)} GROUP BY {id_list}")
-            blocks.append((block, [f for f, _ in fs]))
-        return blocks, names
+        block = self.cte(f"SELECT {id_list}, {', '.join(exprs)} FROM {self.ref(crel)} GROUP BY {id_list}")
+        return [(block, list(group))], names, fin_names
 
 
 def compute_duckdb(db, schema: Schema, features: list[Feature], entity_table: str, entity_ids, cutoffs, *,
@@ -272,7 +402,7 @@ def compute_duckdb(db, schema: Schema, features: list[Feature], entity_table: st
     tables = prepare_tables(db, schema, columns)
 
     table_sql = {t: f"t{i}" for i, t in enumerate(tables)}
-    comp = _Compiler(schema, table_sql)
+    comp = _Compiler(schema, table_sql, columns)
     ent = schema.pkeys[entity_table]
     ecols = columns[entity_table]
     emap = {c: comp.alias() for c in ecols}
@@ -282,7 +412,7 @@ def compute_duckdb(db, schema: Schema, features: list[Feature], entity_table: st
         cond += f" AND e.{_q(tcol)} <= f.__cut"
     sel = ", ".join(f"e.{_q(c)} AS {a}" for c, a in emap.items())
     rel = comp.cte(f"SELECT f.__r, f.__cut, {sel} FROM frame f LEFT JOIN {table_sql[entity_table]} e ON {cond}")
-    rel, names = comp.extend(rel, ["__r"], entity_table, emap, list(features))
+    rel, names, _ = comp.extend(rel, ["__r"], entity_table, emap, list(features))
     outs = []
     for f in features:
         a = names[f]
@@ -312,8 +442,4 @@ def compute_duckdb(db, schema: Schema, features: list[Feature], entity_table: st
     if len(res) != len(frame):  # pragma: no cover - a bug, not a user error
         raise RuntimeError(f"DuckDB returned {len(res)} rows for {len(frame)} (entity, cutoff) pairs.")
     res = res.drop(columns="__r")
-    out = res.iloc[codes].reset_index(drop=True)
-    for f in features:
-        if f.logical == "categorical":
-            out[f.name] = out[f.name].astype(object).where(out[f.name].notna(), None)
-    return out
+    return res.iloc[codes].reset_index(drop=True)  # NULL strings come back as None

@@ -8,9 +8,10 @@ foreign-key value, child row <-> referenced row). For a seed node ``s`` at cutof
   are always visible; rows with a missing time never are) at shortest-path distance 1 or 2 from
   ``s`` in the graph restricted to visible rows;
 - ``K - 1`` of them are drawn uniformly without replacement (the paper's sampler draws from the
-  union of both hops); when fewer than ``K - 1`` are visible, all of them are taken and the rest
-  of the ``K`` positions are **padding**, marked by ``mask == False`` (never duplicated or random
-  rows: those would feed the model tokens that are not in the seed's neighbourhood);
+  union of both hops), or, with ``half_life``, favouring recent rows; when fewer than ``K - 1``
+  are visible, all of them are taken and the rest of the ``K`` positions are **padding**, marked
+  by ``mask == False`` (never duplicated or random rows: those would feed the model tokens that
+  are not in the seed's neighbourhood);
 - the edges of the graph among the chosen tokens (the induced subgraph) come with them.
 
 Randomness is counter-based: every draw is a hash of ``(seed, entity, cutoff, candidate)``, rows
@@ -35,6 +36,7 @@ import pandas as pd
 
 from ..data import Database, RelationalDataset
 from .hetero import RelationalGraph, _mix64, build_graph
+from .sampler import _segment_arange
 
 __all__ = ["TokenGraph", "Contexts", "sample_contexts", "contexts_for", "hash_uniform", "row_keys"]
 
@@ -247,11 +249,8 @@ class Contexts:
 
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Concatenation of ``arange(s, s + c)`` for each pair, vectorised."""
-    total = int(counts.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    group_start = np.repeat(np.cumsum(counts) - counts, counts)
-    return np.repeat(starts, counts) + (np.arange(total, dtype=np.int64) - group_start)
+    seg, off = _segment_arange(counts)
+    return starts[seg] + off
 
 
 def _visible_neighbours(graph: TokenGraph, edge_key: np.ndarray, nodes: np.ndarray, rank: np.ndarray,
@@ -286,7 +285,7 @@ def _edge_key(graph: TokenGraph) -> np.ndarray:
 
 
 def sample_contexts(graph: TokenGraph, seed_nodes, cutoffs_ns, num_tokens: int, *, seed: int = 0,
-                    max_fanout: int = 1000, chunk_size: int = 2048) -> Contexts:
+                    max_fanout: int = 1000, half_life: float | None = None, chunk_size: int = 2048) -> Contexts:
     """Sample one context of ``num_tokens`` tokens per seed.
 
     Parameters
@@ -302,6 +301,10 @@ def sample_contexts(graph: TokenGraph, seed_nodes, cutoffs_ns, num_tokens: int, 
         Seed of the counter-based draws (the same seed gives the same contexts).
     max_fanout : int, default=1000
         At most this many neighbours of one node enter the expansion (hub cap).
+    half_life : float or None, default=None
+        ``None`` draws the tokens uniformly (the paper). A number of days makes the draw favour
+        recent rows: a candidate's weight halves with every ``half_life`` days of age (rows
+        without a time weigh as much as rows at the cutoff).
     chunk_size : int, default=2048
         Seeds per vectorised chunk (memory only; the result does not depend on it).
 
@@ -318,13 +321,13 @@ def sample_contexts(graph: TokenGraph, seed_nodes, cutoffs_ns, num_tokens: int, 
     edge_key = _edge_key(graph)
     parts = [
         _sample_chunk(graph, edge_key, seed_nodes[i:i + chunk_size], cutoffs_ns[i:i + chunk_size], num_tokens,
-                      int(seed), max_fanout)
+                      int(seed), max_fanout, half_life)
         for i in range(0, max(len(seed_nodes), 1), chunk_size)
     ]
     return Contexts.concat(parts)
 
 
-def _sample_chunk(graph, edge_key, seeds, cutoffs, K, seed, max_fanout) -> Contexts:
+def _sample_chunk(graph, edge_key, seeds, cutoffs, K, seed, max_fanout, half_life) -> Contexts:
     n, N = len(seeds), np.int64(graph.num_nodes)
     rank = graph.cutoff_rank(cutoffs)
     keys = row_keys(seed, graph.uid[seeds], cutoffs)
@@ -354,8 +357,14 @@ def _sample_chunk(graph, edge_key, seeds, cutoffs, K, seed, max_fanout) -> Conte
 
     # K - 1 of hop_of 1 and 2 together, uniformly without replacement: the smallest hashes
     owner, cand, hop = pairs // N, pairs % N, hop_of
+    # Efraimidis-Spirakis weighted sampling without replacement: the K - 1 largest log(u) / w
     u = hash_uniform(keys[owner], np.int64(3), graph.uid[cand])
-    order = np.lexsort((u, owner))
+    score = np.log(np.maximum(u, 1e-300))
+    if half_life is not None:
+        t = graph.node_time[cand]
+        age = np.where(t == _NAT, 0.0, (cutoffs[owner] - t) / 86_400e9)
+        score = score * np.exp2(np.minimum(age / half_life, 1000.0))
+    order = np.lexsort((-score, owner))
     owner, cand, hop = owner[order], cand[order], hop[order]
     first = np.searchsorted(owner, np.arange(n), side="left")
     pos = np.arange(len(owner), dtype=np.int64) - first[owner] + 1
@@ -421,8 +430,9 @@ def _induced_edges(graph: TokenGraph, node: np.ndarray, mask: np.ndarray):
 
 
 def contexts_for(X: RelationalDataset, num_tokens: int, *, seed: int = 0, max_fanout: int = 1000,
-                 graph: TokenGraph | None = None) -> Contexts:
+                 half_life: float | None = None, graph: TokenGraph | None = None) -> Contexts:
     """Contexts of the rows of ``X`` over the graph of ``X.db`` (built and cached on first use)."""
     graph = TokenGraph.from_database(X.db) if graph is None else graph
     nodes = graph.entity_nodes(X)
-    return sample_contexts(graph, nodes, X.cutoffs.view(np.int64), num_tokens, seed=seed, max_fanout=max_fanout)
+    return sample_contexts(graph, nodes, X.cutoffs.view(np.int64), num_tokens, seed=seed, max_fanout=max_fanout,
+                           half_life=half_life)

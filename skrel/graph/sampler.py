@@ -16,7 +16,7 @@ and the candidate's stable identity, never a shared random stream. A seed's samp
 not depend on the other seeds in the batch, nor on rows it cannot see (the leakage guarantee),
 and the same salts give the same samples.
 
-:func:`reference_sample` is a per-seed Python implementation of the same rules, for tests and
+:class:`ReferenceSampler` is a per-seed Python implementation of the same rules, for tests and
 benchmarks.
 """
 
@@ -30,13 +30,15 @@ import numpy as np
 
 from .hetero import EdgeType, RelationalGraph, _mix64
 
-__all__ = ["TemporalSampler", "SampledSubgraph", "reference_sample", "seed_salts"]
+__all__ = ["TemporalSampler", "SampledSubgraph", "ReferenceSampler", "reference_sample", "seed_salts"]
 
 _STRATEGIES = ("uniform", "last")
 # Above this many visible neighbours per requested one, uniform sampling switches from random
 # keys over every candidate (cost: all candidates) to drawing positions with rejection of
 # repeats (cost: about the fan-out).
 _DENSE_FACTOR = 8
+# Up to this mean degree, visible neighbours are counted by scanning rather than binary search.
+_SCAN_DEGREE = 64
 
 
 def _str_key(*parts) -> np.uint64:
@@ -163,25 +165,70 @@ class TemporalSampler:
     def visible_range(self, et: EdgeType, nodes: np.ndarray, cutoffs: np.ndarray):
         """CSR positions ``[start, end)`` of the neighbours of ``dst`` nodes visible at ``cutoffs``."""
         rowptr, _ = self.graph.adj[et]
-        start = rowptr[nodes]
+        start, stop = rowptr[nodes], rowptr[nodes + 1]
         if self.graph.node_time[et[0]] is None:
-            return start, rowptr[nodes + 1]
+            return start, stop
+        deg = stop - start
+        if int(deg.sum()) <= _SCAN_DEGREE * len(nodes):
+            # low degrees: compare every neighbour's time (sequential reads beat binary searches)
+            edge_time = self._edge_time(et)
+            seg, off = _segment_arange(deg)
+            visible = edge_time[start[seg] + off] <= cutoffs[seg]
+            return start, start + np.bincount(seg, weights=visible, minlength=len(nodes)).astype(np.int64)
         composite, uniq, stride = self._visible_index(et)
         n_visible_times = np.searchsorted(uniq, cutoffs, side="right")
         end = np.searchsorted(composite, nodes * stride + n_visible_times, side="left")
         return start, end
 
+    def _edge_time(self, et: EdgeType) -> np.ndarray:
+        key = ("edge_time", et)
+        if key not in self._visible:
+            self._visible[key] = self.graph.edge_time(et)
+        return self._visible[key]
+
+    def _single(self, et: EdgeType):
+        """For an edge type where every node has at most one neighbour (child -> parent): per dst
+        node, its neighbour (-1 for none) and that neighbour's time (or None); else None."""
+        key = ("single", et)
+        if key not in self._visible:
+            rowptr, col = self.graph.adj[et]
+            deg = np.diff(rowptr)
+            out = None
+            if int(deg.max(initial=0)) <= 1:
+                nbr = np.full(len(deg), -1, dtype=np.int64)
+                nbr[deg == 1] = col
+                times = self.graph.node_time[et[0]]
+                nbr_time = None
+                if times is not None:
+                    nbr_time = np.full(len(deg), np.iinfo(np.int64).max, dtype=np.int64)
+                    nbr_time[deg == 1] = times[col]
+                out = (nbr, nbr_time)
+            self._visible[key] = out
+        return self._visible[key]
+
+    @staticmethod
+    def _single_visible(single, nodes: np.ndarray, cutoffs: np.ndarray):
+        """Frontier rows whose single neighbour is visible, and that neighbour."""
+        nbr, nbr_time = single
+        if nbr_time is None:
+            rows = np.flatnonzero(nbr[nodes] >= 0)
+        else:
+            rows = np.flatnonzero(nbr_time[nodes] <= cutoffs)
+        return rows, nbr[nodes[rows]]
+
     # ------------------------------------------------------------------ selection
-    def _select(self, et, start, cnt, k, keys):
-        """Positions and parent rows of the neighbours drawn for frontier rows with ``cnt`` visible."""
-        if k < 0:
+    def _select(self, et, start, cnt, k, keys_of):
+        """Positions and frontier rows of the neighbours drawn, for frontier rows with ``cnt``
+        visible neighbours from CSR position ``start``. ``keys_of(rows)`` gives the path keys of
+        frontier rows (computed only where a random draw needs them)."""
+        if k < 0 or (self.strategy == "uniform" and int(cnt.max(initial=0)) <= k):
             parent, off = _segment_arange(cnt)
             return start[parent] + off, parent
         take = np.minimum(cnt, k)
         if self.strategy == "last":
             parent, off = _segment_arange(take)
             return start[parent] + (cnt - take)[parent] + off, parent
-        # uniform: all of them where cnt <= k
+        # uniform: all of them where cnt <= k, else a random k-subset
         out_pos, out_par = [], []
         few = np.flatnonzero(cnt <= k)
         if len(few):
@@ -190,18 +237,15 @@ class TemporalSampler:
             out_par.append(few[parent])
         dense = np.flatnonzero((cnt > k) & (cnt <= _DENSE_FACTOR * k))
         if len(dense):
-            pos, par = self._random_keys(et, start[dense], cnt[dense], k, keys[dense])
+            pos, par = self._random_keys(et, start[dense], cnt[dense], k, keys_of(dense))
             out_pos.append(pos)
             out_par.append(dense[par])
         sparse = np.flatnonzero(cnt > _DENSE_FACTOR * k)
         if len(sparse):
-            pos, par = self._rejection(start[sparse], cnt[sparse], k, keys[sparse])
+            pos, par = self._rejection(start[sparse], cnt[sparse], k, keys_of(sparse))
             out_pos.append(pos)
             out_par.append(sparse[par])
-        pos = np.concatenate(out_pos) if out_pos else np.zeros(0, np.int64)
-        par = np.concatenate(out_par) if out_par else np.zeros(0, np.int64)
-        order = np.lexsort((pos, par))
-        return pos[order], par[order]
+        return np.concatenate(out_pos), np.concatenate(out_par)
 
     def _random_keys(self, et, start, cnt, k, keys):
         """k smallest hash keys among all candidates of each segment: a uniform k-subset."""
@@ -209,10 +253,12 @@ class TemporalSampler:
         pos = start[seg] + off
         cand = self.graph.node_key[et[0]][self.graph.adj[et][1][pos]]
         u = _mix64(keys[seg] ^ cand)
-        order = np.lexsort((u, seg))
-        seg_sorted = seg[order]
-        first = np.searchsorted(seg_sorted, seg_sorted, side="left")
-        keep = order[(np.arange(len(order)) - first) < k]
+        if len(cnt) < 2**23:  # one sort of (segment, top 40 bits of the key)
+            order = np.argsort((seg.astype(np.uint64) << np.uint64(40)) | (u >> np.uint64(24)), kind="stable")
+        else:  # pragma: no cover - huge batches
+            order = np.lexsort((u, seg))
+        seg_start = np.cumsum(cnt) - cnt
+        keep = order[np.arange(len(order)) - seg_start[seg[order]] < k]
         return pos[keep], seg[keep]
 
     def _rejection(self, start, cnt, k, keys):
@@ -274,8 +320,9 @@ class TemporalSampler:
         src_l = {et: [] for et in g.edge_types}
         dst_l = {et: [] for et in g.edge_types}
         e_counts = {et: [] for et in g.edge_types}
-        # frontier per type: (graph nodes, seed positions, path keys, local indices)
-        frontier = {seed_type: (seed_nodes, np.arange(B, dtype=np.int64), _mix64(salts), np.arange(B, dtype=np.int64))}
+        # frontier per type: (graph nodes, seed positions, path keys, local index of its first node);
+        # a frontier's nodes are consecutive in their type's node list
+        frontier = {seed_type: (seed_nodes, np.arange(B, dtype=np.int64), _mix64(salts), 0)}
         for t in types:
             if t == seed_type:
                 nodes[t].append(seed_nodes)
@@ -283,34 +330,41 @@ class TemporalSampler:
                 size[t] = B
             counts[t].append(size[t])
         for hop, k in enumerate(self.fanouts):
+            last_hop = hop == len(self.fanouts) - 1
             new = {t: [] for t in types}
+            cutoffs = {t: seed_times[f[1]] for t, f in frontier.items()}
             for et in g.edge_types:
                 src, _, dst = et
                 if dst not in frontier or len(frontier[dst][0]) == 0:
                     e_counts[et].append(0)
                     continue
-                f_nodes, f_batch, f_keys, f_local = frontier[dst]
-                start, end = self.visible_range(et, f_nodes, seed_times[f_batch])
-                cnt = end - start
-                keys = _mix64(f_keys ^ self._et_key[et])
-                pos, par = self._select(et, start, cnt, k, keys)
-                picked = g.adj[et][1][pos]
+                f_nodes, f_batch, f_keys, f_base = frontier[dst]
+                et_key = self._et_key[et]
+                single = self._single(et)
+                if single is not None:  # each node has at most one neighbour (child -> parent)
+                    par, picked = self._single_visible(single, f_nodes, cutoffs[dst])
+                else:
+                    start, end = self.visible_range(et, f_nodes, cutoffs[dst])
+                    pos, par = self._select(et, start, end - start, k,
+                                            lambda rows: _mix64(f_keys[rows] ^ et_key))
+                    picked = g.adj[et][1][pos]
                 n_new = len(picked)
                 local = np.arange(size[src], size[src] + n_new, dtype=np.int64)
                 size[src] += n_new
-                child_keys = _mix64(keys[par] ^ g.node_key[src][picked])
-                new[src].append((picked, f_batch[par], child_keys, local))
+                child_keys = None if last_hop else _mix64(_mix64(f_keys[par] ^ et_key) ^ g.node_key[src][picked])
+                new[src].append((picked, f_batch[par], child_keys))
                 src_l[et].append(local)
-                dst_l[et].append(f_local[par])
+                dst_l[et].append(par + f_base)
                 e_counts[et].append(n_new)
             frontier = {}
             for t in types:
                 parts = new[t]
                 if parts:
-                    cat = tuple(np.concatenate(x) for x in zip(*parts))
-                    frontier[t] = cat
-                    nodes[t].append(cat[0])
-                    batches[t].append(cat[1])
+                    nodes[t].append(np.concatenate([p[0] for p in parts]))
+                    batches[t].append(np.concatenate([p[1] for p in parts]))
+                    if not last_hop:
+                        frontier[t] = (nodes[t][-1], batches[t][-1], np.concatenate([p[2] for p in parts]),
+                                       size[t] - len(nodes[t][-1]))
                 counts[t].append(sum(len(p[0]) for p in parts))
         node = {t: np.concatenate(nodes[t]) if nodes[t] else np.zeros(0, np.int64) for t in types}
         batch = {t: np.concatenate(batches[t]) if batches[t] else np.zeros(0, np.int64) for t in types}
@@ -323,48 +377,57 @@ class TemporalSampler:
         return SampledSubgraph(seed_type, seed_times, node, batch, time, counts, edge_index, e_counts)
 
 
+class ReferenceSampler:
+    """Brute-force per-seed sampler with the same rules, for tests and benchmarks.
+
+    Adjacency lists are built once from the COO edges (dict of lists, deliberately naive); every
+    seed then walks its tree in Python, filtering each node's neighbours by time and drawing with
+    ``rng.choice(..., replace=False)`` (``"uniform"``) or taking the latest (``"last"``).
+    """
+
+    def __init__(self, graph: RelationalGraph):
+        self.graph = graph
+        self.lists = {}
+        for et in graph.edge_types:
+            src, dst = graph.edge_index(et)
+            by_dst: dict = {}
+            for s, d in zip(src.tolist(), dst.tolist()):
+                by_dst.setdefault(d, []).append(s)
+            self.lists[et] = by_dst
+        self.times = {t: (None if v is None else v.tolist()) for t, v in graph.node_time.items()}
+
+    def sample(self, seed_type, seed_nodes, seed_times, fanouts, strategy="uniform", rng=None) -> list[list[tuple]]:
+        """For each seed, its sampled nodes as root-to-node paths ``((edge type, node), ...)``."""
+        rng = np.random.default_rng(0) if rng is None else rng
+        edge_types = self.graph.edge_types
+        out = []
+        for node, cutoff in zip(np.asarray(seed_nodes).tolist(), np.asarray(seed_times).tolist()):
+            paths = []
+            frontier = [(seed_type, node, ())]
+            for k in fanouts:
+                nxt = []
+                for t, v, path in frontier:
+                    for et in edge_types:
+                        if et[2] != t:
+                            continue
+                        times = self.times[et[0]]
+                        cand = [s for s in self.lists[et].get(v, []) if times is None or times[s] <= cutoff]
+                        cand.sort(key=(lambda s: (times[s], s)) if times is not None else None)
+                        if 0 <= k < len(cand):
+                            if strategy == "last":
+                                cand = cand[len(cand) - k:]
+                            else:
+                                cand = sorted(rng.choice(cand, size=k, replace=False).tolist())
+                        for s in cand:
+                            p = path + ((et, s),)
+                            paths.append(p)
+                            nxt.append((et[0], s, p))
+                frontier = nxt
+            out.append(paths)
+        return out
+
+
 def reference_sample(graph: RelationalGraph, seed_type: str, seed_nodes, seed_times, fanouts, strategy="uniform",
                      rng=None) -> list[list[tuple]]:
-    """Brute-force per-seed sampler with the same rules, as root-to-node paths.
-
-    For each seed, a list of paths ``((et, node), ...)`` from the seed (excluded) to every sampled
-    node. Visible neighbours are recomputed from the edge list for every node; ``"uniform"`` draws
-    with ``rng.choice(..., replace=False)``.
-    """
-    rng = np.random.default_rng(0) if rng is None else rng
-    # edge lists per type, grouped by dst, by scanning COO (deliberately naive)
-    lists = {}
-    for et in graph.edge_types:
-        src, dst = graph.edge_index(et)
-        by_dst = {}
-        for s, d in zip(src.tolist(), dst.tolist()):
-            by_dst.setdefault(d, []).append(s)
-        lists[et] = by_dst
-    out = []
-    for node, cutoff in zip(np.asarray(seed_nodes).tolist(), np.asarray(seed_times).tolist()):
-        paths = []
-        frontier = [(seed_type, node, ())]
-        for k in fanouts:
-            nxt = []
-            for t, v, path in frontier:
-                for et in graph.edge_types:
-                    if et[2] != t:
-                        continue
-                    times = graph.node_time[et[0]]
-                    cand = [s for s in lists[et].get(v, []) if times is None or times[s] <= cutoff]
-                    if times is not None:
-                        cand.sort(key=lambda s: (times[s], s))
-                    else:
-                        cand.sort()
-                    if k >= 0 and len(cand) > k:
-                        if strategy == "last":
-                            cand = cand[len(cand) - k:]
-                        else:
-                            cand = sorted(rng.choice(cand, size=k, replace=False).tolist())
-                    for s in cand:
-                        p = path + ((et, s),)
-                        paths.append(p)
-                        nxt.append((et[0], s, p))
-            frontier = nxt
-        out.append(paths)
-    return out
+    """:meth:`ReferenceSampler.sample` in one call (see :class:`ReferenceSampler`)."""
+    return ReferenceSampler(graph).sample(seed_type, seed_nodes, seed_times, fanouts, strategy, rng)

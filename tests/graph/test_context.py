@@ -70,15 +70,15 @@ def brute_force(db: Database, graph: TokenGraph, seed: int, cutoff: pd.Timestamp
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(db_seed=st.integers(0, 10_000), k=st.integers(1, 12), day=st.integers(-2, 22), sampler_seed=st.integers(0, 3),
-       max_fanout=st.sampled_from([1, 2, 1000]))
-def test_contexts_match_bfs(db_seed, k, day, sampler_seed, max_fanout):
+       max_fanout=st.sampled_from([1, 2, 1000]), half_life=st.sampled_from([None, 3.0]))
+def test_contexts_match_bfs(db_seed, k, day, sampler_seed, max_fanout, half_life):
     """Exact neighbourhoods without a hub cap; with one, still visible tokens with exact hops."""
     db = random_db(db_seed)
     graph = TokenGraph.from_database(db)
     cutoff = T0 + pd.Timedelta(days=day)
     seeds = np.arange(graph.num_nodes)
     ctx = sample_contexts(graph, seeds, np.full(len(seeds), cutoff.value), k, seed=sampler_seed,
-                          max_fanout=max_fanout)
+                          max_fanout=max_fanout, half_life=half_life)
     assert ctx.node.shape == (len(seeds), k)
     for s in seeds:
         hop, adj = brute_force(db, graph, s, cutoff)
@@ -188,3 +188,17 @@ def test_unknown_entity_is_a_clear_error(shop_db):
     X = RelationalDataset(shop_db, "users", [999], [pd.Timestamp("2021-01-01")])
     with pytest.raises(Exception, match="not primary-key values of table .users."):
         contexts_for(X, 5)
+
+
+def test_half_life_favours_recent_rows(shop_db):
+    cutoff = pd.Timestamp("2021-12-01")
+    X = RelationalDataset(shop_db, "users", np.arange(60), [cutoff] * 60)
+    graph = TokenGraph.from_database(shop_db)
+
+    def mean_age(ctx):
+        orders = ctx.mask & (ctx.table == graph.tables.index("orders"))
+        return float(-ctx.rel_time[orders].mean())
+
+    uniform, recent = contexts_for(X, 8, seed=0), contexts_for(X, 8, seed=0, half_life=30.0)
+    assert mean_age(recent) < 0.5 * mean_age(uniform)
+    np.testing.assert_array_equal(uniform.mask.sum(1), recent.mask.sum(1))

@@ -165,3 +165,20 @@ def test_rejects_bad_arguments():
         TemporalSampler(g, [0])
     with pytest.raises(IndexError):
         TemporalSampler(g, [2]).sample("a", [99], [0], seed_salts(0, [0]))
+
+
+def test_scan_and_binary_search_visibility_agree(monkeypatch):
+    import skrel.graph.sampler as sampler_module
+
+    db = random_db(5, n_a=2, n_b=40, n_c=200)
+    g, nodes, times = seeds_for(db, np.random.default_rng(2), n=30)
+    s = TemporalSampler(g, [-1])
+    for et in g.edge_types:
+        if g.node_time[et[0]] is None:
+            continue
+        dst = np.random.default_rng(0).integers(0, g.num_nodes[et[2]], 30)
+        scan = s.visible_range(et, dst, times)
+        monkeypatch.setattr(sampler_module, "_SCAN_DEGREE", -1)
+        search = s.visible_range(et, dst, times)
+        monkeypatch.setattr(sampler_module, "_SCAN_DEGREE", 64)
+        assert all((a == b).all() for a, b in zip(scan, search))
