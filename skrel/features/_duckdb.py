@@ -39,29 +39,47 @@ def _lit(value) -> str:
     return repr(float(value))
 
 
-def prepare_tables(db, schema: Schema, columns: dict[str, list[str]]) -> dict[str, pd.DataFrame]:
-    """The tables as DuckDB reads them: used columns only, times as int64 nanoseconds (nullable),
-    categoricals as strings, booleans as nullable booleans, plus ``__pos``, the row position."""
+def prepare_tables(db, schema: Schema, columns: dict[str, list[str]]) -> dict[str, tuple[pd.DataFrame, str]]:
+    """The tables as DuckDB reads them: for each, a DataFrame to register (the database's own,
+    not copied, unless a column needs converting) and a view over it that keeps the used columns,
+    with times as int64 nanoseconds, categoricals as strings and ``__pos``, the row position (only
+    for tables without a time column, where it orders rows; elsewhere 0)."""
     out = {}
     for t, cols in columns.items():
         df = db[t].df
-        data = {}
+        converted = {}
+        select = []
         for c in cols:
             col = schema.column(t, c)
             s = df[c]
             if col.logical == "datetime":
-                s = s.astype("datetime64[ns]")
-                arr = pd.array(s.to_numpy().view("int64"), dtype="Int64")
-                arr[s.isna().to_numpy()] = pd.NA
-                data[c] = arr
+                if s.dtype != "datetime64[ns]":
+                    converted[c] = s.astype("datetime64[ns]")
+                select.append(f"epoch_ns({_q(c)}) AS {_q(c)}")
             elif col.logical == "categorical" and "numeric" not in col.tags:
-                data[c] = s.astype(object).where(s.notna(), None).map(lambda v: v if v is None else str(v))
+                if isinstance(s.dtype, pd.CategoricalDtype):
+                    select.append(f"CAST({_q(c)} AS VARCHAR) AS {_q(c)}")
+                    continue
+                if pd.api.types.infer_dtype(s, skipna=True) not in ("string", "empty"):
+                    converted[c] = s.astype(object).where(s.notna(), None).map(lambda v: v if v is None else str(v))
+                select.append(_q(c))
             elif col.logical == "boolean":
-                data[c] = s.astype("boolean")
+                if s.dtype == object:
+                    converted[c] = s.astype("boolean")
+                select.append(_q(c))
             else:
-                data[c] = s.to_numpy() if s.dtype.kind in "iuf" else s
-        data["__pos"] = np.arange(len(df), dtype=np.int64)
-        out[t] = pd.DataFrame(data, copy=False)
+                select.append(_q(c))
+        if schema.time_cols[t] is None:
+            converted["__pos"] = np.arange(len(df), dtype=np.int64)
+            select.append("__pos")
+        else:
+            select.append("0::BIGINT AS __pos")
+        if converted:
+            frame = pd.DataFrame({c: converted.get(c, df[c]) for c in cols} | {k: v for k, v in converted.items()
+                                                                             if k not in cols}, copy=False)
+        else:
+            frame = df
+        out[t] = (frame, ", ".join(select))
     return out
 
 
@@ -433,8 +451,9 @@ def compute_duckdb(db, schema: Schema, features: list[Feature], entity_table: st
     con = duckdb.connect(config=config)
     try:
         con.execute("SET preserve_insertion_order = false")
-        for t, df in tables.items():
-            con.register(table_sql[t], df)
+        for t, (df, select) in tables.items():
+            con.register(f"raw_{table_sql[t]}", df)
+            con.execute(f"CREATE TEMP VIEW {table_sql[t]} AS SELECT {select} FROM raw_{table_sql[t]}")
         con.register("frame", frame)
         res = con.execute(sql).df()
     finally:

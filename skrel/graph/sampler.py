@@ -144,23 +144,26 @@ class TemporalSampler:
         self.fanouts = fanouts
         self.strategy = strategy
         self._et_key = {et: _str_key("edge", *et) for et in graph.edge_types}
-        self._visible = {}
+
+    def _prepared(self, key, build):
+        """Per-graph precomputed arrays (shared by every sampler over the graph)."""
+        cache = self.graph._cache
+        key = ("sampler",) + key
+        if key not in cache:
+            cache[key] = build()
+        return cache[key]
 
     # ------------------------------------------------------------------ visibility
     def _visible_index(self, et: EdgeType):
         """Per timed edge type: sorted composite keys (row, time rank) and the distinct times."""
-        if et not in self._visible:
-            cached = self.graph._cache.get(("visible", et))
-            if cached is None:
-                rowptr, col = self.graph.adj[et]
-                times = self.graph.node_time[et[0]]
-                uniq, rank = np.unique(times[col], return_inverse=True)
-                rows = np.repeat(np.arange(len(rowptr) - 1, dtype=np.int64), np.diff(rowptr))
-                stride = np.int64(len(uniq) + 1)
-                cached = (rows * stride + rank.astype(np.int64), uniq, stride)
-                self.graph._cache[("visible", et)] = cached
-            self._visible[et] = cached
-        return self._visible[et]
+        def build():
+            rowptr, col = self.graph.adj[et]
+            uniq, rank = np.unique(self.graph.node_time[et[0]][col], return_inverse=True)
+            rows = np.repeat(np.arange(len(rowptr) - 1, dtype=np.int64), np.diff(rowptr))
+            stride = np.int64(len(uniq) + 1)
+            return rows * stride + rank.astype(np.int64), uniq, stride
+
+        return self._prepared(("visible", et), build)
 
     def visible_range(self, et: EdgeType, nodes: np.ndarray, cutoffs: np.ndarray):
         """CSR positions ``[start, end)`` of the neighbours of ``dst`` nodes visible at ``cutoffs``."""
@@ -181,30 +184,26 @@ class TemporalSampler:
         return start, end
 
     def _edge_time(self, et: EdgeType) -> np.ndarray:
-        key = ("edge_time", et)
-        if key not in self._visible:
-            self._visible[key] = self.graph.edge_time(et)
-        return self._visible[key]
+        return self._prepared(("edge_time", et), lambda: self.graph.edge_time(et))
 
     def _single(self, et: EdgeType):
         """For an edge type where every node has at most one neighbour (child -> parent): per dst
         node, its neighbour (-1 for none) and that neighbour's time (or None); else None."""
-        key = ("single", et)
-        if key not in self._visible:
+        def build():
             rowptr, col = self.graph.adj[et]
             deg = np.diff(rowptr)
-            out = None
-            if int(deg.max(initial=0)) <= 1:
-                nbr = np.full(len(deg), -1, dtype=np.int64)
-                nbr[deg == 1] = col
-                times = self.graph.node_time[et[0]]
-                nbr_time = None
-                if times is not None:
-                    nbr_time = np.full(len(deg), np.iinfo(np.int64).max, dtype=np.int64)
-                    nbr_time[deg == 1] = times[col]
-                out = (nbr, nbr_time)
-            self._visible[key] = out
-        return self._visible[key]
+            if int(deg.max(initial=0)) > 1:
+                return None
+            nbr = np.full(len(deg), -1, dtype=np.int64)
+            nbr[deg == 1] = col
+            times = self.graph.node_time[et[0]]
+            if times is None:
+                return nbr, None
+            nbr_time = np.full(len(deg), np.iinfo(np.int64).max, dtype=np.int64)
+            nbr_time[deg == 1] = times[col]
+            return nbr, nbr_time
+
+        return self._prepared(("single", et), build)
 
     @staticmethod
     def _single_visible(single, nodes: np.ndarray, cutoffs: np.ndarray):
