@@ -243,9 +243,12 @@ class RelGTEstimator(RelationalEstimator):
         check_is_fitted(self, "module_")
         if X.db.table_names != self.tables_:
             raise ValueError(f"X's database has tables {X.db.table_names}; the model was fitted on {self.tables_}.")
+        loader = self._loader(X)
         with torch.no_grad():
-            raw = predict_raw(self.module_.to(self.device), self._loader(X), self.device)
+            raw_sorted = predict_raw(self.module_.to(self.device), loader, self.device)
         self.module_.to("cpu")
+        raw = torch.empty_like(raw_sorted)
+        raw[torch.from_numpy(loader.order())] = raw_sorted
         return raw
 
     def _predict_proba(self, X):

@@ -92,6 +92,10 @@ def _stable(f: Feature) -> bool:
     return f.primitive != "time_since_last" and f.window is None and _stable(f.base)
 
 
+def _has_aggregation(f: Feature) -> bool:
+    return isinstance(f, Aggregation) or (isinstance(f, Direct) and _has_aggregation(f.base))
+
+
 def _since_last(f: Feature) -> bool:
     """Is ``f`` a ``time_since_last`` of stable rows (or a parent's one)? Its value is
     ``cutoff - last``, with ``last`` stable."""
@@ -107,14 +111,13 @@ _ALWAYS = 2**62  # the cutoff of static tables: after every time
 class _Compiler:
     """Builds the WITH clauses of the query; CTEs referenced more than once are materialised.
 
-    Static/live split. A feature of a child row that depends on the cutoff (an aggregation over
-    the child's own children, or a parent's column through a parent dated after the child) stops
-    changing at a *final time*: the latest time of any row it reads. For each child table with
-    such features the compiler computes, once, their values with every row visible (the static
-    table) and their final time; a child row joined at a cutoff at or after its final time takes
-    the static values, and only the other rows (few: those close to the cutoff) are evaluated
-    at the cutoff. Both paths give the same values; the static one skips a join per parent and
-    the grouping of every (row, child) pair.
+    Static/live split, for aggregations of aggregations. A child row's aggregate over its own
+    children (or a parent's) depends on the cutoff, but stops changing at a *final time*: the
+    latest time of any row it reads. For such features the compiler computes, once, their values
+    with every row visible (the static table) and their final time; a child row joined at a
+    cutoff at or after its final time takes the static values, and only the other rows (few:
+    those close to the cutoff) are evaluated at the cutoff. Both give the same values; the static
+    one skips grouping every (row, child) pair.
     """
 
     def __init__(self, schema: Schema, table_sql: dict[str, str], columns: dict[str, list[str]]):
@@ -282,7 +285,7 @@ class _Compiler:
         """Aggregations over one path and window: one join (two with the static/live split), one
         GROUP BY."""
         bases = [f.base for f in group if f.primitive != "count"]
-        if not static and any(not isinstance(b, Identity) for b in bases):
+        if not static and any(_has_aggregation(b) for b in bases):
             split = [f for f in group if f.primitive == "count" or _stable(f.base) or _since_last(f.base)]
             rest = [f for f in group if f not in split]
             blocks, names, fins = self._aggregate_rows(rel, ids, pk_alias, path, window, split, static, True)

@@ -235,6 +235,14 @@ class Contexts:
         return Contexts(self.node[idx], self.table[idx], self.hop[idx], self.rel_time[idx], self.mask[idx], ptr,
                         self.edge_src[flat], self.edge_dst[flat], self.key[idx])
 
+    def trimmed(self) -> "Contexts":
+        """The same contexts without the trailing positions that are padding in every row."""
+        k = max(int(self.mask.sum(1).max(initial=1)), 1)
+        if k == self.num_tokens:
+            return self
+        return Contexts(self.node[:, :k], self.table[:, :k], self.hop[:, :k], self.rel_time[:, :k],
+                        self.mask[:, :k], self.edge_ptr, self.edge_src, self.edge_dst, self.key)
+
     @classmethod
     def concat(cls, parts: list) -> "Contexts":
         ptrs, shift = [], 0

@@ -8,7 +8,7 @@ gathered), relative times, hop-ordered edges and targets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -59,7 +59,6 @@ class GraphBatch:
     num_sampled_nodes: dict
     num_sampled_edges: dict
     y: torch.Tensor | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def num_seeds(self) -> int:

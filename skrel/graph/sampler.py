@@ -60,6 +60,24 @@ def seed_salts(random_state: int, *streams) -> np.ndarray:
     return out
 
 
+class _Keys:
+    """Path keys of a frontier, computed on first use (only random draws and deeper hops need them).
+
+    ``parts``: ``(parent keys, parent rows, edge-type key, node keys of the type, picked nodes)`` per
+    edge type; a node's key hashes its parent's key, the edge type and its own identity.
+    """
+
+    def __init__(self, parts=None, values=None):
+        self.parts, self.values = parts, values
+
+    def __call__(self) -> np.ndarray:
+        if self.values is None:
+            self.values = np.concatenate([_mix64(_mix64(pk()[par] ^ ek) ^ nk[picked])
+                                          for pk, par, ek, nk, picked in self.parts])
+            self.parts = None
+        return self.values
+
+
 def _segment_arange(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For counts ``c``: (segment id of each item, offset of each item within its segment)."""
     total = int(counts.sum())
@@ -183,6 +201,25 @@ class TemporalSampler:
         end = np.searchsorted(composite, nodes * stride + n_visible_times, side="left")
         return start, end
 
+    def _take_all(self, et: EdgeType, nodes: np.ndarray, cutoffs: np.ndarray, k: int):
+        """(positions, frontier rows, times or None) of every visible neighbour when no node has
+        more than ``k`` neighbours at all (nothing to draw), in one scan; else None."""
+        rowptr, _ = self.graph.adj[et]
+        start = rowptr[nodes]
+        deg = rowptr[nodes + 1] - start
+        if k >= 0 and int(deg.max(initial=0)) > k:
+            return None
+        timed = self.graph.node_time[et[0]] is not None
+        if timed and int(deg.sum()) > _SCAN_DEGREE * len(nodes):
+            return None
+        seg, off = _segment_arange(deg)
+        pos = start[seg] + off
+        if not timed:
+            return pos, seg, None
+        when = self._edge_time(et)[pos]
+        visible = when <= cutoffs[seg]
+        return pos[visible], seg[visible], when[visible]
+
     def _edge_time(self, et: EdgeType) -> np.ndarray:
         return self._prepared(("edge_time", et), lambda: self.graph.edge_time(et))
 
@@ -207,13 +244,14 @@ class TemporalSampler:
 
     @staticmethod
     def _single_visible(single, nodes: np.ndarray, cutoffs: np.ndarray):
-        """Frontier rows whose single neighbour is visible, and that neighbour."""
+        """Frontier rows whose single neighbour is visible, that neighbour and its time (or None)."""
         nbr, nbr_time = single
         if nbr_time is None:
             rows = np.flatnonzero(nbr[nodes] >= 0)
-        else:
-            rows = np.flatnonzero(nbr_time[nodes] <= cutoffs)
-        return rows, nbr[nodes[rows]]
+            return rows, nbr[nodes[rows]], None
+        when = nbr_time[nodes]
+        rows = np.flatnonzero(when <= cutoffs)
+        return rows, nbr[nodes[rows]], when[rows]
 
     # ------------------------------------------------------------------ selection
     def _select(self, et, start, cnt, k, keys_of):
@@ -314,6 +352,7 @@ class TemporalSampler:
         types = g.node_types
         nodes = {t: [] for t in types}
         batches = {t: [] for t in types}
+        times = {t: [] for t in types}  # node times, carried from the visibility checks
         counts = {t: [] for t in types}
         size = {t: 0 for t in types}
         src_l = {et: [] for et in g.edge_types}
@@ -321,11 +360,13 @@ class TemporalSampler:
         e_counts = {et: [] for et in g.edge_types}
         # frontier per type: (graph nodes, seed positions, path keys, local index of its first node);
         # a frontier's nodes are consecutive in their type's node list
-        frontier = {seed_type: (seed_nodes, np.arange(B, dtype=np.int64), _mix64(salts), 0)}
+        frontier = {seed_type: (seed_nodes, np.arange(B, dtype=np.int64), _Keys(values=_mix64(salts)), 0)}
         for t in types:
             if t == seed_type:
                 nodes[t].append(seed_nodes)
                 batches[t].append(np.arange(B, dtype=np.int64))
+                if g.node_time[t] is not None:
+                    times[t].append(g.node_time[t][seed_nodes])
                 size[t] = B
             counts[t].append(size[t])
         for hop, k in enumerate(self.fanouts):
@@ -341,19 +382,24 @@ class TemporalSampler:
                 et_key = self._et_key[et]
                 single = self._single(et)
                 if single is not None:  # each node has at most one neighbour (child -> parent)
-                    par, picked = self._single_visible(single, f_nodes, cutoffs[dst])
+                    par, picked, when = self._single_visible(single, f_nodes, cutoffs[dst])
                 else:
-                    start, end = self.visible_range(et, f_nodes, cutoffs[dst])
-                    pos, par = self._select(et, start, end - start, k,
-                                            lambda rows: _mix64(f_keys[rows] ^ et_key))
+                    taken = self._take_all(et, f_nodes, cutoffs[dst], k)
+                    if taken is not None:
+                        pos, par, when = taken
+                    else:
+                        start, end = self.visible_range(et, f_nodes, cutoffs[dst])
+                        pos, par = self._select(et, start, end - start, k,
+                                                lambda rows, f_keys=f_keys, et_key=et_key: _mix64(f_keys()[rows] ^ et_key))
+                        when = None if g.node_time[src] is None else self._edge_time(et)[pos]
                     picked = g.adj[et][1][pos]
                 n_new = len(picked)
-                local = np.arange(size[src], size[src] + n_new, dtype=np.int64)
+                first = size[src]
                 size[src] += n_new
-                child_keys = None if last_hop else _mix64(_mix64(f_keys[par] ^ et_key) ^ g.node_key[src][picked])
-                new[src].append((picked, f_batch[par], child_keys))
-                src_l[et].append(local)
-                dst_l[et].append(par + f_base)
+                child_keys = None if last_hop else (f_keys, par, et_key, g.node_key[src], picked)
+                new[src].append((picked, f_batch[par], child_keys, when))
+                src_l[et].append(first)
+                dst_l[et].append((par, f_base))
                 e_counts[et].append(n_new)
             frontier = {}
             for t in types:
@@ -361,18 +407,26 @@ class TemporalSampler:
                 if parts:
                     nodes[t].append(np.concatenate([p[0] for p in parts]))
                     batches[t].append(np.concatenate([p[1] for p in parts]))
+                    if g.node_time[t] is not None:
+                        times[t].append(np.concatenate([p[3] for p in parts]))
                     if not last_hop:
-                        frontier[t] = (nodes[t][-1], batches[t][-1], np.concatenate([p[2] for p in parts]),
+                        frontier[t] = (nodes[t][-1], batches[t][-1], _Keys(parts=[p[2] for p in parts]),
                                        size[t] - len(nodes[t][-1]))
                 counts[t].append(sum(len(p[0]) for p in parts))
         node = {t: np.concatenate(nodes[t]) if nodes[t] else np.zeros(0, np.int64) for t in types}
         batch = {t: np.concatenate(batches[t]) if batches[t] else np.zeros(0, np.int64) for t in types}
-        time = {t: (None if g.node_time[t] is None else g.node_time[t][node[t]]) for t in types}
-        edge_index = {
-            et: (np.stack([np.concatenate(src_l[et]), np.concatenate(dst_l[et])]) if src_l[et]
-                 else np.zeros((2, 0), np.int64))
-            for et in g.edge_types
-        }
+        time = {t: (None if g.node_time[t] is None else
+                    np.concatenate(times[t]) if times[t] else np.zeros(0, np.int64)) for t in types}
+        edge_index = {}
+        for et in g.edge_types:  # one (2, E) array per edge type, filled hop by hop
+            out = np.empty((2, sum(e_counts[et])), dtype=np.int64)
+            at = 0
+            for first, (par, base) in zip(src_l[et], dst_l[et]):
+                n = len(par)
+                out[0, at:at + n] = np.arange(first, first + n)
+                np.add(par, base, out=out[1, at:at + n])
+                at += n
+            edge_index[et] = out
         return SampledSubgraph(seed_type, seed_times, node, batch, time, counts, edge_index, e_counts)
 
 

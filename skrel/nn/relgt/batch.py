@@ -12,6 +12,8 @@ from ...graph.context import Contexts, hash_uniform
 
 __all__ = ["TokenBatch", "make_batch", "ContextLoader", "eval_noise"]
 
+_BUCKET_BATCHES = 16
+
 
 @dataclass
 class TokenBatch:
@@ -80,10 +82,12 @@ def make_batch(ctx: Contexts, offsets: np.ndarray, tf_dict: dict, noise: Tensor,
 class ContextLoader:
     """Batches over sampled contexts, for :class:`skrel.nn.training.Trainer`.
 
-    Training loaders (``shuffle=True``) visit the rows in a fresh order every epoch and draw fresh
-    structure noise every batch, both from ``seed`` and the epoch (``set_epoch``); evaluation
-    loaders keep the row order and use :func:`eval_noise`, so a row's output does not depend on
-    the batch it is in.
+    Batches group rows of similar context size (padding costs attention time quadratically, and
+    columns that are padding in a whole batch are dropped). Training loaders (``shuffle=True``)
+    visit the rows in a fresh order every epoch, bucketing by size within chunks and shuffling
+    the batches, and draw fresh structure noise every batch, all from ``seed`` and the epoch
+    (``set_epoch``). Evaluation loaders visit the rows in :meth:`order` (by size) and use
+    :func:`eval_noise`, so a row's output does not depend on the batch it is in.
 
     Parameters
     ----------
@@ -121,16 +125,34 @@ class ContextLoader:
     def __len__(self) -> int:
         return -(-len(self.ctx) // self.batch_size)
 
-    def __iter__(self):
+    def order(self) -> np.ndarray:
+        """The row order of an evaluation pass (rows sorted by context size)."""
+        return np.argsort(self.ctx.mask.sum(1), kind="stable")
+
+    def _batches(self) -> list:
         n = len(self.ctx)
+        if not self.shuffle:
+            order = self.order()
+            return [order[i:i + self.batch_size] for i in range(0, n, self.batch_size)]
+        # length bucketing: rows of similar context size share a batch (padding costs attention
+        # time quadratically); the buckets and the batch order are shuffled per epoch
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = rng.permutation(n)
+        length = self.ctx.mask.sum(1)
+        span = self.batch_size * _BUCKET_BATCHES
+        batches = []
+        for start in range(0, n, span):
+            chunk = order[start:start + span]
+            chunk = chunk[np.argsort(length[chunk], kind="stable")]
+            batches += [chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    def __iter__(self):
         if self.shuffle:
-            order = np.random.default_rng([self.seed, self.epoch]).permutation(n)
-            gen = torch.Generator().manual_seed(int(np.random.default_rng([self.seed, self.epoch, 1]).integers(2**62)))
-        else:
-            order = np.arange(n)
-        for start in range(0, n, self.batch_size):
-            idx = order[start:start + self.batch_size]
-            part = self.ctx.take(idx)
+            seed = np.random.default_rng([self.seed, self.epoch, 1]).integers(2**62)
+            gen = torch.Generator().manual_seed(int(seed))
+        for idx in self._batches():
+            part = self.ctx.take(idx).trimmed()  # padding is inert: drop columns that are padding only
             if self.shuffle:
                 noise = torch.randn(len(idx), part.num_tokens, self.noise_dim, generator=gen)
             else:

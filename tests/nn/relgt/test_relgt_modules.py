@@ -84,6 +84,17 @@ def test_rows_do_not_depend_on_their_batch(setup):
     torch.testing.assert_close(whole, ones, rtol=1e-5, atol=1e-6)
 
 
+def test_training_batches_bucket_by_size_and_cover_every_row(setup):
+    loader = ContextLoader(setup["ctx"], setup["graph"].offsets, setup["tfs"], np.arange(setup["n"]),
+                           batch_size=5, shuffle=True, seed=0)
+    ys = [b.y.tolist() for b in loader]
+    assert sorted(sum(ys, [])) == list(range(setup["n"]))
+    loader.set_epoch(1)
+    assert [b.y.tolist() for b in loader] != ys
+    for b in loader:
+        assert b.mask.shape[1] == int(b.mask.sum(1).max())  # trimmed to the batch's largest context
+
+
 @pytest.mark.parametrize("element", ABLATABLE)
 def test_each_ablation_changes_the_model(setup, element):
     full, ablated = model(setup), model(setup, ablate=(element,))
