@@ -12,7 +12,7 @@ Semantics are featuretools' (see :mod:`skrel.features._featuretools`): ``count``
 0 with nothing to aggregate; ``num_unique`` is missing with no rows and 0 with rows whose values
 are all missing; ``std`` is the sample standard deviation; ``mode`` breaks ties by the smallest
 value; ``time_since_last`` is seconds from the value in the last row (by time, then primary key)
-to the cutoff.
+to the cutoff, at microsecond resolution (pandas' ``Timedelta.total_seconds()``).
 """
 
 from __future__ import annotations
@@ -83,6 +83,11 @@ def prepare_tables(db, schema: Schema, columns: dict[str, list[str]]) -> dict[st
     return out
 
 
+def _seconds(ns: str) -> str:
+    """Nanoseconds to seconds as pandas' ``Timedelta.total_seconds()`` (floored to microseconds)."""
+    return f"(({ns}) // 1000) / 1e6"
+
+
 def _stable(f: Feature) -> bool:
     """Does ``f`` stop changing once every row it reads is visible?"""
     if isinstance(f, Identity):
@@ -109,7 +114,7 @@ _ALWAYS = 2**62  # the cutoff of static tables: after every time
 
 
 class _Compiler:
-    """Builds the WITH clauses of the query; CTEs referenced more than once are materialised.
+    """Builds the WITH clauses of the query.
 
     Static/live split, for aggregations of aggregations. A child row's aggregate over its own
     children (or a parent's) depends on the cutoff, but stops changing at a *final time*: the
@@ -147,7 +152,7 @@ class _Compiler:
     def sql(self, final: str) -> str:
         parts = []
         for name, body in self.ctes.items():
-            mat = " MATERIALIZED" if self.refs[name] > 1 else ""
+            mat = ""  # DuckDB decides whether to store or re-stream a CTE read twice
             parts.append(f"{name} AS{mat} (\n{body}\n)")
         return "WITH " + ",\n".join(parts) + "\n" + final
 
@@ -216,6 +221,7 @@ class _Compiler:
             pk_alias = colmap[self.schema.pkeys[table]]
             select = []
             joins = []
+            seen_fins: set[str] = set()
             for (path, window), group in aggs.items():
                 blocks, names, fin_names = self._aggregate(rel, ids, pk_alias, path, window, group, static)
                 out.update(names)
@@ -225,8 +231,11 @@ class _Compiler:
                         a, d = names[f], f.default
                         select.append(f"COALESCE({b}.{a}, {_lit(d)}) AS {a}" if not np.isnan(d) else f"{b}.{a} AS {a}")
                         if static:
-                            select.append(f"COALESCE({b}.{fin_names[f]}, {_NEVER}) AS {fin_names[f]}")
-                            fins[f] = fin_names[f]
+                            fa = fin_names[f]
+                            if fa not in seen_fins:
+                                seen_fins.add(fa)
+                                select.append(f"COALESCE({b}.{fa}, {_NEVER}) AS {fa}")
+                            fins[f] = fa
                     on = " AND ".join(f"s.{c} = {b}.{c}" for c in ids)
                     joins.append(f"LEFT JOIN {self.ref(block)} {b} ON {on}")
             rel = self.cte(f"SELECT s.*, {', '.join(select)} FROM {self.ref(rel)} s {' '.join(joins)}")
@@ -320,7 +329,7 @@ class _Compiler:
             sel += [f"{last}.{_q(tcol)} AS {time}"] if tcol else []
             for b in bases:
                 v = f"{last}.{vcols[b]}"
-                sel.append(f"(s.__cut - {v}) / 1e9 AS {vals[b]}" if _since_last(b) else f"{v} AS {vals[b]}")
+                sel.append(f"{_seconds(f's.__cut - {v}')} AS {vals[b]}" if _since_last(b) else f"{v} AS {vals[b]}")
             final = self.cte(f"SELECT {', '.join(sel)} FROM {self.ref(rel)} s {' '.join(joins)}")
             # the other rows, evaluated at the cutoff
             joins, _ = self._path_join(rel, pk_alias, path, window)
@@ -350,6 +359,7 @@ class _Compiler:
 
         names: dict[Feature, str] = {}
         fin_names: dict[Feature, str] = {}
+        fin_exprs: dict[str, str] = {}
         exprs = []
         for f in group:
             a = self.alias("f")
@@ -371,27 +381,29 @@ class _Compiler:
             elif p == "num_unique":
                 # list(x), not count(DISTINCT x) or histogram(x): DuckDB plans those as extra pipelines
                 e = f"CASE WHEN count(*) > 0 THEN length(list_distinct(list({x}))) END"
+            elif p == "mode":
+                # the most frequent value, ties to the smallest (pandas' Series.mode()[0])
+                e = (f"list_min(list_transform(map_entries(list_aggregate(list({x}), 'histogram')), "
+                     f"lambda e: {{'n': -CAST(e.value AS BIGINT), 'k': e.key}})).k")
             elif p == "time_since_last":
                 if isinstance(f.base, Identity) and f.base.table == child and f.base.name == tcol:
                     e = f"max({x})"  # the last row's time is the largest
                 else:
                     e = f"arg_max_null({x}, {order})"
                 if not static:  # a static table keeps the last time; readers subtract it from their cutoff
-                    e = f"(any_value(__cut) - {e}) / 1e9"
-            elif p == "mode":
-                # the most frequent value, ties to the smallest (pandas' Series.mode()[0])
-                e = (f"list_min(list_transform(map_entries(list_aggregate(list({x}), 'histogram')), "
-                     f"lambda e: {{'n': -CAST(e.value AS BIGINT), 'k': e.key}})).k")
+                    e = _seconds(f"any_value(__cut) - {e}")
             else:  # pragma: no cover - guarded by build_features
                 raise ValueError(p)
             exprs.append(f"{e} AS {a}")
             if static:
-                fa = self.alias("t")
-                fin_names[f] = fa
                 parts = [f"coalesce({t}, {_NEVER})" for t in path_times]
                 if p != "count":
                     parts.append(subfins[f.base])
-                exprs.append(f"max({self._greatest(parts)}) AS {fa}")
+                fin = f"max({self._greatest(parts)})"
+                if fin not in fin_exprs:  # most features of a group share one final time
+                    fin_exprs[fin] = self.alias("t")
+                    exprs.append(f"{fin} AS {fin_exprs[fin]}")
+                fin_names[f] = fin_exprs[fin]
         id_list = ", ".join(ids)
         block = self.cte(f"SELECT {id_list}, {', '.join(exprs)} FROM {self.ref(crel)} GROUP BY {id_list}")
         return [(block, list(group))], names, fin_names

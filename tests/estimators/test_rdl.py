@@ -203,3 +203,17 @@ def test_seed_embeddings_trained_and_untrained(fitted_binary, shop_binary):
     assert a.shape == (len(X), 8)
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
+
+
+# ---------------------------------------------------------------------- real data (slow)
+@pytest.mark.slow
+def test_f1_driver_top3_beats_chance_clearly(f1_path):
+    from sklearn.metrics import roc_auc_score
+
+    from skrel.datasets import load_f1
+
+    db, tasks = load_f1(f1_path)
+    task = tasks["driver-top3"]
+    est = RDLEstimator(epochs=4, random_state=0).fit(db, task)
+    X, y = task.split(db, "test")
+    assert roc_auc_score(y, est.predict_proba(X)[:, 1]) > 0.7

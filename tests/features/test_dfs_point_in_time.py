@@ -59,7 +59,7 @@ def scramble_future(db: Database, cutoff: pd.Timestamp, rng: np.random.Generator
     return rebuild(db, out)
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 2**16), day=st.integers(0, 364), exact=st.booleans())
 def test_rows_after_the_cutoff_change_nothing(seed, day, exact):
     db = make_market(seed=seed % 7, n_users=6, n_orders=50, n_reviews=40)
@@ -110,7 +110,8 @@ def test_a_row_dated_exactly_at_the_cutoff_is_visible(tiny):
     f = features(tiny, 1, "2021-02-01")
     assert f["COUNT(orders)"] == 2 and f["SUM(orders.qty)"] == 3.0 and f["TIME_SINCE_LAST(orders.at)"] == 0.0
     f = features(tiny, 1, pd.Timestamp("2021-02-01") - pd.Timedelta(1, "ns"))
-    assert f["COUNT(orders)"] == 1 and f["TIME_SINCE_LAST(orders.at)"] == pytest.approx(22 * 86400 - 1e-9)
+    assert f["COUNT(orders)"] == 1
+    assert f["TIME_SINCE_LAST(orders.at)"] == ((22 * 86400 * 10**9 - 1) // 1000) / 1e6  # pandas: whole microseconds
 
 
 def test_entity_row_visible_from_its_own_time(tiny):
