@@ -137,11 +137,11 @@ def worker(args) -> None:
 
 
 # ------------------------------------------------------------------------------------------ parent
-def run_engine(engine: str, dataset: str, size: int, args, out: Path) -> dict:
+def run_engine(engine: str, dataset: str, size: int, args, out: Path, memory_limit=None) -> dict:
     cmd = [sys.executable, __file__, "--worker", engine, "--dataset", dataset, "--size", str(size),
            "--depth", str(args.depth), "--threads", str(args.threads), "--path", args.path, "--out", str(out)]
-    if args.memory_limit:
-        cmd += ["--memory-limit", args.memory_limit]
+    if memory_limit or args.memory_limit:
+        cmd += ["--memory-limit", memory_limit or args.memory_limit]
     if args.ft_max_cutoffs:
         cmd += ["--ft-max-cutoffs", str(args.ft_max_cutoffs)]
     timeout = args.ft_timeout if engine == "featuretools" else None
@@ -178,6 +178,31 @@ def compare(a_path: Path, b_path: Path) -> str:
     return "identical" if bad == 0 else f"{bad} of {cells} values differ"
 
 
+def _report(label, size, d, f, key, name, tmp, args, results, lines, last_speedup):
+    row = {"dataset": label, "leaf_rows": size or None, "duckdb": d, "featuretools": f}
+    if "error" in d or "error" in f:
+        row["values"] = "n/a"
+        text = f"{label:18s} ERROR duckdb: {d.get('error', 'ok')[:300]} featuretools: {f.get('error', 'ok')[:300]}"
+    else:
+        row["values"] = compare(Path(tmp) / f"{name}-{key}.pkl", Path(tmp) / f"{name}-featuretools.pkl")
+        row["speedup"] = f["seconds"] / d["seconds"]
+        row["peak_ratio"] = d["peak_mb"] / f["peak_mb"]
+        d_own, f_own = d["peak_mb"] - d["base_mb"], f["peak_mb"] - f["base_mb"]
+        row["own_memory_ratio"] = d_own / f_own if f_own > 0 else None
+        if key == "duckdb":
+            last_speedup = row["speedup"]
+        text = (f"{label:18s} {d['rows']:>6d} {d['features']:>5d} {f['seconds']:>14.1f} {d['seconds']:>9.2f} "
+                f"{row['speedup']:>7.0f}x {f['peak_mb']:>10.0f} {d['peak_mb']:>10.0f} {row['peak_ratio']:>6.2f} "
+                f"{f_own:>7.0f} {d_own:>7.0f} {row['own_memory_ratio'] or float('nan'):>6.2f}  {row['values']}")
+        if f.get("note"):
+            text += f"  [{f['note']}: measured {f['measured_seconds']:.1f} s on {f['rows']} rows]"
+    results.append(row)
+    lines.append(text)
+    if not args.json:
+        print(text, flush=True)
+    return last_speedup
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", nargs="+", type=int, default=[10_000, 100_000, 1_000_000])
@@ -186,6 +211,8 @@ def main(argv=None) -> int:
     parser.add_argument("--depth", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--memory-limit", default=None)
+    parser.add_argument("--low-memory", default=None, metavar="LIMIT",
+                        help="also run DuckDB with this memory limit (e.g. 150MB) at the largest size")
     parser.add_argument("--ft-timeout", type=int, default=1800)
     parser.add_argument("--ft-max-cutoffs", type=int, default=None)
     parser.add_argument("--json", action="store_true")
@@ -217,27 +244,13 @@ def main(argv=None) -> int:
             out = {}
             for engine in ("duckdb", "featuretools"):
                 out[engine] = run_engine(engine, dataset, size, args, Path(tmp) / f"{name}-{engine}.pkl")
-            d, f = out["duckdb"], out["featuretools"]
-            row = {"dataset": name, "leaf_rows": size or None, "duckdb": d, "featuretools": f}
-            if "error" in d or "error" in f:
-                row["values"] = "n/a"
-                text = f"{name:18s} ERROR duckdb: {d.get('error', 'ok')[:300]} featuretools: {f.get('error', 'ok')[:300]}"
-            else:
-                row["values"] = compare(Path(tmp) / f"{name}-duckdb.pkl", Path(tmp) / f"{name}-featuretools.pkl")
-                row["speedup"] = f["seconds"] / d["seconds"]
-                row["peak_ratio"] = d["peak_mb"] / f["peak_mb"]
-                d_own, f_own = d["peak_mb"] - d["base_mb"], f["peak_mb"] - f["base_mb"]
-                row["own_memory_ratio"] = d_own / f_own if f_own > 0 else None
-                last_speedup = row["speedup"]
-                text = (f"{name:18s} {d['rows']:>6d} {d['features']:>5d} {f['seconds']:>14.1f} {d['seconds']:>9.2f} "
-                        f"{row['speedup']:>7.0f}x {f['peak_mb']:>10.0f} {d['peak_mb']:>10.0f} {row['peak_ratio']:>6.2f} "
-                        f"{f_own:>7.0f} {d_own:>7.0f} {row['own_memory_ratio'] or float('nan'):>6.2f}  {row['values']}")
-                if f.get("note"):
-                    text += f"  [{f['note']}: measured {f['measured_seconds']:.1f} s on {f['rows']} rows]"
-            results.append(row)
-            lines.append(text)
-            if not args.json:
-                print(text, flush=True)
+            variants = [(name, out["duckdb"], "duckdb")]
+            if args.low_memory and (dataset, size) == runs[-1]:
+                low = run_engine("duckdb", dataset, size, args, Path(tmp) / f"{name}-duckdb-low.pkl", args.low_memory)
+                variants.append((f"{name} (limit {args.low_memory})", low, "duckdb-low"))
+            for label, d, key in variants:
+                last_speedup = _report(label, size, d, out["featuretools"], key, name, tmp, args, results, lines,
+                                       last_speedup)
     summary = f"speedup: {last_speedup:.0f}" if last_speedup is not None else "speedup: n/a"
     report = {"machine": desc, "threads": args.threads, "memory_limit": args.memory_limit, "depth": args.depth,
               "runs": results, "speedup": last_speedup,

@@ -49,6 +49,13 @@ class DFSEstimator(RelationalEstimator):
         TabPFN checkpoint for ``learner="tabpfn"`` (never downloaded; must exist).
     early_stopping_rounds : int, default=50
         LightGBM early stopping patience on the validation rows.
+    horizon : {"cutoff", "data"}, default="data"
+        Compute features at the earlier of each row's cutoff and the end of the data (the
+        default), or at the cutoff. They differ only for rows whose cutoff lies past the last
+        time in the database (RelBench's protocol predicts such rows: X over the database cut at
+        the test timestamp), where ``"cutoff"`` describes every entity as inactive since the
+        data ended, a state training rows never show. Chosen on rel-f1's validation rows over
+        the database cut at the validation timestamp; see :class:`~skrel.features.DFSTransformer`.
     task_type : {"auto", "binary", "multiclass", "regression"}, default="auto"
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
@@ -87,12 +94,13 @@ class DFSEstimator(RelationalEstimator):
         "learner": [None, StrOptions({"tabpfn"}), HasMethods(["fit"])],
         "model_path": [str, os.PathLike, None],
         "early_stopping_rounds": [Interval(Integral, 1, None, closed="left")],
+        "horizon": [StrOptions({"cutoff", "data"})],
     }
 
     def __init__(self, max_depth=2, agg_primitives=None, windows=DEFAULT_WINDOWS, tables=None, ignore_columns=None,
                  max_categories=0.5, engine="duckdb", memory_limit=None, temp_directory=None, n_jobs=None,
-                 learner=None, model_path=None, early_stopping_rounds=50, task_type="auto", random_state=None,
-                 verbose=0):
+                 learner=None, model_path=None, early_stopping_rounds=50, horizon="data", task_type="auto",
+                 random_state=None, verbose=0):
         self.max_depth = max_depth
         self.agg_primitives = agg_primitives
         self.windows = windows
@@ -106,6 +114,7 @@ class DFSEstimator(RelationalEstimator):
         self.learner = learner
         self.model_path = model_path
         self.early_stopping_rounds = early_stopping_rounds
+        self.horizon = horizon
         self.task_type = task_type
         self.random_state = random_state
         self.verbose = verbose
@@ -116,7 +125,7 @@ class DFSEstimator(RelationalEstimator):
             max_depth=self.max_depth, agg_primitives=self.agg_primitives, windows=self.windows, tables=self.tables,
             ignore_columns=self.ignore_columns, max_categories=self.max_categories, engine=self.engine,
             memory_limit=self.memory_limit, temp_directory=self.temp_directory, n_jobs=self.n_jobs,
-            verbose=max(0, int(self.verbose) - 1),
+            horizon=self.horizon, verbose=max(0, int(self.verbose) - 1),
         )
 
     def _make_learner(self):

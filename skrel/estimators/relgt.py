@@ -209,15 +209,19 @@ class RelGTEstimator(RelationalEstimator):
         return score
 
     # ------------------------------------------------------------------ data
-    def _contexts(self, X, seed):
+    def _contexts(self, X, seed, cache=True):
+        """The graph of ``X.db`` and the contexts of ``X``'s rows (cached per database, rows, settings)."""
         from ..graph.context import TokenGraph, contexts_for
 
         graph = TokenGraph.from_database(X.db)
         key = ("skrel.relgt.contexts", X.key, self.tokens, seed, self.max_fanout, self.half_life)
-        if key not in X.db.cache:
-            X.db.cache[key] = contexts_for(X, self.tokens, seed=seed, max_fanout=self.max_fanout,
-                                           half_life=self.half_life, graph=graph)
-        return graph, X.db.cache[key]
+        if key in X.db.cache:
+            return graph, X.db.cache[key]
+        ctx = contexts_for(X, self.tokens, seed=seed, max_fanout=self.max_fanout, half_life=self.half_life,
+                           graph=graph)
+        if cache:
+            X.db.cache[key] = ctx
+        return graph, ctx
 
     def _loader(self, X, y=None, shuffle=False):
         from ..graph import materialize
@@ -230,7 +234,7 @@ class RelGTEstimator(RelationalEstimator):
         if shuffle and self.resample:
             def resample(epoch):
                 seed = int(hash_uniform(np.int64(self.seed_), np.int64(epoch)) * 2**62)
-                return self._contexts(X, seed)[1]
+                return self._contexts(X, seed, cache=False)[1]
         return ContextLoader(ctx, graph.offsets, tf_dict, y, batch_size=self.batch_size, noise_dim=_NOISE_DIM,
                              shuffle=shuffle, seed=self.seed_, resample=resample)
 

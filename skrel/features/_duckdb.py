@@ -17,6 +17,7 @@ to the cutoff, at microsecond resolution (pandas' ``Timedelta.total_seconds()``)
 
 from __future__ import annotations
 
+import tempfile
 from collections import OrderedDict
 
 import numpy as np
@@ -459,20 +460,21 @@ def compute_duckdb(db, schema: Schema, features: list[Feature], entity_table: st
     config = {}
     if memory_limit is not None:
         config["memory_limit"] = str(memory_limit)
-    if temp_directory is not None:
-        config["temp_directory"] = str(temp_directory)
     if threads is not None:
         config["threads"] = int(threads)
-    con = duckdb.connect(config=config)
-    try:
-        con.execute("SET preserve_insertion_order = false")
-        for t, (df, select) in tables.items():
-            con.register(f"raw_{table_sql[t]}", df)
-            con.execute(f"CREATE TEMP VIEW {table_sql[t]} AS SELECT {select} FROM raw_{table_sql[t]}")
-        con.register("frame", frame)
-        res = con.execute(sql).df()
-    finally:
-        con.close()
+    # DuckDB spills to ./.tmp by default; a private temporary directory leaves nothing behind
+    with tempfile.TemporaryDirectory(prefix="skrel-duckdb-") as spill:
+        config["temp_directory"] = str(temp_directory) if temp_directory is not None else spill
+        con = duckdb.connect(config=config)
+        try:
+            con.execute("SET preserve_insertion_order = false")
+            for t, (df, select) in tables.items():
+                con.register(f"raw_{table_sql[t]}", df)
+                con.execute(f"CREATE TEMP VIEW {table_sql[t]} AS SELECT {select} FROM raw_{table_sql[t]}")
+            con.register("frame", frame)
+            res = con.execute(sql).df()
+        finally:
+            con.close()
     if len(res) != len(frame):  # pragma: no cover - a bug, not a user error
         raise RuntimeError(f"DuckDB returned {len(res)} rows for {len(frame)} (entity, cutoff) pairs.")
     res = res.drop(columns="__r")

@@ -99,6 +99,14 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
         Where DuckDB spills (default: DuckDB's own choice).
     n_jobs : int, optional
         DuckDB threads (default: DuckDB's, all cores).
+    horizon : {"cutoff", "data"}, default="cutoff"
+        The time features are computed at. ``"cutoff"``: each row's cutoff. ``"data"``: the
+        earlier of the row's cutoff and the last time in the database's used tables, so rows
+        whose cutoff lies beyond the end of the data describe the entity as of the data's end
+        (windows and ``time_since_last`` count back from it) instead of as inactive since then.
+        Both see only rows dated at or before the row's cutoff; they differ only for cutoffs
+        past the data, as in RelBench's protocol (test rows over the database cut at the test
+        timestamp).
     verbose : int, default=0
         Print progress to stderr.
 
@@ -138,12 +146,13 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
         "memory_limit": [str, None],
         "temp_directory": [str, os.PathLike, None],
         "n_jobs": [Interval(Integral, 1, None, closed="left"), None],
+        "horizon": [StrOptions({"cutoff", "data"})],
         "verbose": ["verbose"],
     }
 
     def __init__(self, max_depth=2, agg_primitives=None, windows=None, tables=None, ignore_columns=None,
                  max_categories=0.5, engine="duckdb", memory_limit=None, temp_directory=None, n_jobs=None,
-                 verbose=0):
+                 horizon="cutoff", verbose=0):
         self.max_depth = max_depth
         self.agg_primitives = agg_primitives
         self.windows = windows
@@ -154,6 +163,7 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
         self.memory_limit = memory_limit
         self.temp_directory = temp_directory
         self.n_jobs = n_jobs
+        self.horizon = horizon
         self.verbose = verbose
 
     # ------------------------------------------------------------------ fit
@@ -217,8 +227,13 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
         options = {}
         if self.engine == "duckdb":
             options = dict(memory_limit=self.memory_limit, temp_directory=self.temp_directory, threads=self.n_jobs)
+        cutoffs = X.cutoffs
+        if self.horizon == "data":
+            end = _data_end(X.db, self._columns)
+            if end is not None:
+                cutoffs = np.minimum(cutoffs, end)
         out = compute_features(self.engine, X.db, self.schema_, self.features_, X.entity_table, X.entity_ids,
-                               X.cutoffs, **options)
+                               cutoffs, **options)
         out.columns = [f.name for f in self.features_]
         cache[key] = out
         self._log(f"{len(X)} rows x {out.shape[1]} features with {self.engine} in {time.perf_counter() - t0:.1f}s")
@@ -232,7 +247,7 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------ helpers
     def _config_key(self) -> str:
         h = hashlib.blake2b(digest_size=16)
-        h.update(repr((self.engine, self.schema_.signature(), [f.name for f in self.features_])).encode())
+        h.update(repr((self.engine, self.horizon, self.schema_.signature(), [f.name for f in self.features_])).encode())
         return h.hexdigest()
 
     def _check_database(self, db) -> None:
@@ -268,6 +283,18 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
         tags.input_tags.two_d_array = False
         tags.non_deterministic = False
         return tags
+
+
+def _data_end(db, columns: dict[str, list[str]]):
+    """The last time in the time columns of the tables features read (None without any)."""
+    ends = []
+    for t in columns:
+        tcol = db[t].time_col
+        if tcol is not None:
+            v = db[t].df[tcol].max()
+            if pd.notna(v):
+                ends.append(np.datetime64(v, "ns"))
+    return max(ends) if ends else None
 
 
 def _check_X(X) -> RelationalDataset:

@@ -27,6 +27,10 @@ class PredictionHead(nn.Module):
         Number of classes (multiclass).
     clamp : tuple of float, optional
         ``(low, high)`` bounds of regression predictions (not applied to the training loss).
+    loc, scale : float, default=0.0 and 1.0
+        Regression outputs are ``loc + scale * lin(h)``: with the training targets' median and
+        spread, the head starts at the median and Adam's roughly ``lr``-sized steps move outputs
+        on the target's scale (the same model family as a plain linear layer, better conditioned).
 
     Shapes
     ------
@@ -35,7 +39,8 @@ class PredictionHead(nn.Module):
     ``transform(raw)`` -> numpy: probabilities ``(B, n_classes)`` or values ``(B,)``.
     """
 
-    def __init__(self, channels: int, task_type: str, n_classes: int = 2, clamp: tuple | None = None):
+    def __init__(self, channels: int, task_type: str, n_classes: int = 2, clamp: tuple | None = None,
+                 loc: float = 0.0, scale: float = 1.0):
         super().__init__()
         if task_type not in ("binary", "regression", "multiclass"):
             raise ValueError(f"task_type must be binary, regression or multiclass, got {task_type!r}.")
@@ -43,13 +48,20 @@ class PredictionHead(nn.Module):
         self.n_classes = int(n_classes)
         self.clamp = None if clamp is None else (float(clamp[0]), float(clamp[1]))
         self.lin = nn.Linear(channels, self.n_classes if task_type == "multiclass" else 1)
+        if scale <= 0:
+            raise ValueError(f"scale must be positive, got {scale}.")
+        self.register_buffer("loc", torch.tensor(float(loc)))
+        self.register_buffer("scale", torch.tensor(float(scale)))
 
     def reset_parameters(self):
         self.lin.reset_parameters()
 
     def forward(self, h: Tensor) -> Tensor:
         out = self.lin(h)
-        return out if self.task_type == "multiclass" else out.squeeze(-1)
+        if self.task_type == "multiclass":
+            return out
+        out = out.squeeze(-1)
+        return self.loc + self.scale * out if self.task_type == "regression" else out
 
     def loss(self, raw: Tensor, y: Tensor) -> Tensor:
         if self.task_type == "binary":

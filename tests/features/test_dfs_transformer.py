@@ -128,3 +128,17 @@ def test_featuretools_engine_is_selectable():
     a = DFSTransformer(max_depth=1).fit_transform(X)
     b = DFSTransformer(max_depth=1, engine="featuretools").fit_transform(X)
     pd.testing.assert_frame_equal(a, b, check_dtype=False)
+
+
+def test_horizon_data_describes_rows_past_the_data_at_its_end():
+    db = make_shop(n_users=6, n_orders=300)
+    end = db["orders"].df["at"].max()
+    late, at_end, early = end + pd.Timedelta(days=400), end, end - pd.Timedelta(days=100)
+    X = RelationalDataset(db, "users", [0, 0, 0], [late, at_end, early])
+    params = dict(max_depth=1, windows=[90])
+    plain = DFSTransformer(**params).fit_transform(X)
+    clipped = DFSTransformer(**params, horizon="data").fit_transform(X)
+    pd.testing.assert_frame_equal(clipped.iloc[[1, 1, 2]].reset_index(drop=True), clipped)
+    pd.testing.assert_frame_equal(plain.iloc[1:], clipped.iloc[1:])
+    assert plain["COUNT(orders, Last 90 Days)"].iloc[0] == 0 < clipped["COUNT(orders, Last 90 Days)"].iloc[0]
+    assert plain["TIME_SINCE_LAST(orders.at)"].iloc[0] > clipped["TIME_SINCE_LAST(orders.at)"].iloc[0]
