@@ -1,12 +1,13 @@
 """The DuckDB engine: deep feature synthesis definitions compiled to one SQL query.
 
-Each (entity, cutoff) pair is a row of a frame table. The entity's row joins the frame where it
-is visible (time ``<= cutoff``). Direct features left-join the parent row visible at the same
-cutoff; an aggregation joins the rows of its path (each hop visible at the cutoff, and within the
-window for windowed features), evaluates its base features on them (recursively, at the same
-cutoff) and groups them back by frame row. Windows are ``FILTER`` clauses on one join, so a path
-is joined once whatever the number of windows. DuckDB runs the query out of core when
-``memory_limit`` and ``temp_directory`` are set.
+Each distinct (entity, cutoff) pair is a row of a frame table. The entity's row joins the frame
+where it is visible (time ``<= cutoff``). Direct features left-join the parent row visible at the
+same cutoff; an aggregation joins the rows of its path (an inequality join: each hop visible at
+the cutoff and, for a windowed feature, the last hop within the window), evaluates its base
+features on them (recursively, at the same cutoff) and groups them back by frame row: one join
+and one GROUP BY per (path, window), all primitives together. Aggregations of aggregations read
+a static table computed once (see :class:`_Compiler`). The tables are the database's own
+DataFrames, scanned in place through views. DuckDB spills to disk beyond ``memory_limit``.
 
 Semantics are featuretools' (see :mod:`skrel.features._featuretools`): ``count`` and ``sum`` are
 0 with nothing to aggregate; ``num_unique`` is missing with no rows and 0 with rows whose values
