@@ -2,8 +2,8 @@
 
 Both sample the same seeds (entity, cutoff) with the same fan-outs ([128, 64] by default) and the
 same rules (``skrel.graph.sampler``): ours in batches of 512 seeds (the estimator's batch size),
-the reference one seed at a time, walking its tree in Python over prebuilt adjacency lists. Graphs: rel-f1 (driver-dnf training seeds) and a synthetic database with over
-10^6 foreign-key edges (``make_synthetic(n_rows=500_000)``). Graph building is not timed.
+the reference one seed at a time, walking its tree in Python over prebuilt adjacency lists.
+Graphs: rel-f1 (driver-dnf training seeds) and a synthetic database with over 10^6 foreign-key edges (``make_synthetic(n_rows=500_000)``). Graph building is not timed.
 
 Prints seeds per second for each sampler and graph, and as the last line ``speedup: X``, the
 smallest ratio over the graphs. ``--json`` prints one JSON object instead (the same last line

@@ -41,12 +41,23 @@ def _lit(value) -> str:
     return repr(float(value))
 
 
-def prepare_tables(db, schema: Schema, columns: dict[str, list[str]]) -> dict[str, tuple[pd.DataFrame, str]]:
-    """The tables as DuckDB reads them: for each, a DataFrame to register (the database's own,
-    not copied, unless a column needs converting) and a view over it that keeps the used columns,
-    with times as int64 nanoseconds, categoricals as strings and ``__pos``, the row position (only
-    for tables without a time column, where it orders rows; elsewhere 0)."""
-    out = {}
+def _strings(s: pd.Series) -> pd.Series:
+    if pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty") and not isinstance(s.dtype, pd.CategoricalDtype):
+        return s
+    return s.astype(object).where(s.notna(), None).map(lambda v: v if v is None else str(v))
+
+
+def prepare_tables(db, schema: Schema, columns: dict[str, list[str]]):
+    """The tables as DuckDB reads them.
+
+    Returns ``{table: (frame, select)}`` and ``{(table, column): categories}``: a DataFrame to
+    register (the database's own, not copied, unless a column needs converting) and the select
+    list of a view over it that keeps the used columns, with times as int64 nanoseconds,
+    ``__pos``, the row position (for tables without a time column, where it orders rows; else 0),
+    and categorical columns as codes into their sorted categories (so the smallest code is the
+    smallest string, and lists of codes are small); string keys stay strings.
+    """
+    out, categories = {}, {}
     for t, cols in columns.items():
         df = db[t].df
         converted = {}
@@ -58,12 +69,15 @@ def prepare_tables(db, schema: Schema, columns: dict[str, list[str]]) -> dict[st
                 if s.dtype != "datetime64[ns]":
                     converted[c] = s.astype("datetime64[ns]")
                 select.append(f"epoch_ns({_q(c)}) AS {_q(c)}")
+            elif col.logical == "categorical" and col.tags == frozenset({"category"}):
+                codes, uniques = pd.factorize(_strings(s), sort=True)
+                converted[c] = codes.astype(np.int32)
+                categories[(t, c)] = np.asarray(uniques, dtype=object)
+                select.append(f"NULLIF({_q(c)}, -1) AS {_q(c)}")
             elif col.logical == "categorical" and "numeric" not in col.tags:
-                if isinstance(s.dtype, pd.CategoricalDtype):
-                    select.append(f"CAST({_q(c)} AS VARCHAR) AS {_q(c)}")
-                    continue
-                if pd.api.types.infer_dtype(s, skipna=True) not in ("string", "empty"):
-                    converted[c] = s.astype(object).where(s.notna(), None).map(lambda v: v if v is None else str(v))
+                strings = _strings(s)
+                if strings is not s:
+                    converted[c] = strings
                 select.append(_q(c))
             elif col.logical == "boolean":
                 if s.dtype == object:
@@ -82,7 +96,17 @@ def prepare_tables(db, schema: Schema, columns: dict[str, list[str]]) -> dict[st
         else:
             frame = df
         out[t] = (frame, ", ".join(select))
-    return out
+    return out, categories
+
+
+def _root(f: Feature) -> Identity | None:
+    """The column a categorical feature's values come from (through parents and modes)."""
+    while not isinstance(f, Identity):
+        if isinstance(f, Direct) or (isinstance(f, Aggregation) and f.primitive == "mode"):
+            f = f.base
+        else:
+            return None
+    return f
 
 
 def _seconds(ns: str) -> str:
@@ -434,7 +458,7 @@ def compute_duckdb(db, schema: Schema, features: list[Feature], entity_table: st
                           "__cut": uniq.get_level_values(1).to_numpy().astype(np.int64)})
     columns = used_columns(schema, features)
     columns.setdefault(entity_table, [schema.pkeys[entity_table]])
-    tables = prepare_tables(db, schema, columns)
+    tables, categories = prepare_tables(db, schema, columns)
 
     table_sql = {t: f"t{i}" for i, t in enumerate(tables)}
     comp = _Compiler(schema, table_sql, columns)
@@ -449,9 +473,14 @@ def compute_duckdb(db, schema: Schema, features: list[Feature], entity_table: st
     rel = comp.cte(f"SELECT f.__r, f.__cut, {sel} FROM frame f LEFT JOIN {table_sql[entity_table]} e ON {cond}")
     rel, names, _ = comp.extend(rel, ["__r"], entity_table, emap, list(features))
     outs = []
+    decode = {}
     for f in features:
         a = names[f]
-        if f.logical == "categorical":
+        root = _root(f) if f.logical == "categorical" else None
+        if root is not None and (root.table, root.name) in categories:
+            decode[f.name] = categories[(root.table, root.name)]
+            outs.append(f"CAST({a} AS BIGINT) AS {_q(f.name)}")
+        elif f.logical == "categorical":
             outs.append(f"CAST({a} AS VARCHAR) AS {_q(f.name)}")
         else:
             outs.append(f"CAST({a} AS DOUBLE) AS {_q(f.name)}")
@@ -479,4 +508,9 @@ def compute_duckdb(db, schema: Schema, features: list[Feature], entity_table: st
     if len(res) != len(frame):  # pragma: no cover - a bug, not a user error
         raise RuntimeError(f"DuckDB returned {len(res)} rows for {len(frame)} (entity, cutoff) pairs.")
     res = res.drop(columns="__r")
+    for name, cats in decode.items():
+        v = res[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        missing = np.isnan(v)
+        values = cats[np.where(missing, 0, v).astype(np.int64)] if len(cats) else np.full(len(v), None, object)
+        res[name] = np.where(missing, None, values)
     return res.iloc[codes].reset_index(drop=True)  # NULL strings come back as None

@@ -389,8 +389,10 @@ class TemporalSampler:
                         pos, par, when = taken
                     else:
                         start, end = self.visible_range(et, f_nodes, cutoffs[dst])
-                        pos, par = self._select(et, start, end - start, k,
-                                                lambda rows, f_keys=f_keys, et_key=et_key: _mix64(f_keys()[rows] ^ et_key))
+                        def keys_of(rows, f_keys=f_keys, et_key=et_key):
+                            return _mix64(f_keys()[rows] ^ et_key)
+
+                        pos, par = self._select(et, start, end - start, k, keys_of)
                         when = None if g.node_time[src] is None else self._edge_time(et)[pos]
                     picked = g.adj[et][1][pos]
                 n_new = len(picked)

@@ -6,6 +6,7 @@ import io
 import pickle
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -72,7 +73,8 @@ def _with_changes_after(db: Database, t: pd.Timestamp, rng) -> Database:
                     foreign_keys={"orders": {"user_id": "users", "item_id": "items"}}, time_columns={"orders": "at"})
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(max_examples=6, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(day=st.integers(30, 700), seed=st.integers(0, 1000))
 def test_rows_after_the_cutoff_change_no_prediction(fitted_binary, shop_db, day, seed):
     t = pd.Timestamp("2020-01-01") + pd.Timedelta(days=day)
@@ -127,6 +129,20 @@ def test_pickle_keeps_torch_state_apart(fitted_binary, shop_binary):
     np.testing.assert_array_equal(clone.predict_proba(X), fitted_binary.predict_proba(X))
 
 
+def test_unpickling_maps_torch_state_to_the_cpu(fitted_binary, monkeypatch):
+    calls = []
+    load = torch.load
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    pickle.loads(pickle.dumps(fitted_binary))
+    ours = [c for c in calls if c.get("weights_only")]  # (torch_frame's CPU time statistics load too)
+    assert len(ours) == 1 and ours[0]["map_location"] == "cpu"
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_gpu_trained_model_loads_on_a_cpu_only_process(shop_binary, tmp_path):
     db, task = shop_binary
@@ -134,7 +150,8 @@ def test_gpu_trained_model_loads_on_a_cpu_only_process(shop_binary, tmp_path):
     path = tmp_path / "gpu.pkl"
     path.write_bytes(pickle.dumps(est))
     code = (
-        "import pickle, sys, numpy as np, torch; sys.path.insert(0, 'tests'); from conftest import make_shop, shop_task\n"
+        "import pickle, sys, numpy as np, torch; sys.path.insert(0, 'tests')\n"
+        "from conftest import make_shop, shop_task\n"
         "assert not torch.cuda.is_available()\n"
         f"est = pickle.loads(open({str(path)!r}, 'rb').read()); est.set_params(device='cpu')\n"
         "db = make_shop(); X, _ = shop_task('binary').split(db, 'test'); p = est.predict_proba(X)\n"
@@ -142,7 +159,7 @@ def test_gpu_trained_model_loads_on_a_cpu_only_process(shop_binary, tmp_path):
     )
     env = {"CUDA_VISIBLE_DEVICES": "", "PATH": ""}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         cwd=str(pytest.importorskip("pathlib").Path(__file__).resolve().parents[2]))
+                         cwd=str(Path(__file__).resolve().parents[2]))
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
 
 

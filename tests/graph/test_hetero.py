@@ -84,7 +84,8 @@ def test_dangling_keys_give_no_edge():
 def test_feature_spec_types_keys_and_constant_table():
     db = tiny_db()
     spec = feature_spec(db)
-    assert "uid" not in spec.stypes["users"] and "oid" not in spec.stypes["orders"] and "uid" not in spec.stypes["orders"]
+    assert "uid" not in spec.stypes["users"]
+    assert "oid" not in spec.stypes["orders"] and "uid" not in spec.stypes["orders"]
     assert set(spec.stypes["orders"]) == {"amount", "kind", "at"}
     bare = Database({"a": pd.DataFrame({"id": [1, 2]}), "b": pd.DataFrame({"bid": [0], "a": [1]})},
                     primary_keys={"a": "id", "b": "bid"}, foreign_keys={"b": {"a": "a"}})

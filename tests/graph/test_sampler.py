@@ -152,7 +152,8 @@ def test_rows_after_the_cutoff_do_not_change_the_sample():
     extra = c.assign(cid=c["cid"] + 1000, at=T0 + pd.Timedelta(days=30))  # all future rows
     later = Database({"a": db["a"].df, "b": db["b"].df, "c": pd.concat([c, extra])},
                      primary_keys={"a": "aid", "b": "bid", "c": "cid"},
-                     foreign_keys={"b": {"aid": "a"}, "c": {"bid": "b", "aid": "a"}}, time_columns={"b": "at", "c": "at"})
+                     foreign_keys={"b": {"aid": "a"}, "c": {"bid": "b", "aid": "a"}},
+                     time_columns={"b": "at", "c": "at"})
     after = paths_of(TemporalSampler(build_graph(later), [2, 3]).sample("a", nodes, times, salts))
     assert after == before
 

@@ -33,7 +33,8 @@ def toy_graph(seed=0):
     ei = {}
     for s, r, d in ets:
         e = 12
-        ei[(s, r, d)] = torch.stack([torch.randint(0, n[s], (e,), generator=g), torch.randint(0, n[d], (e,), generator=g)])
+        src = torch.randint(0, n[s], (e,), generator=g)
+        ei[(s, r, d)] = torch.stack([src, torch.randint(0, n[d], (e,), generator=g)])
     return n, ets, x, ei
 
 
