@@ -90,8 +90,9 @@ def worker(args) -> None:
     from skrel.features import DFSTransformer
 
     X = load(args.dataset, args.size, args.path)
-    t = DFSTransformer(max_depth=args.depth, engine=args.worker, n_jobs=args.threads if args.worker == "duckdb" else None,
-                       memory_limit=args.memory_limit if args.worker == "duckdb" else None).fit(X)
+    duck = args.worker == "duckdb"
+    t = DFSTransformer(max_depth=args.depth, engine=args.worker, n_jobs=args.threads if duck else None,
+                       memory_limit=args.memory_limit if duck else None).fit(X)
     note = ""
     if args.worker == "featuretools":
         import featuretools  # noqa: F401  (imported before the baseline memory is read)
@@ -182,7 +183,7 @@ def _report(label, size, d, f, key, name, tmp, args, results, lines, last_speedu
     row = {"dataset": label, "leaf_rows": size or None, "duckdb": d, "featuretools": f}
     if "error" in d or "error" in f:
         row["values"] = "n/a"
-        text = f"{label:18s} ERROR duckdb: {d.get('error', 'ok')[:300]} featuretools: {f.get('error', 'ok')[:300]}"
+        text = f"{label:20s} ERROR duckdb: {d.get('error', 'ok')[:300]} featuretools: {f.get('error', 'ok')[:300]}"
     else:
         row["values"] = compare(Path(tmp) / f"{name}-{key}.pkl", Path(tmp) / f"{name}-featuretools.pkl")
         row["speedup"] = f["seconds"] / d["seconds"]
@@ -191,7 +192,7 @@ def _report(label, size, d, f, key, name, tmp, args, results, lines, last_speedu
         row["own_memory_ratio"] = d_own / f_own if f_own > 0 else None
         if key == "duckdb":
             last_speedup = row["speedup"]
-        text = (f"{label:18s} {d['rows']:>6d} {d['features']:>5d} {f['seconds']:>14.1f} {d['seconds']:>9.2f} "
+        text = (f"{label:20s} {d['rows']:>6d} {d['features']:>5d} {f['seconds']:>14.1f} {d['seconds']:>9.2f} "
                 f"{row['speedup']:>7.0f}x {f['peak_mb']:>10.0f} {d['peak_mb']:>10.0f} {row['peak_ratio']:>6.2f} "
                 f"{f_own:>7.0f} {d_own:>7.0f} {row['own_memory_ratio'] or float('nan'):>6.2f}  {row['values']}")
         if f.get("note"):
@@ -229,8 +230,9 @@ def main(argv=None) -> int:
     runs = ([] if args.no_f1 else [("f1", 0)]) + [("synthetic", n) for n in args.rows]
     lines = []
     results = []
-    header = (f"{'dataset':18s} {'rows':>6s} {'feats':>5s} {'featuretools s':>14s} {'duckdb s':>9s} {'speedup':>8s} "
-              f"{'ft peak MB':>10s} {'db peak MB':>10s} {'ratio':>6s} {'ft +MB':>7s} {'db +MB':>7s} {'ratio':>6s}  values")
+    header = (f"{'dataset':20s} {'rows':>6s} {'feats':>5s} {'featuretools s':>14s} {'duckdb s':>9s} "
+              f"{'speedup':>8s} {'ft peak MB':>10s} {'db peak MB':>10s} {'ratio':>6s} {'ft +MB':>7s} {'db +MB':>7s} "
+              f"{'ratio':>6s}  values")
     desc = machine()
     print(f"machine: {desc}", file=sys.stderr)
     print(f"duckdb threads: {args.threads}, memory limit: {args.memory_limit or 'DuckDB default'}; "
@@ -247,7 +249,7 @@ def main(argv=None) -> int:
             variants = [(name, out["duckdb"], "duckdb")]
             if args.low_memory and (dataset, size) == runs[-1]:
                 low = run_engine("duckdb", dataset, size, args, Path(tmp) / f"{name}-duckdb-low.pkl", args.low_memory)
-                variants.append((f"{name} (limit {args.low_memory})", low, "duckdb-low"))
+                variants.append((f"{name}@{args.low_memory}", low, "duckdb-low"))
             for label, d, key in variants:
                 last_speedup = _report(label, size, d, out["featuretools"], key, name, tmp, args, results, lines,
                                        last_speedup)

@@ -122,7 +122,8 @@ class Schema:
 
     def signature(self) -> tuple:
         return (
-            tuple((t, tuple((c.name, c.logical, tuple(sorted(c.tags))) for c in cols)) for t, cols in self.tables.items()),
+            tuple((t, tuple((c.name, c.logical, tuple(sorted(c.tags))) for c in cols))
+                  for t, cols in self.tables.items()),
             tuple(sorted(self.pkeys.items())),
             tuple(sorted((k, v or "") for k, v in self.time_cols.items())),
             tuple((r.child, r.fk, r.parent, r.pk) for r in self.relationships),
@@ -194,7 +195,9 @@ def infer_schema(
             )
         missing = [c for c in cols if c not in tab.df.columns]
         if missing:
-            raise SchemaError(f"ignore_columns[{t!r}] names unknown column(s) {missing}; columns are {list(tab.df.columns)}.")
+            raise SchemaError(
+                f"ignore_columns[{t!r}] names unknown column(s) {missing}; columns are {list(tab.df.columns)}."
+            )
     out: dict[str, list[Column]] = {}
     pkeys: dict[str, str] = {}
     time_cols: dict[str, str | None] = {}

@@ -235,7 +235,9 @@ class _Compiler:
             cond = f"p.{_q(rel_obj.pk)} = s.{colmap[rel_obj.fk]}"
             if tcol:
                 cond += f" AND p.{_q(tcol)} <= s.__cut"
-            rel = self.cte(f"SELECT s.*, {select} FROM {self.ref(rel)} s LEFT JOIN {self.table_sql[parent]} p ON {cond}")
+            rel = self.cte(
+                f"SELECT s.*, {select} FROM {self.ref(rel)} s LEFT JOIN {self.table_sql[parent]} p ON {cond}"
+            )
             rel, sub, subfins = self.extend(rel, ids, parent, pmap, bases, static)
             for f in group:
                 out[f] = sub[f.base]

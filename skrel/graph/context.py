@@ -61,7 +61,7 @@ def row_keys(seed: int, uids: np.ndarray, cutoffs_ns: np.ndarray) -> np.ndarray:
     return _combine(np.int64(seed), uids, cutoffs_ns)
 
 
-@dataclass
+@dataclass(eq=False)
 class TokenGraph:
     """A database as one undirected graph over all rows, in CSR form, with per-node visibility.
 
@@ -72,11 +72,12 @@ class TokenGraph:
     tables : list of str
     offsets : ndarray of shape (n_tables + 1,)
     node_table : ndarray of shape (n_nodes,), int16
-    node_time : ndarray of shape (n_nodes,), int64 nanoseconds; int64 min for rows of tables
-        without a time column, :data:`~skrel.graph.hetero.NEVER` where a row's time is missing.
+    node_time : ndarray of shape (n_nodes,), int64 nanoseconds; int64 min where a row has no time.
     node_rank : ndarray of shape (n_nodes,), int64
-        0 for rows of tables without a time column, ``1..T`` for the rank of the row's time
-        among the ``T`` distinct times, ``T + 1`` for a missing time (never visible).
+        0 for rows of tables without a time column (always visible), ``1..T`` for the rank of
+        the row's time among the ``T`` distinct times, ``T + 1`` for a row of a timed table
+        without a time (never visible; :func:`~skrel.graph.hetero.build_graph` gives those the
+        time ``NEVER``, later than every cutoff, which has the same effect).
     times : ndarray of shape (T,), int64
         The distinct times, sorted.
     uid : ndarray of shape (n_nodes,), uint64
@@ -107,7 +108,7 @@ class TokenGraph:
 
     @classmethod
     def from_edges(cls, tables, sizes, node_time, child, parent, uid=None, timed=None) -> "TokenGraph":
-        """Build from table sizes, per-node times (int64 ns, NaT = int64 min) and fkey edges.
+        """Build from table sizes, per-node times (int64 ns, int64 min = no time) and fkey edges.
 
         Parameters
         ----------
@@ -188,21 +189,21 @@ class TokenGraph:
                                                                                                X.entity_ids)
 
 
-@dataclass
+@dataclass(eq=False)
 class Contexts:
     """Sampled contexts of ``n`` seeds, ``K`` tokens each (position 0 is the seed).
 
     Attributes
     ----------
     node : ndarray of shape (n, K), int64; global node id, -1 for padding
-    table : ndarray of shape (n, K), int64; table index, -1 for padding
-    hop : ndarray of shape (n, K), int64; 0 (seed), 1 or 2, -1 for padding
+    table : ndarray of shape (n, K), int16; table index, -1 for padding
+    hop : ndarray of shape (n, K), int8; 0 (seed), 1 or 2, -1 for padding
     rel_time : ndarray of shape (n, K), float32
         Token time minus the seed's cutoff, in days (``<= 0`` for hops 1 and 2); NaN for rows of
         tables without a time column and for padding.
     mask : ndarray of shape (n, K), bool; True for real tokens
     edge_ptr : ndarray of shape (n + 1,); seed ``i``'s induced edges are ``edge_ptr[i]:edge_ptr[i+1]``
-    edge_src, edge_dst : ndarray of shape (n_edges,), int64; token positions in ``0..K-1``, both
+    edge_src, edge_dst : ndarray of shape (n_edges,), int32; token positions in ``0..K-1``, both
         directions of every induced edge, no self-loops or duplicates
     key : ndarray of shape (n,), uint64; the row keys (see :func:`row_keys`)
     """
@@ -380,14 +381,14 @@ def _sample_chunk(graph, edge_key, seeds, cutoffs, K, seed, max_fanout, half_lif
     owner, cand, hop, pos = owner[take], cand[take], hop[take], pos[take]
 
     node = np.full((n, K), -1, dtype=np.int64)
-    hops = np.full((n, K), -1, dtype=np.int64)
+    hops = np.full((n, K), -1, dtype=np.int8)
     node[:, 0] = seeds
     hops[:, 0] = 0
     node[owner, pos] = cand
     hops[owner, pos] = hop
     mask = node >= 0
     safe = np.where(mask, node, 0)
-    table = np.where(mask, graph.node_table[safe].astype(np.int64), -1)
+    table = np.where(mask, graph.node_table[safe], -1).astype(np.int16)
     t = graph.node_time[safe]
     timed = mask & (t != _NAT)
     rel = np.full((n, K), np.nan, dtype=np.float32)
@@ -434,7 +435,7 @@ def _induced_edges(graph: TokenGraph, node: np.ndarray, mask: np.ndarray):
     src, dst = rest // K, rest % K
     ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(bb, minlength=n), out=ptr[1:])
-    return ptr, src.astype(np.int64), dst.astype(np.int64)
+    return ptr, src.astype(np.int32), dst.astype(np.int32)
 
 
 def contexts_for(X: RelationalDataset, num_tokens: int, *, seed: int = 0, max_fanout: int = 1000,

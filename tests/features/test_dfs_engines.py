@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_shop, shop_task
+from conftest import make_shop
 from dfs_cases import assert_frames_equal, make_market, market_rows
 
 from skrel.data import RelationalDataset

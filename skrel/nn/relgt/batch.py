@@ -72,7 +72,8 @@ def make_batch(ctx: Contexts, offsets: np.ndarray, tf_dict: dict, noise: Tensor,
     seed_of = np.repeat(np.arange(n, dtype=np.int64), np.diff(ctx.edge_ptr))
     edge_index = np.stack([seed_of * K + ctx.edge_src, seed_of * K + ctx.edge_dst])
     return TokenBatch(
-        table=torch.from_numpy(ctx.table), row=torch.from_numpy(row), hop=torch.from_numpy(ctx.hop),
+        table=torch.from_numpy(ctx.table.astype(np.int64)), row=torch.from_numpy(row),
+        hop=torch.from_numpy(ctx.hop.astype(np.int64)),
         rel_time=torch.from_numpy(ctx.rel_time), mask=torch.from_numpy(ctx.mask),
         edge_index=torch.from_numpy(edge_index), noise=noise, tf_dict=tf_dict,
         y=None if y is None else torch.as_tensor(y),

@@ -21,6 +21,12 @@ class GlobalCentroidAttention(nn.Module):
     of training seeds assigned to centroid ``j`` (real assignments, never an initial guess; empty
     centroids get :math:`-\infty`), so a centroid speaks for as many seeds as it summarises.
 
+    Two guards against codebook collapse (all seeds ending up with one or two centroids, which
+    makes the module a constant): seeds are projected and layer-normed (no affine part) before
+    clustering, so the centroids do not lag behind a growing embedding norm; and a centroid whose
+    EMA count falls below ``dead`` is moved to the batch's seed farthest from its centroid, its
+    count reset to zero until seeds are assigned to it.
+
     Parameters
     ----------
     channels : int
@@ -29,6 +35,8 @@ class GlobalCentroidAttention(nn.Module):
     decay : float, default=0.99
         EMA decay of counts and sums.
     attn_dropout : float, default=0.0
+    dead : float, default=1e-3
+        EMA count under which a filled centroid is restarted.
 
     Shapes
     ------
@@ -37,13 +45,14 @@ class GlobalCentroidAttention(nn.Module):
     """
 
     def __init__(self, channels: int, num_centroids: int, heads: int = 1, decay: float = 0.99,
-                 attn_dropout: float = 0.0):
+                 attn_dropout: float = 0.0, dead: float = 1e-3):
         super().__init__()
         if channels % heads:
             raise ValueError(f"channels ({channels}) must be a multiple of heads ({heads}).")
         self.num_centroids = num_centroids
         self.heads = heads
         self.decay = decay
+        self.dead = dead
         self.attn_dropout = attn_dropout
         self.proj = nn.Linear(channels, channels)
         self.q = nn.Linear(channels, channels)
@@ -72,17 +81,23 @@ class GlobalCentroidAttention(nn.Module):
             self.centroids[start:start + take] = z[:take]
             self.filled += take
         n = int(self.filled)
-        assign = torch.cdist(z, self.centroids[:n]).argmin(dim=1)
+        dist, assign = torch.cdist(z, self.centroids[:n]).min(dim=1)
         counts = torch.bincount(assign, minlength=n).to(z.dtype)
         sums = torch.zeros(n, z.shape[1], dtype=z.dtype, device=z.device).index_add_(0, assign, z)
         self.ema_count[:n].mul_(self.decay).add_(counts, alpha=1 - self.decay)
         self.ema_sum[:n].mul_(self.decay).add_(sums, alpha=1 - self.decay)
         seen = self.ema_count[:n] > 0
         self.centroids[:n][seen] = self.ema_sum[:n][seen] / self.ema_count[:n][seen, None]
+        dead = torch.nonzero(self.ema_count[:n] < self.dead).flatten()[: len(z)]
+        if len(dead):
+            far = dist.argsort(descending=True)[: len(dead)]
+            self.centroids[dead] = z[far]
+            self.ema_sum[dead] = 0
+            self.ema_count[dead] = 0
         return assign
 
     def forward(self, seed: Tensor) -> Tensor:
-        z = self.proj(seed)
+        z = F.layer_norm(self.proj(seed), seed.shape[-1:])
         if self.training:
             self.update(z.detach())
         live = self.ema_count > 0

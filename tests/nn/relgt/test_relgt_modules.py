@@ -182,3 +182,27 @@ def test_reset_parameters_restores_a_fresh_model(setup):
     assert int(m.global_.filled) > 0
     m.reset_parameters()
     assert int(m.global_.filled) == 0 and float(m.global_.ema_count.sum()) == 0
+
+
+def test_global_module_restarts_dead_centroids():
+    g = GlobalCentroidAttention(2, num_centroids=2, decay=0.5, dead=0.01).train()
+    g.update(torch.tensor([[0.0, 0.0], [-5.0, -5.0]]))
+    for _ in range(8):  # every seed is nearer centroid 0: centroid 1 starves
+        g.update(torch.tensor([[0.0, 0.0], [0.0, 0.1], [3.0, 3.0]]))
+    # centroid 1 was moved onto the seed farthest from its centroid, and then kept it
+    torch.testing.assert_close(g.centroids[1], torch.tensor([3.0, 3.0]))
+    assert float(g.ema_count[1]) > 0.5
+
+
+def test_global_module_does_not_collapse_on_shifting_embeddings():
+    """Seeds from four clusters whose embeddings keep growing: the clusters keep their centroids."""
+    torch.manual_seed(0)
+    g = GlobalCentroidAttention(8, num_centroids=8).train()
+    centres = torch.randn(4, 8) * 3
+    for step in range(200):
+        seeds = (centres.repeat_interleave(16, 0) + 0.1 * torch.randn(64, 8)) * (1 + step / 20)
+        g(seeds)
+    g.eval()
+    z = torch.nn.functional.layer_norm(g.proj(centres), (8,))
+    assign = torch.cdist(z, g.centroids).argmin(1)
+    assert len(set(assign.tolist())) >= 3
