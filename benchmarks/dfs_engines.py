@@ -271,7 +271,9 @@ def main(argv=None) -> int:
             f"Machine: {desc}. {report['date']}. DuckDB threads: {args.threads}, memory limit: "
             f"{args.memory_limit or 'DuckDB default'}; featuretools one process. Depth {args.depth}, all primitives, "
             "no windows. `+MB`: peak resident memory above the process's memory once data is loaded and the engine "
-            "imported. CPU shared with other jobs: timings are noisy.",
+            "imported; `ratio`: DuckDB / featuretools. `NAME@LIMIT`: DuckDB again with that memory limit (spilling "
+            "to disk), against the same featuretools run. Values: both engines' features compared (missing equals "
+            "missing, floats within 1e-9 relative). CPU shared with other jobs: timings are noisy.",
             "",
             "```",
             header,

@@ -84,7 +84,8 @@ def fit(args) -> dict:
     db, tasks = _load(args.dataset, args.path)
     if args.task not in tasks:
         raise SystemExit(f"Unknown task {args.task!r} for {args.dataset}; tasks are {sorted(tasks)}.")
-    result = fit_and_report(args.dataset, db, tasks[args.task], args.model, _parse_sets(args.set), args.verbose)
+    params = {"random_state": 0, **_parse_sets(args.set)}
+    result = fit_and_report(args.dataset, db, tasks[args.task], args.model, params, args.verbose)
     if args.json:
         print(json.dumps(result))
     else:
@@ -130,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="baseline, dfs, rdl or relgt")
     p.add_argument("--path")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="estimator parameter (value parsed as JSON when it parses)")
+                   help="estimator parameter (value parsed as JSON when it parses); random_state is 0 unless set")
     p.add_argument("--json", action="store_true")
     p.add_argument("--verbose", type=int, default=0)
     p.set_defaults(func=fit)

@@ -39,7 +39,7 @@ def test_fit_json_keys(capsys):
     for key in ("dataset", "task", "model", "metric", "val", "test", "fit_seconds", "peak_rss_mb"):
         assert key in out
     assert out["metric"] == "roc_auc" and 0.0 <= out["test"] <= 1.0 and 0.0 <= out["val"] <= 1.0
-    assert out["params"] == {"n_estimators": 20}
+    assert out["params"] == {"n_estimators": 20, "random_state": 0}
 
 
 def test_fit_unknown_model_and_bad_set(capsys):

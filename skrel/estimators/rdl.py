@@ -147,8 +147,10 @@ class RDLEstimator(RelationalEstimator):
       computed in fused form (:func:`skrel.nn.encoders.resnet_forward`): same function, and
       finite gradients where pytorch-frame's own forward gives NaN gradients for missing
       numerical values (which silently disable that table's numerical features after one step);
-    - regression outputs are ``median + spread * linear(h)`` of the training targets (the same
-      model family, better conditioned for Adam); predictions are clamped as in RelBench;
+    - the head starts at the best constant: regression outputs are ``median + spread *
+      linear(h)`` of the training targets, classification logits are offset by the training
+      log-odds / log-priors (reparametrisations of the same linear head, better conditioned for
+      Adam's first steps); regression predictions are clamped as in RelBench;
     - text columns use an offline hashing embedder instead of GloVe.
 
     Examples
@@ -288,6 +290,10 @@ class RDLEstimator(RelationalEstimator):
             clamp = (float(lo), float(hi))
             loc = float(np.median(y))
             scale = float(np.mean(np.abs(y - loc))) or 1.0
+        else:  # start at the class priors
+            prior = np.bincount(y, minlength=len(self.classes_)) / len(y)
+            prior = np.clip(prior, 1e-6, 1.0)
+            loc = float(np.log(prior[1] / prior[0])) if self.task_type_ == "binary" else np.log(prior).tolist()
         self._module_kwargs = dict(
             col_names_dict=self.spec_.col_names_dict, col_stats=self.spec_.col_stats, node_types=self.node_types_,
             edge_types=self.edge_types_, timed_types=list(graph.timed_types), channels=self.channels,

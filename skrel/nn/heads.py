@@ -27,10 +27,15 @@ class PredictionHead(nn.Module):
         Number of classes (multiclass).
     clamp : tuple of float, optional
         ``(low, high)`` bounds of regression predictions (not applied to the training loss).
-    loc, scale : float, default=0.0 and 1.0
-        Regression outputs are ``loc + scale * lin(h)``: with the training targets' median and
-        spread, the head starts at the median and Adam's roughly ``lr``-sized steps move outputs
-        on the target's scale (the same model family as a plain linear layer, better conditioned).
+    loc : float or array of shape (n_classes,), default=0.0
+        Offset of the raw outputs: regression ``loc + scale * lin(h)``, binary ``loc + lin(h)``
+        (a logit), multiclass ``loc + lin(h)`` (logits). With the training targets' median, or
+        the log-odds / log-priors of the classes, the head starts at the best constant
+        prediction instead of spending its first steps getting there.
+    scale : float, default=1.0
+        Regression output scale (the targets' spread), so that Adam's roughly ``lr``-sized steps
+        move outputs on the targets' scale. Both are reparametrisations: the model family is
+        that of a plain linear layer.
 
     Shapes
     ------
@@ -40,7 +45,7 @@ class PredictionHead(nn.Module):
     """
 
     def __init__(self, channels: int, task_type: str, n_classes: int = 2, clamp: tuple | None = None,
-                 loc: float = 0.0, scale: float = 1.0):
+                 loc=0.0, scale: float = 1.0):
         super().__init__()
         if task_type not in ("binary", "regression", "multiclass"):
             raise ValueError(f"task_type must be binary, regression or multiclass, got {task_type!r}.")
@@ -50,7 +55,7 @@ class PredictionHead(nn.Module):
         self.lin = nn.Linear(channels, self.n_classes if task_type == "multiclass" else 1)
         if scale <= 0:
             raise ValueError(f"scale must be positive, got {scale}.")
-        self.register_buffer("loc", torch.tensor(float(loc)))
+        self.register_buffer("loc", torch.as_tensor(np.asarray(loc, dtype=np.float32)))
         self.register_buffer("scale", torch.tensor(float(scale)))
 
     def reset_parameters(self):
@@ -59,9 +64,9 @@ class PredictionHead(nn.Module):
     def forward(self, h: Tensor) -> Tensor:
         out = self.lin(h)
         if self.task_type == "multiclass":
-            return out
+            return out + self.loc
         out = out.squeeze(-1)
-        return self.loc + self.scale * out if self.task_type == "regression" else out
+        return self.loc + (self.scale * out if self.task_type == "regression" else out)
 
     def loss(self, raw: Tensor, y: Tensor) -> Tensor:
         if self.task_type == "binary":

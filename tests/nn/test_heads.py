@@ -35,3 +35,20 @@ def test_multiclass_head():
     assert np.allclose(head.transform(raw).sum(1), 1)
     with pytest.raises(ValueError, match="task_type"):
         PredictionHead(4, "ranking")
+
+
+def test_heads_start_at_the_given_offset():
+    h = torch.zeros(3, 4)
+    binary = PredictionHead(4, "binary", loc=np.log(0.25 / 0.75))
+    torch.nn.init.zeros_(binary.lin.weight), torch.nn.init.zeros_(binary.lin.bias)
+    assert np.allclose(binary.transform(binary(h))[:, 1], 0.25)
+    multi = PredictionHead(4, "multiclass", n_classes=3, loc=np.log([0.5, 0.3, 0.2]))
+    torch.nn.init.zeros_(multi.lin.weight), torch.nn.init.zeros_(multi.lin.bias)
+    assert np.allclose(multi.transform(multi(h)), [[0.5, 0.3, 0.2]] * 3, atol=1e-6)
+    reg = PredictionHead(4, "regression", loc=10.0, scale=3.0)
+    torch.nn.init.zeros_(reg.lin.bias)
+    with torch.no_grad():
+        reg.lin.weight.fill_(0.25)
+    assert np.allclose(reg.transform(reg(torch.ones(2, 4))), 13.0)
+    with pytest.raises(ValueError, match="scale"):
+        PredictionHead(4, "regression", scale=0.0)

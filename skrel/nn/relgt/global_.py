@@ -96,8 +96,12 @@ class GlobalCentroidAttention(nn.Module):
             self.ema_count[dead] = 0
         return assign
 
+    def project(self, seed: Tensor) -> Tensor:
+        """The space the centroids live in: ``(B, d) -> (B, d)``, layer-normed without affine."""
+        return F.layer_norm(self.proj(seed), seed.shape[-1:])
+
     def forward(self, seed: Tensor) -> Tensor:
-        z = F.layer_norm(self.proj(seed), seed.shape[-1:])
+        z = self.project(seed)
         if self.training:
             self.update(z.detach())
         live = self.ema_count > 0
