@@ -147,10 +147,6 @@ class RDLEstimator(RelationalEstimator):
       computed in fused form (:func:`skrel.nn.encoders.resnet_forward`): same function, and
       finite gradients where pytorch-frame's own forward gives NaN gradients for missing
       numerical values (which silently disable that table's numerical features after one step);
-    - the head starts at the best constant: regression outputs are ``median + spread *
-      linear(h)`` of the training targets, classification logits are offset by the training
-      log-odds / log-priors (reparametrisations of the same linear head, better conditioned for
-      Adam's first steps); regression predictions are clamped as in RelBench;
     - text columns use an offline hashing embedder instead of GloVe.
 
     Examples
@@ -284,23 +280,16 @@ class RDLEstimator(RelationalEstimator):
         graph = ctx.graph
         self.node_types_ = list(graph.node_types)
         self.edge_types_ = list(graph.edge_types)
-        clamp, loc, scale = None, 0.0, 1.0
+        clamp = None
         if self.task_type_ == "regression":
             lo, hi = np.quantile(y, [0.02, 0.98])
             clamp = (float(lo), float(hi))
-            loc = float(np.median(y))
-            scale = float(np.mean(np.abs(y - loc))) or 1.0
-        else:  # start at the class priors
-            prior = np.bincount(y, minlength=len(self.classes_)) / len(y)
-            prior = np.clip(prior, 1e-6, 1.0)
-            loc = float(np.log(prior[1] / prior[0])) if self.task_type_ == "binary" else np.log(prior).tolist()
         self._module_kwargs = dict(
             col_names_dict=self.spec_.col_names_dict, col_stats=self.spec_.col_stats, node_types=self.node_types_,
             edge_types=self.edge_types_, timed_types=list(graph.timed_types), channels=self.channels,
             num_layers=self.num_layers, aggr=self.aggr, encoder_layers=self.encoder_layers,
             encoder_dropout=self.dropout, task_type=self.task_type_,
             n_classes=1 if self.task_type_ == "regression" else len(self.classes_), clamp=clamp,
-            target_loc=loc, target_scale=scale,
         )
         train_loader = self._loader(ctx, X, self._target(y), train=True, seed=seed)
         val_loader = None

@@ -45,7 +45,7 @@ class RelGTEstimator(RelationalEstimator):
 
     Parameters
     ----------
-    tokens : int, default=48
+    tokens : int, default=100
         Tokens per row, ``K`` (the paper: 300).
     channels : int, default=64
         Width ``d`` (the paper: 512).
@@ -58,12 +58,12 @@ class RelGTEstimator(RelationalEstimator):
         Dropout of the feed-forward blocks, and of attention (the paper: 0.3 to 0.5).
     lr : float, default=0.001
         Adam learning rate (the paper: 1e-4).
-    epochs : int, default=10
+    epochs : int, default=20
     batch_size : int, default=128
         Rows per step (the paper: 256).
-    patience : int or None, default=None
-        Stop after this many epochs without a better validation score; the best epoch's
-        weights are restored whenever there are validation rows.
+    patience : int or None, default=5
+        Stop after this many epochs without a better validation score (None: never); the best
+        epoch's weights are restored whenever there are validation rows.
     ablate : str or sequence of str, default=()
         Elements removed: any of ``"features"``, ``"type"``, ``"hop"``, ``"time"``,
         ``"structure"`` and ``"global"`` (a comma-separated string or a sequence).
@@ -71,9 +71,9 @@ class RelGTEstimator(RelationalEstimator):
         Residual blocks of each table's feature encoder.
     max_fanout : int, default=1000
         Neighbours of one node at most entering the context sampler's expansion (hub cap).
-    half_life : float or None, default=None
-        ``None`` samples each context's tokens uniformly (the paper); a number of days favours
-        recent rows, a row's sampling weight halving with every ``half_life`` days of age.
+    half_life : float or None, default=365.0
+        A number of days makes each context favour recent rows, a row's sampling weight halving
+        with every ``half_life`` days of age; ``None`` samples uniformly, as the paper does.
     resample : bool, default=False
         Draw new training contexts every epoch (by default they are drawn once per fit).
     device : str, default="cpu"
@@ -129,8 +129,9 @@ class RelGTEstimator(RelationalEstimator):
         "device": [str],
     }
 
-    def __init__(self, tokens=48, channels=64, heads=4, layers=1, centroids=64, dropout=0.2, lr=0.001, epochs=10,
-                 batch_size=128, patience=None, ablate=(), encoder_layers=1, max_fanout=1000, half_life=None, resample=False,
+    def __init__(self, tokens=100, channels=64, heads=4, layers=1, centroids=64, dropout=0.2, lr=0.001, epochs=20,
+                 batch_size=128, patience=5, ablate=(), encoder_layers=1, max_fanout=1000, half_life=365.0,
+                 resample=False,
                  device="cpu", task_type="auto", random_state=None, verbose=0):
         self.tokens = tokens
         self.channels = channels

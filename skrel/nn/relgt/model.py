@@ -72,7 +72,6 @@ class RelGT(nn.Module):
         self.elements = tuple(e for e in ELEMENTS if e not in ablate)
         self.use_global = "global" not in ablate
         self.tables = list(tables)
-        self.noise_dim = noise_dim
         keep = set(self.elements)
         self.features = (TokenFeatures(channels, self.tables, col_names_dict, col_stats, num_layers=encoder_layers)
                          if "features" in keep else None)
