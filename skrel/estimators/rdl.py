@@ -94,6 +94,10 @@ class RDLEstimator(RelationalEstimator):
         Batches per epoch at most (each epoch reshuffles, so bounded epochs still see every row
         over time); None: all.
     batch_size : int, default=512
+    min_steps_per_epoch : int or None, default=10
+        Small training sets are cut into smaller batches, so that an epoch makes at least this
+        many optimizer steps (with 512 rows a batch, rel-f1's driver-top3 gets 3 steps an epoch,
+        too few for 10 epochs to train reliably). None: always ``batch_size``.
     patience : int or None, default=None
         Stop after this many epochs without improvement on the validation rows (None: run all
         epochs). The best epoch's weights are kept either way.
@@ -147,6 +151,8 @@ class RDLEstimator(RelationalEstimator):
       computed in fused form (:func:`skrel.nn.encoders.resnet_forward`): same function, and
       finite gradients where pytorch-frame's own forward gives NaN gradients for missing
       numerical values (which silently disable that table's numerical features after one step);
+    - training sets too small for ``min_steps_per_epoch`` batches of ``batch_size`` get smaller
+      batches (RelBench always uses 512);
     - text columns use an offline hashing embedder instead of GloVe.
 
     Examples
@@ -172,6 +178,7 @@ class RDLEstimator(RelationalEstimator):
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "max_steps_per_epoch": [Interval(Integral, 1, None, closed="left"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "min_steps_per_epoch": [Interval(Integral, 1, None, closed="left"), None],
         "patience": [Interval(Integral, 1, None, closed="left"), None],
         "validation_fraction": [Interval(Real, 0, 1, closed="left"), None],
         "text_embedder": [callable, None],
@@ -181,7 +188,7 @@ class RDLEstimator(RelationalEstimator):
 
     def __init__(self, channels=128, num_layers=2, fanouts=128, aggr="sum", temporal_strategy="uniform",
                  encoder_layers=4, dropout=0.2, lr=0.005, weight_decay=0.0, epochs=10, max_steps_per_epoch=None,
-                 batch_size=512, patience=None, validation_fraction=0.1, text_embedder=None, stypes=None,
+                 batch_size=512, min_steps_per_epoch=10, patience=None, validation_fraction=0.1, text_embedder=None, stypes=None,
                  device="cpu", task_type="auto", random_state=None, verbose=0):
         self.channels = channels
         self.num_layers = num_layers
@@ -195,6 +202,7 @@ class RDLEstimator(RelationalEstimator):
         self.epochs = epochs
         self.max_steps_per_epoch = max_steps_per_epoch
         self.batch_size = batch_size
+        self.min_steps_per_epoch = min_steps_per_epoch
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.text_embedder = text_embedder
@@ -228,8 +236,11 @@ class RDLEstimator(RelationalEstimator):
             salts = seed_salts(seed, ctx.graph.node_key[X.entity_table][nodes], times)
         from ..graph.loader import SeedLoader
 
+        batch_size = self.batch_size
+        if train and self.min_steps_per_epoch:
+            batch_size = max(1, min(batch_size, -(-len(X) // self.min_steps_per_epoch)))
         return SeedLoader(ctx.sampler, ctx.tfs, X.entity_table, nodes, times, salts, y=y,
-                          batch_size=self.batch_size, shuffle=train, random_state=seed)
+                          batch_size=batch_size, shuffle=train, random_state=seed)
 
     def _target(self, y):
         if y is None:

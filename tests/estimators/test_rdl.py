@@ -176,6 +176,15 @@ def test_fit_X_y_holds_out_the_latest_cutoffs(shop_binary, capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_small_training_sets_get_enough_steps(shop_binary):
+    db, task = shop_binary
+    X, y = task.split(db, "train")
+    est = RDLEstimator(**FAST, validation_fraction=None).fit(X[:100], y[:100])
+    assert [h["steps"] for h in est.history_] == [10, 10]
+    est = RDLEstimator(**FAST, validation_fraction=None, min_steps_per_epoch=None).fit(X[:100], y[:100])
+    assert [h["steps"] for h in est.history_] == [1, 1]
+
+
 def test_same_seed_same_predictions_other_seed_differs(shop_binary):
     db, task = shop_binary
     X, y = task.split(db, "train")
