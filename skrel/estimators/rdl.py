@@ -188,8 +188,8 @@ class RDLEstimator(RelationalEstimator):
 
     def __init__(self, channels=128, num_layers=2, fanouts=128, aggr="sum", temporal_strategy="uniform",
                  encoder_layers=4, dropout=0.2, lr=0.005, weight_decay=0.0, epochs=10, max_steps_per_epoch=None,
-                 batch_size=512, min_steps_per_epoch=10, patience=None, validation_fraction=0.1, text_embedder=None, stypes=None,
-                 device="cpu", task_type="auto", random_state=None, verbose=0):
+                 batch_size=512, min_steps_per_epoch=10, patience=None, validation_fraction=0.1, text_embedder=None,
+                 stypes=None, device="cpu", task_type="auto", random_state=None, verbose=0):
         self.channels = channels
         self.num_layers = num_layers
         self.fanouts = fanouts

@@ -19,7 +19,7 @@ from skrel.data import Database, RelationalDataset
 from skrel.estimators.rdl import RDLEstimator, resolve_fanouts, seed_embeddings
 from skrel.graph import build_graph
 
-FAST = dict(channels=8, epochs=2, fanouts=[8, 4], encoder_layers=1, random_state=0)
+FAST = dict(channels=8, epochs=2, fanouts=[8, 4], encoder_layers=1, min_steps_per_epoch=None, random_state=0)
 
 
 @pytest.fixture(scope="module")
@@ -179,10 +179,10 @@ def test_fit_X_y_holds_out_the_latest_cutoffs(shop_binary, capsys):
 def test_small_training_sets_get_enough_steps(shop_binary):
     db, task = shop_binary
     X, y = task.split(db, "train")
-    est = RDLEstimator(**FAST, validation_fraction=None).fit(X[:100], y[:100])
-    assert [h["steps"] for h in est.history_] == [10, 10]
-    est = RDLEstimator(**FAST, validation_fraction=None, min_steps_per_epoch=None).fit(X[:100], y[:100])
-    assert [h["steps"] for h in est.history_] == [1, 1]
+    few = {**FAST, "epochs": 1, "validation_fraction": None}
+    steps = RDLEstimator(**{**few, "min_steps_per_epoch": 10}).fit(X[:100], y[:100]).history_[0]["steps"]
+    assert steps == 10
+    assert RDLEstimator(**few).fit(X[:100], y[:100]).history_[0]["steps"] == 1
 
 
 def test_same_seed_same_predictions_other_seed_differs(shop_binary):
