@@ -37,6 +37,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _machine import cpu_model  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results"
 
 
@@ -44,14 +47,7 @@ def machine() -> str:
     import duckdb
     import psutil
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     mem = psutil.virtual_memory().total / 2**30
     try:
         import featuretools

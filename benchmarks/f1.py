@@ -16,13 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _machine import cpu_model  # noqa: E402
 
 PUBLISHED = {  # AUROC x100, MAE; ../shared/notes/rel-f1.md
     "RelBench RDL (GraphSAGE)": {"driver-dnf": 72.62, "driver-top3": 75.54, "driver-position": 4.022},
@@ -37,14 +39,7 @@ TASKS = ["driver-dnf", "driver-top3", "driver-position"]
 def machine() -> str:
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, torch threads {torch.get_num_threads()}"
 
 

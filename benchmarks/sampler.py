@@ -26,20 +26,16 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _machine import cpu_model  # noqa: E402
 
 from skrel.graph import build_graph  # noqa: E402
 from skrel.graph.sampler import ReferenceSampler, TemporalSampler, seed_salts  # noqa: E402
 
 
 def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
             "load_average_at_start": list(os.getloadavg())}
 
