@@ -1,11 +1,13 @@
 """rel-f1 test scores of each family next to the published table, against the baseline anchor.
 
     python benchmarks/f1.py [--path ../shared/data/f1] [--models baseline dfs rdl relgt]
-                            [--tasks driver-dnf ...] [--set model.KEY=VALUE ...] [--json]
+                            [--tasks driver-dnf ...] [--set model.KEY=VALUE ...] [--seeds 0 1 2]
+                            [--threads 1] [--json] [--render]
 
-Every (model, task) is fitted once with ``random_state=0`` on the train split (val for early
-stopping) and scored on test under RelBench's protocol (X over the database cut at the test
-timestamp: the published numbers' protocol) and as-of (X over the full database: not comparable
+Every (model, task) is fitted once per seed of ``--seeds`` (default: ``random_state=0`` only; seed 0
+fills the main table, more seeds add a mean row) on the train split (val for early stopping) and
+scored on test under RelBench's protocol (X over the database cut at the test timestamp: the
+published numbers' protocol) and as-of (X over the full database: not comparable
 to the published table). The baseline (LightGBM on the drivers table's own columns) is always run
 as the anchor, and each row prints its ratio to it. Results merge into
 ``benchmarks/results/f1.json`` and ``benchmarks/results/f1.md`` with the machine description.
@@ -52,14 +54,25 @@ def main(argv=None) -> int:
     parser.add_argument("--path", default=str(ROOT.parent / "shared" / "data" / "f1"))
     parser.add_argument("--models", nargs="+", default=["baseline", "dfs", "rdl", "relgt"])
     parser.add_argument("--tasks", nargs="+", default=TASKS)
-    parser.add_argument("--set", action="append", default=[], metavar="MODEL.KEY=VALUE")
+    parser.add_argument("--set", action="extend", nargs="+", default=[], metavar="MODEL.KEY=VALUE")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0],
+                        help="random_state of each fit (seed 0 fills the main table; more seeds add a mean row)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the machine is shared)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "f1.json"))
+    parser.add_argument("--render", action="store_true", help="only rewrite the .md from the stored JSON")
     args = parser.parse_args(argv)
+    if args.render:
+        out_path = Path(args.out)
+        out_path.with_suffix(".md").write_text(render(json.loads(out_path.read_text())))
+        return 0
+
+    import torch
 
     from skrel.cli import _parse_sets, fit_and_report
     from skrel.datasets import load_f1
 
+    torch.set_num_threads(args.threads)
     overrides: dict[str, dict] = {}
     for model_key, value in _parse_sets(args.set).items():
         model, key = model_key.split(".", 1)
@@ -75,27 +88,34 @@ def main(argv=None) -> int:
     rows = []
     for task_name in args.tasks:
         task = tasks[task_name]
-        for model in models:
-            params = {"random_state": 0, **overrides.get(model, {})}
-            print(f"fitting {model} on {task_name} ...", file=sys.stderr, flush=True)
-            r = fit_and_report("f1", db, task, model, params)
-            if model == "baseline":
-                anchor[task_name] = r
-            base = anchor[task_name]
-            better = 1 if task.metric == "roc_auc" else -1
-            r["ratio_to_baseline"] = round((r["test"] / base["test"]) ** better, 4)
-            r["time_ratio_to_baseline"] = round(r["fit_seconds"] / max(base["fit_seconds"], 1e-9), 2)
-            rows.append(r)
-            store["runs"][f"{model}/{task_name}"] = r
-            print(
-                f"{model:9s} {task_name:16s} test={scale(task.metric, r['test']):>7} "
-                f"as-of={scale(task.metric, r['test_asof']):>7} val={scale(task.metric, r['val']):>7} "
-                f"x{r['ratio_to_baseline']:.3f} of baseline, fit {r['fit_seconds']:.0f}s "
-                f"({r['time_ratio_to_baseline']:.1f}x baseline), peak RSS {r['peak_rss_mb']:.0f} MB",
-                flush=True,
-            )
+        for seed in args.seeds:
+            for model in models:
+                params = {"random_state": seed, **overrides.get(model, {})}
+                print(f"fitting {model} on {task_name}, seed {seed} ...", file=sys.stderr, flush=True)
+                r = fit_and_report("f1", db, task, model, params)
+                r["seed"] = seed
+                if model == "baseline":
+                    anchor[task_name] = r
+                base = anchor[task_name]
+                better = 1 if task.metric == "roc_auc" else -1
+                r["ratio_to_baseline"] = round((r["test"] / base["test"]) ** better, 4)
+                r["time_ratio_to_baseline"] = round(r["fit_seconds"] / max(base["fit_seconds"], 1e-9), 2)
+                rows.append(r)
+                store["runs"][f"{model}/{task_name}" + (f"/{seed}" if seed else "")] = r
+                out_path.parent.mkdir(parents=True, exist_ok=True)
+                out_path.write_text(json.dumps(store, indent=1, sort_keys=True))  # a killed run keeps its rows
+                print(
+                    f"{model:9s} {task_name:16s} seed {seed} test={scale(task.metric, r['test']):>7} "
+                    f"as-of={scale(task.metric, r['test_asof']):>7} val={scale(task.metric, r['val']):>7} "
+                    f"x{r['ratio_to_baseline']:.3f} of baseline, fit {r['fit_seconds']:.0f}s "
+                    f"({r['time_ratio_to_baseline']:.1f}x baseline), peak RSS {r['peak_rss_mb']:.0f} MB",
+                    flush=True,
+                )
     store["machine"] = machine()
-    store["command"] = "python benchmarks/f1.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python benchmarks/f1.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    commands = store.get("commands", [store["command"]] if "command" in store else [])
+    store["commands"] = commands + [command] if command not in commands else commands
+    store.pop("command", None)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(store, indent=1, sort_keys=True))
     out_path.with_suffix(".md").write_text(render(store))
@@ -107,6 +127,7 @@ def main(argv=None) -> int:
 
 
 def render(store: dict) -> str:
+    """The markdown table of ``store`` (also ``python benchmarks/f1.py --render`` for a stored JSON)."""
     lines = [
         "# rel-f1 test scores (AUROC x100, MAE)",
         "",
@@ -129,12 +150,36 @@ def render(store: dict) -> str:
                 r = runs.get(f"{model}/{t}")
                 cells.append("" if r is None else str(scale(r["metric"], r[key])))
             lines.append(f"| skrel {model} | {label} | " + " | ".join(cells) + " |")
-    lines += ["", "| model | task | fit seconds | peak RSS MB | test / baseline |", "|---|---|---|---|---|"]
+    by_model: dict[str, dict[str, list]] = {}
+    for r in runs.values():
+        by_model.setdefault(r["model"], {}).setdefault(r["task"], []).append(r)
+    multi = {m: v for m, v in by_model.items() if any(len(rs) > 1 for rs in v.values())}
+    if multi:
+        lines += ["", "Mean and standard deviation over seeds (RelBench protocol; n = seeds):", "",
+                  "| method | driver-dnf | driver-top3 | driver-position |", "|---|---|---|---|"]
+        for model, per_task in sorted(multi.items()):
+            cells = []
+            for t in TASKS:
+                rs = per_task.get(t, [])
+                vals = [scale(r["metric"], r["test"]) for r in rs]
+                if not vals:
+                    cells.append("")
+                    continue
+                mean = sum(vals) / len(vals)
+                std = (sum((v - mean) ** 2 for v in vals) / max(len(vals) - 1, 1)) ** 0.5
+                cells.append(f"{mean:.3f} ± {std:.3f} (n={len(vals)})" if rs[0]["metric"] != "roc_auc"
+                             else f"{mean:.2f} ± {std:.2f} (n={len(vals)})")
+            lines.append(f"| skrel {model} | " + " | ".join(cells) + " |")
+    lines += ["", "| model | task | seed | fit seconds | epochs | seconds per epoch | peak RSS MB | test / baseline |",
+              "|---|---|---|---|---|---|---|---|"]
     for key, r in sorted(runs.items()):
-        lines.append(f"| {r['model']} | {r['task']} | {r['fit_seconds']:.0f} | {r['peak_rss_mb']:.0f} | "
-                     f"{r.get('ratio_to_baseline', '')} |")
+        lines.append(f"| {r['model']} | {r['task']} | {r.get('seed', r.get('params', {}).get('random_state', 0))} | "
+                     f"{r['fit_seconds']:.0f} | {r.get('epochs', '')} | {r.get('seconds_per_epoch', '')} | "
+                     f"{r['peak_rss_mb']:.0f} | {r.get('ratio_to_baseline', '')} |")
+    lines += ["", "Peak RSS is the process's high-water mark so far (runs are sequential in one process)."]
     lines.append("")
-    lines.append(f"Reproduce: `{store.get('command', 'python benchmarks/f1.py')}`")
+    commands = store.get("commands", [store.get("command", "python benchmarks/f1.py")])
+    lines.append("Reproduce (the rows come from these runs): " + ", ".join(f"`{c}`" for c in commands))
     return "\n".join(lines) + "\n"
 
 

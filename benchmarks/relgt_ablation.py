@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     parser.add_argument("--tasks", nargs="+", default=TASKS)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the machine is shared)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "relgt_ablation.json"))

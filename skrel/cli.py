@@ -76,6 +76,11 @@ def fit_and_report(dataset: str, db, task, model: str, params: dict, verbose: in
         result[split] = evaluate(est, X, y, task.metric)
     result["fit_seconds"] = round(fit_seconds, 3)
     result["peak_rss_mb"] = round(_peak_rss_mb(), 1)
+    history = getattr(est, "history_", None)
+    if history:
+        result["epochs"] = len(history)
+        result["seconds_per_epoch"] = round(sum(h["seconds"] for h in history) / len(history), 2)
+        result["train_seconds_per_epoch"] = round(sum(h["train_seconds"] for h in history) / len(history), 2)
     result["params"] = {k: v for k, v in est.get_params().items() if k in params}
     return result
 
@@ -130,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("task")
     p.add_argument("--model", required=True, help="baseline, dfs, rdl or relgt")
     p.add_argument("--path")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                    help="estimator parameter (value parsed as JSON when it parses); random_state is 0 unless set")
     p.add_argument("--json", action="store_true")
     p.add_argument("--verbose", type=int, default=0)

@@ -42,6 +42,12 @@ def test_fit_json_keys(capsys):
     assert out["params"] == {"n_estimators": 20, "random_state": 0}
 
 
+def test_set_takes_several_values_and_repeats(capsys):
+    out = run_json(capsys, ["fit", "flights", "plane-cancel", "--model", "baseline", "--set", "n_estimators=10",
+                            "learning_rate=0.2", "--set", "random_state=3", "--json"])
+    assert out["params"] == {"n_estimators": 10, "learning_rate": 0.2, "random_state": 3}
+
+
 def test_fit_unknown_model_and_bad_set(capsys):
     assert main(["fit", "flights", "plane-cancel", "--model", "nope"]) == 2
     assert "Unknown model" in capsys.readouterr().err

@@ -16,7 +16,9 @@ import pandas as pd
 
 from .database import Database, SchemaError
 
-__all__ = ["RelationalDataset"]
+__all__ = ["RelationalDataset", "horizon_cutoffs", "HORIZONS"]
+
+HORIZONS = ("cutoff", "data")
 
 
 class RelationalDataset:
@@ -138,3 +140,26 @@ class RelationalDataset:
         else:
             span = ""
         return f"RelationalDataset(n={len(self)}, entity_table={self.entity_table!r}{span}, db={self.db!r})"
+
+
+def horizon_cutoffs(X: RelationalDataset, horizon: str = "cutoff", tables=None) -> np.ndarray:
+    """The times at which each row of ``X`` is described, as ``datetime64[ns]``.
+
+    ``"cutoff"``: the rows' cutoffs. ``"data"``: the earlier of each cutoff and the last time in
+    ``X.db`` (over ``tables``, all tables by default). Every row of the database is dated at or
+    before that last time, so both see exactly the rows visible at the cutoff; they differ only
+    in where ages and look-back windows are counted from when a cutoff lies past the end of the
+    data (RelBench's protocol: test rows over the database cut at the test timestamp).
+    """
+    if horizon not in HORIZONS:
+        raise ValueError(f"horizon must be one of {list(HORIZONS)}, got {horizon!r}.")
+    if horizon == "cutoff":
+        return X.cutoffs
+    ends = []
+    for name in X.db.table_names if tables is None else tables:
+        table = X.db[name]
+        if table.time_col is not None:
+            end = table.df[table.time_col].max()
+            if pd.notna(end):
+                ends.append(np.datetime64(end, "ns"))
+    return np.minimum(X.cutoffs, max(ends)) if ends else X.cutoffs

@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..data import SchemaError
+from ..data import SchemaError, horizon_cutoffs
 from ._base import RelationalEstimator, check_relational_X, seed_from
 
 __all__ = ["RDLEstimator", "seed_embeddings", "resolve_fanouts"]
@@ -82,6 +82,12 @@ class RDLEstimator(RelationalEstimator):
     aggr : {"sum", "mean", "max"}, default="sum"
     temporal_strategy : {"uniform", "last"}, default="uniform"
         Sample visible neighbours uniformly, or take the most recent ones.
+    horizon : {"cutoff", "data"}, default="cutoff"
+        Where node ages (seed time - node time) are counted from: each row's cutoff, or the
+        earlier of the cutoff and the last time in the database (:func:`skrel.data.horizon_cutoffs`).
+        Both sample only rows dated at or before the cutoff; they differ only for cutoffs past
+        the end of the data (RelBench's protocol), as :class:`~skrel.estimators.DFSEstimator`'s
+        parameter of the same name.
     encoder_layers : int, default=4
         Residual blocks of each table's ResNet encoder.
     dropout : float, default=0.2
@@ -171,6 +177,7 @@ class RDLEstimator(RelationalEstimator):
         "fanouts": [Interval(Integral, -1, None, closed="left"), list, tuple],
         "aggr": [StrOptions({"sum", "mean", "max"})],
         "temporal_strategy": [StrOptions({"uniform", "last"})],
+        "horizon": [StrOptions({"cutoff", "data"})],
         "encoder_layers": [Interval(Integral, 1, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -187,7 +194,7 @@ class RDLEstimator(RelationalEstimator):
     }
 
     def __init__(self, channels=128, num_layers=2, fanouts=128, aggr="sum", temporal_strategy="uniform",
-                 encoder_layers=4, dropout=0.2, lr=0.005, weight_decay=0.0, epochs=10, max_steps_per_epoch=None,
+                 horizon="cutoff", encoder_layers=4, dropout=0.2, lr=0.005, weight_decay=0.0, epochs=10, max_steps_per_epoch=None,
                  batch_size=512, min_steps_per_epoch=10, patience=None, validation_fraction=0.1, text_embedder=None,
                  stypes=None, device="cpu", task_type="auto", random_state=None, verbose=0):
         self.channels = channels
@@ -195,6 +202,7 @@ class RDLEstimator(RelationalEstimator):
         self.fanouts = fanouts
         self.aggr = aggr
         self.temporal_strategy = temporal_strategy
+        self.horizon = horizon
         self.encoder_layers = encoder_layers
         self.dropout = dropout
         self.lr = lr
@@ -229,7 +237,7 @@ class RDLEstimator(RelationalEstimator):
         from ..graph.sampler import seed_salts
 
         nodes = ctx.graph.node_index(X.entity_table, X.entity_ids)
-        times = X.cutoffs.view(np.int64)
+        times = horizon_cutoffs(X, self.horizon).view(np.int64)
         if train:
             salts = seed_salts(seed, np.arange(len(X)))
         else:

@@ -29,7 +29,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..data import RelationalDataset, SchemaError
+from ..data import RelationalDataset, SchemaError, horizon_cutoffs
 from ._definitions import AGG_PRIMITIVES, build_features, infer_schema, used_columns, window_days
 
 __all__ = ["DFSTransformer", "AGG_PRIMITIVES", "compute_features"]
@@ -227,11 +227,7 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
         options = {}
         if self.engine == "duckdb":
             options = dict(memory_limit=self.memory_limit, temp_directory=self.temp_directory, threads=self.n_jobs)
-        cutoffs = X.cutoffs
-        if self.horizon == "data":
-            end = _data_end(X.db, self._columns)
-            if end is not None:
-                cutoffs = np.minimum(cutoffs, end)
+        cutoffs = horizon_cutoffs(X, self.horizon, tables=self._columns)
         out = compute_features(self.engine, X.db, self.schema_, self.features_, X.entity_table, X.entity_ids,
                                cutoffs, **options)
         out.columns = [f.name for f in self.features_]
@@ -283,18 +279,6 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
         tags.input_tags.two_d_array = False
         tags.non_deterministic = False
         return tags
-
-
-def _data_end(db, columns: dict[str, list[str]]):
-    """The last time in the time columns of the tables features read (None without any)."""
-    ends = []
-    for t in columns:
-        tcol = db[t].time_col
-        if tcol is not None:
-            v = db[t].df[tcol].max()
-            if pd.notna(v):
-                ends.append(np.datetime64(v, "ns"))
-    return max(ends) if ends else None
 
 
 def _check_X(X) -> RelationalDataset:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..data import Database, RelationalDataset
+from ..data import Database, RelationalDataset, horizon_cutoffs
 from .hetero import RelationalGraph, _mix64, build_graph
 from .sampler import _segment_arange
 
@@ -439,9 +439,14 @@ def _induced_edges(graph: TokenGraph, node: np.ndarray, mask: np.ndarray):
 
 
 def contexts_for(X: RelationalDataset, num_tokens: int, *, seed: int = 0, max_fanout: int = 1000,
-                 half_life: float | None = None, graph: TokenGraph | None = None) -> Contexts:
-    """Contexts of the rows of ``X`` over the graph of ``X.db`` (built and cached on first use)."""
+                 half_life: float | None = None, graph: TokenGraph | None = None, horizon: str = "cutoff") -> Contexts:
+    """Contexts of the rows of ``X`` over the graph of ``X.db`` (built and cached on first use).
+
+    ``horizon`` (:func:`skrel.data.horizon_cutoffs`) sets the time each row is described at:
+    with ``"data"``, a cutoff past the end of the data is replaced by the data's last time (the
+    same visible rows; relative times and recency weights counted from the data's end).
+    """
     graph = TokenGraph.from_database(X.db) if graph is None else graph
     nodes = graph.entity_nodes(X)
-    return sample_contexts(graph, nodes, X.cutoffs.view(np.int64), num_tokens, seed=seed, max_fanout=max_fanout,
-                           half_life=half_life)
+    cutoffs = horizon_cutoffs(X, horizon).view(np.int64)
+    return sample_contexts(graph, nodes, cutoffs, num_tokens, seed=seed, max_fanout=max_fanout, half_life=half_life)

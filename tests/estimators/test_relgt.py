@@ -117,6 +117,16 @@ def test_ablation_changes_predictions(shop_binary):
     assert not np.allclose(full, no_time)
 
 
+def test_time_encodings(shop_binary):
+    db, task = shop_binary
+    X, y = task.split(db, "train")
+    X_test, _ = task.split(db, "test")
+    sinus = RelGTEstimator(**FAST).fit(X, y)
+    linear = RelGTEstimator(**{**FAST, "time_encoding": "linear"}).fit(X, y)
+    assert linear.module_.times.encoding == "linear" and sinus.module_.times.encoding == "sinusoidal"
+    assert not np.allclose(linear.predict_proba(X_test), sinus.predict_proba(X_test))
+
+
 def test_resample_draws_new_contexts_deterministically(shop_binary):
     db, task = shop_binary
     X, y = task.split(db, "train")

@@ -50,6 +50,8 @@ class RelGT(nn.Module):
         Residual blocks of each table's feature encoder.
     noise_dim : int, default=4
         Width of the random features of the structure encoder.
+    time_encoding : {"sinusoidal", "linear"}, default="sinusoidal"
+        How the relative time is encoded (:class:`~skrel.nn.relgt.tokens.RelativeTimeEncoder`).
     ablate : sequence of str, default=()
         Elements removed from the model: any of ``features``, ``type``, ``hop``, ``time``,
         ``structure`` (token elements) and ``global`` (the global module).
@@ -63,7 +65,7 @@ class RelGT(nn.Module):
     def __init__(self, tables, col_names_dict: dict, col_stats: dict, task_type: str, n_classes: int = 2,
                  clamp=None, channels: int = 64, heads: int = 4, num_layers: int = 1, num_centroids: int = 64,
                  dropout: float = 0.1, attn_dropout: float = 0.1, encoder_layers: int = 1, noise_dim: int = 4,
-                 ablate=()):
+                 time_encoding: str = "sinusoidal", ablate=()):
         super().__init__()
         ablate = tuple(ablate)
         unknown = sorted(set(ablate) - set(ABLATABLE))
@@ -77,7 +79,7 @@ class RelGT(nn.Module):
                          if "features" in keep else None)
         self.types = TypeEncoder(len(self.tables), channels) if "type" in keep else None
         self.hops = HopEncoder(channels) if "hop" in keep else None
-        self.times = RelativeTimeEncoder(channels) if "time" in keep else None
+        self.times = RelativeTimeEncoder(channels, time_encoding) if "time" in keep else None
         self.structure = SubgraphStructureEncoder(channels, noise_dim=noise_dim) if "structure" in keep else None
         self.mixer = TokenMixer(channels, self.elements)
         self.local = LocalTransformer(channels, heads, num_layers, dropout, attn_dropout)

@@ -106,18 +106,23 @@ class HopEncoder(nn.Module):
 class RelativeTimeEncoder(nn.Module):
     r"""Element 4: the token's time relative to the seed's cutoff.
 
-    The age ``cutoff - time`` in days goes through :class:`skrel.nn.encoders.TimeEncoder`
-    (sinusoidal encoding and a linear layer, as RDL encodes node times); tokens without a time
-    (rows of tables without a time column, padding) get a learned vector instead.
+    ``encoding="linear"`` (the paper) maps the age ``cutoff - time``, in years, linearly to
+    ``d`` dimensions; ``"sinusoidal"`` passes the age in days through
+    :class:`skrel.nn.encoders.TimeEncoder` (sinusoidal encoding and a linear layer, as RDL
+    encodes node times). Tokens without a time (rows of tables without a time column, padding)
+    get a learned vector instead.
 
     Shapes
     ------
     ``forward(rel_days (B, K) float, NaN where there is no time)`` -> ``(B, K, d)``.
     """
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, encoding: str = "sinusoidal"):
         super().__init__()
-        self.time = TimeEncoder(["token"], channels)
+        if encoding not in ("linear", "sinusoidal"):
+            raise ValueError(f"encoding must be 'linear' or 'sinusoidal', got {encoding!r}.")
+        self.encoding = encoding
+        self.time = nn.Linear(1, channels) if encoding == "linear" else TimeEncoder(["token"], channels)
         self.no_time = nn.Parameter(torch.empty(channels))
         self.reset_parameters()
 
@@ -128,7 +133,10 @@ class RelativeTimeEncoder(nn.Module):
     def forward(self, rel_days: Tensor) -> Tensor:
         missing = torch.isnan(rel_days)
         age = torch.where(missing, torch.zeros_like(rel_days), -rel_days)
-        out = self.time("token", age.reshape(-1)).reshape(*rel_days.shape, -1)
+        if self.encoding == "linear":
+            out = self.time((age / 365.25).unsqueeze(-1))
+        else:
+            out = self.time("token", age.reshape(-1)).reshape(*rel_days.shape, -1)
         return torch.where(missing.unsqueeze(-1), self.no_time.to(out.dtype), out)
 
 
