@@ -97,3 +97,17 @@ def f1_path():
     if not (F1_PATH / "results.csv").exists():
         pytest.skip(f"F1 CSVs not found at {F1_PATH} (set SKREL_F1_PATH)")
     return F1_PATH
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny tensors: one thread is faster, and immune to other processes holding the second core.
+
+    Use with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
+    """
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

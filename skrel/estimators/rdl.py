@@ -8,7 +8,6 @@ GraphSAGE layers turn into a prediction. See :mod:`skrel.graph` and :mod:`skrel.
 
 from __future__ import annotations
 
-import io
 import warnings
 from numbers import Integral, Real
 
@@ -18,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..data import SchemaError, horizon_cutoffs
 from ._base import RelationalEstimator, check_relational_X, seed_from
+from ._torch_state import TorchModuleState
 
 __all__ = ["RDLEstimator", "seed_embeddings", "resolve_fanouts"]
 
@@ -67,7 +67,7 @@ class _Context:
         self.sampler = sampler
 
 
-class RDLEstimator(RelationalEstimator):
+class RDLEstimator(TorchModuleState, RelationalEstimator):
     """Relational deep learning (RelBench's GraphSAGE recipe) over a :class:`~skrel.data.Database`.
 
     Parameters
@@ -375,29 +375,6 @@ class RDLEstimator(RelationalEstimator):
         """Seed embeddings of the fitted model: the GNN's output for each row, shape (n, channels)."""
         check_is_fitted(self, "module_")
         return self._run(check_relational_X(X), "embed").astype(np.float64)
-
-    # ------------------------------------------------------------------ pickling
-    def __getstate__(self):
-        state = dict(super().__getstate__())  # a copy: object.__getstate__ may hand out __dict__ itself
-        module = state.pop("module_", None)
-        if module is not None:
-            import torch
-
-            buf = io.BytesIO()
-            torch.save(module.state_dict(), buf)
-            state["_module_state"] = buf.getvalue()
-        return state
-
-    def __setstate__(self, state):
-        blob = state.pop("_module_state", None)
-        super().__setstate__(state)
-        if blob is not None:
-            import torch
-
-            with torch.random.fork_rng(devices=[]):
-                module = self._new_module(self._module_kwargs)
-            module.load_state_dict(torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True))
-            self.module_ = module.eval()
 
 
 def seed_embeddings(X, *, channels=128, num_layers=2, fanouts=128, aggr="sum", temporal_strategy="uniform",

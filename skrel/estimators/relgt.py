@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from numbers import Integral, Real
 
 import numpy as np
@@ -10,6 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import RelationalEstimator, seed_from
+from ._torch_state import TorchModuleState
 
 __all__ = ["RelGTEstimator"]
 
@@ -31,7 +31,7 @@ def _ablations(ablate) -> tuple:
     return names
 
 
-class RelGTEstimator(RelationalEstimator):
+class RelGTEstimator(TorchModuleState, RelationalEstimator):
     """Relational Graph Transformer (Dwivedi et al., ICLR 2026, arXiv:2505.10960).
 
     Each row (entity, cutoff) becomes ``tokens`` tokens sampled from the entity's 1- and 2-hop
@@ -171,7 +171,6 @@ class RelGTEstimator(RelationalEstimator):
         import torch
 
         from ..graph import feature_spec
-        from ..nn.relgt import RelGT
         from ..nn.training import Trainer
 
         if self.channels % self.heads:
@@ -193,7 +192,7 @@ class RelGTEstimator(RelationalEstimator):
         )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed_)
-            self.module_ = RelGT(**self._module_kwargs)
+            self.module_ = self._new_module(self._module_kwargs)
             if self.task_type_ == "regression":
                 with torch.no_grad():
                     self.module_.head.lin.bias.fill_(float(np.median(y)))
@@ -207,6 +206,11 @@ class RelGTEstimator(RelationalEstimator):
         self.history_ = trainer.history_
         self.best_epoch_ = trainer.best_epoch_
         return self
+
+    def _new_module(self, kwargs):
+        from ..nn.relgt import RelGT
+
+        return RelGT(**kwargs)
 
     def _score_fn(self):
         from sklearn.metrics import roc_auc_score
@@ -276,27 +280,3 @@ class RelGTEstimator(RelationalEstimator):
     def _predict_values(self, X):
         return self.module_.head.transform(self._raw(X))
 
-    # ------------------------------------------------------------------ pickling
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        module = state.pop("module_", None)
-        if module is not None:
-            import torch
-
-            buf = io.BytesIO()
-            torch.save(module.state_dict(), buf)
-            state["_module_state"] = buf.getvalue()
-        return state
-
-    def __setstate__(self, state):
-        blob = state.pop("_module_state", None)
-        self.__dict__.update(state)
-        if blob is not None:
-            import torch
-
-            from ..nn.relgt import RelGT
-
-            with torch.random.fork_rng(devices=[]):
-                module = RelGT(**self._module_kwargs)
-            module.load_state_dict(torch.load(io.BytesIO(blob), map_location="cpu"))
-            self.module_ = module.eval()

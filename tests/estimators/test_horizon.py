@@ -34,22 +34,16 @@ def test_horizon_cutoffs(shop_binary):
         horizon_cutoffs(X, "later")
 
 
+@pytest.mark.usefixtures("one_torch_thread")
 @pytest.mark.parametrize("name", ["dfs", "rdl", "relgt"])
 def test_rows_past_the_data_are_described_at_its_end(name, shop_binary):
-    import torch
-
     db, task = shop_binary
     X_train, y_train = task.split(db, "train")
     X, n = past_the_data(db, task)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        cls = get_model_class(name)
-        params = {**MODELS[name].test_params, "random_state": 0}
-        at_end = cls(**params, horizon="data").fit(X_train, y_train).predict_proba(X)[:, 1]
-        at_cutoff = cls(**params, horizon="cutoff").fit(X_train, y_train).predict_proba(X)[:, 1]
-    finally:
-        torch.set_num_threads(threads)
+    cls = get_model_class(name)
+    params = {**MODELS[name].test_params, "random_state": 0}
+    at_end = cls(**params, horizon="data").fit(X_train, y_train).predict_proba(X)[:, 1]
+    at_cutoff = cls(**params, horizon="cutoff").fit(X_train, y_train).predict_proba(X)[:, 1]
     # the same visible rows seen from the same time: the same prediction, whatever the cutoff
     np.testing.assert_allclose(at_end[:n], at_end[n:], rtol=1e-6)  # batches differ: float rounding
     if name != "dfs":  # a small tree model may ignore the time features; a network cannot

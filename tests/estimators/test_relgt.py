@@ -13,16 +13,7 @@ from skrel.estimators.relgt import RelGTEstimator
 
 FAST = dict(tokens=12, channels=8, heads=2, centroids=8, epochs=2, batch_size=64, random_state=0)
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread is faster, and immune to other processes holding the second core."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
