@@ -1,7 +1,7 @@
 """The relational data layer: pandas, numpy, DuckDB and pyarrow only (no torch)."""
 
 from .database import Database, DanglingForeignKeyWarning, SchemaError, Table
-from .dataset import RelationalDataset, horizon_cutoffs
+from .dataset import HORIZONS, RelationalDataset, horizon_cutoffs
 from .relbench_io import from_relbench, to_relbench
 from .sql import SQLSchemaWarning, TimeColumnInferenceWarning, from_sql
 from .task import SPLITS, TASK_TYPES, Task
@@ -13,6 +13,7 @@ __all__ = [
     "DanglingForeignKeyWarning",
     "RelationalDataset",
     "horizon_cutoffs",
+    "HORIZONS",
     "Task",
     "TASK_TYPES",
     "SPLITS",

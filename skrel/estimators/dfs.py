@@ -11,6 +11,7 @@ import pandas as pd
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ..data import HORIZONS
 from ..features.dfs import ENGINES, DFSTransformer
 from ._base import RelationalEstimator, seed_from
 from ._tabular import FrameEncoder, TabPFNLearner, fit_learner, learner_proba, learner_values, prepare_learner
@@ -96,7 +97,7 @@ class DFSEstimator(RelationalEstimator):
         "learner": [None, StrOptions({"tabpfn"}), HasMethods(["fit"])],
         "model_path": [str, os.PathLike, None],
         "early_stopping_rounds": [Interval(Integral, 1, None, closed="left")],
-        "horizon": [StrOptions({"cutoff", "data"})],
+        "horizon": [StrOptions(set(HORIZONS))],
     }
 
     def __init__(self, max_depth=2, agg_primitives=None, windows=DEFAULT_WINDOWS, tables=None, ignore_columns=None,

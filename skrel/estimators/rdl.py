@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..data import SchemaError, horizon_cutoffs
+from ..data import HORIZONS, SchemaError, horizon_cutoffs
 from ._base import RelationalEstimator, check_relational_X, seed_from
 from ._torch_state import TorchModuleState
 
@@ -177,7 +177,7 @@ class RDLEstimator(TorchModuleState, RelationalEstimator):
         "fanouts": [Interval(Integral, -1, None, closed="left"), list, tuple],
         "aggr": [StrOptions({"sum", "mean", "max"})],
         "temporal_strategy": [StrOptions({"uniform", "last"})],
-        "horizon": [StrOptions({"cutoff", "data"})],
+        "horizon": [StrOptions(set(HORIZONS))],
         "encoder_layers": [Interval(Integral, 1, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -194,9 +194,10 @@ class RDLEstimator(TorchModuleState, RelationalEstimator):
     }
 
     def __init__(self, channels=128, num_layers=2, fanouts=128, aggr="sum", temporal_strategy="uniform",
-                 horizon="cutoff", encoder_layers=4, dropout=0.2, lr=0.005, weight_decay=0.0, epochs=10, max_steps_per_epoch=None,
-                 batch_size=512, min_steps_per_epoch=10, patience=None, validation_fraction=0.1, text_embedder=None,
-                 stypes=None, device="cpu", task_type="auto", random_state=None, verbose=0):
+                 horizon="cutoff", encoder_layers=4, dropout=0.2, lr=0.005, weight_decay=0.0, epochs=10,
+                 max_steps_per_epoch=None, batch_size=512, min_steps_per_epoch=10, patience=None,
+                 validation_fraction=0.1, text_embedder=None, stypes=None, device="cpu", task_type="auto",
+                 random_state=None, verbose=0):
         self.channels = channels
         self.num_layers = num_layers
         self.fanouts = fanouts

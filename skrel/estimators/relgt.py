@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ..data import HORIZONS
 from ._base import RelationalEstimator, seed_from
 from ._torch_state import TorchModuleState
 
@@ -134,7 +135,7 @@ class RelGTEstimator(TorchModuleState, RelationalEstimator):
         "encoder_layers": [Interval(Integral, 0, None, closed="left")],
         "max_fanout": [Interval(Integral, 1, None, closed="left")],
         "half_life": [Interval(Real, 0, None, closed="neither"), None],
-        "horizon": [StrOptions({"cutoff", "data"})],
+        "horizon": [StrOptions(set(HORIZONS))],
         "resample": ["boolean"],
         "time_encoding": [StrOptions({"linear", "sinusoidal"})],
         "device": [str],

@@ -29,7 +29,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..data import RelationalDataset, SchemaError, horizon_cutoffs
+from ..data import HORIZONS, RelationalDataset, SchemaError, horizon_cutoffs
 from ._definitions import AGG_PRIMITIVES, build_features, infer_schema, used_columns, window_days
 
 __all__ = ["DFSTransformer", "AGG_PRIMITIVES", "compute_features"]
@@ -146,7 +146,7 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
         "memory_limit": [str, None],
         "temp_directory": [str, os.PathLike, None],
         "n_jobs": [Interval(Integral, 1, None, closed="left"), None],
-        "horizon": [StrOptions({"cutoff", "data"})],
+        "horizon": [StrOptions(set(HORIZONS))],
         "verbose": ["verbose"],
     }
 
