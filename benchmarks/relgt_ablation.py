@@ -72,16 +72,20 @@ def main(argv=None) -> int:
                 out_path.write_text(json.dumps(store, indent=1, sort_keys=True))
     store["machine"] = machine()
     store["settings"] = common
-    store["command"] = "python benchmarks/relgt_ablation.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = " ".join(["python benchmarks/relgt_ablation.py", *(argv if argv is not None else sys.argv[1:])])
+    commands = store.pop("commands", [store.pop("command")] if "command" in store else [])
+    store["commands"] = commands + [command] if command not in commands else commands
     out_path.write_text(json.dumps(store, indent=1, sort_keys=True))
     out_path.with_suffix(".md").write_text(render(store))
     print(json.dumps(store["runs"]) if args.json else render(store))
     return 0
 
 
-def _mean(runs, variant, task, key="test"):
-    vals = [r[key] for r in runs.values() if r["variant"] == variant and r["task"] == task]
-    return (sum(vals) / len(vals), len(vals)) if vals else (None, 0)
+def _mean(runs, variant, task, key="test", seeds=None):
+    """Mean of ``key`` over the variant's runs on ``task`` (only ``seeds`` when given), and their seeds."""
+    picked = [r for r in runs.values() if r["variant"] == variant and r["task"] == task
+              and (seeds is None or r["seed"] in seeds)]
+    return (sum(r[key] for r in picked) / len(picked), {r["seed"] for r in picked}) if picked else (None, set())
 
 
 def render(store: dict) -> str:
@@ -95,7 +99,7 @@ def render(store: dict) -> str:
         "",
         f"Machine: {store.get('machine', '?')}. Settings: {json.dumps(store.get('settings', {}))} on top of the",
         "CPU defaults. Test score (AUROC x100, MAE), mean over seeds, and in brackets its change against the",
-        "full model in percent, positive = better (the paper's convention). Val scores in the JSON.",
+        "full model over the same seeds in percent, positive = better (the paper's convention).",
         "",
         "| variant | " + " | ".join(tasks) + " |",
         "|---|" + "---|" * len(tasks),
@@ -103,13 +107,13 @@ def render(store: dict) -> str:
     for v in variants:
         cells = []
         for t in tasks:
-            mean, n = _mean(runs, v, t)
-            full, _ = _mean(runs, "full", t)
+            mean, seeds = _mean(runs, v, t)
+            full, full_seeds = _mean(runs, "full", t, seeds=seeds)  # the same seeds on both sides
             if mean is None:
                 cells.append("")
                 continue
-            cell = f"{fmt[t](mean)} (n={n})"
-            if v != "full" and full:
+            cell = f"{fmt[t](mean)} (n={len(seeds)})"
+            if v != "full" and full and full_seeds == seeds:
                 change = (mean - full) / full if metric[t] == "roc_auc" else (full - mean) / full
                 cell += f" [{100 * change:+.2f}%]"
             cells.append(cell)
@@ -119,7 +123,8 @@ def render(store: dict) -> str:
         r = runs[key]
         lines.append(f"| {r['variant']} | {r['task']} | {r['seed']} | {fmt[r['task']](r['val'])} | "
                      f"{fmt[r['task']](r['test'])} | {r['fit_seconds']:.0f} | {r['peak_rss_mb']:.0f} |")
-    lines += ["", f"Reproduce: `{store.get('command', 'python benchmarks/relgt_ablation.py')}`", ""]
+    commands = store.get("commands", [store.get("command", "python benchmarks/relgt_ablation.py")])
+    lines += ["", "Reproduce (the cells come from these runs): " + ", ".join(f"`{c}`" for c in commands), ""]
     return "\n".join(lines)
 
 
