@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import os
 import sys
 import time
@@ -112,7 +113,7 @@ def main(argv=None) -> int:
                     flush=True,
                 )
     store["machine"] = machine()
-    command = "python benchmarks/f1.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = shlex.join(["python", "benchmarks/f1.py", *(argv if argv is not None else sys.argv[1:])])
     commands = store.get("commands", [store["command"]] if "command" in store else [])
     store["commands"] = commands + [command] if command not in commands else commands
     store.pop("command", None)

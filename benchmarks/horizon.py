@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -80,7 +81,7 @@ def main(argv=None) -> int:
             out_path.parent.mkdir(parents=True, exist_ok=True)
             out_path.write_text(json.dumps(store, indent=1, sort_keys=True))
     store["machine"] = machine()
-    store["command"] = " ".join(["python benchmarks/horizon.py", *(argv if argv is not None else sys.argv[1:])])
+    store["command"] = shlex.join(["python", "benchmarks/horizon.py", *(argv if argv is not None else sys.argv[1:])])
     out_path.write_text(json.dumps(store, indent=1, sort_keys=True))
     out_path.with_suffix(".md").write_text(render(store))
     print(json.dumps(store["runs"]) if args.json else render(store))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -72,7 +73,7 @@ def main(argv=None) -> int:
                 out_path.write_text(json.dumps(store, indent=1, sort_keys=True))
     store["machine"] = machine()
     store["settings"] = common
-    command = " ".join(["python benchmarks/relgt_ablation.py", *(argv if argv is not None else sys.argv[1:])])
+    command = shlex.join(["python", "benchmarks/relgt_ablation.py", *(argv if argv is not None else sys.argv[1:])])
     commands = store.pop("commands", [store.pop("command")] if "command" in store else [])
     store["commands"] = commands + [command] if command not in commands else commands
     out_path.write_text(json.dumps(store, indent=1, sort_keys=True))
