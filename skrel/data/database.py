@@ -369,7 +369,12 @@ class Database:
     @property
     def max_time(self) -> pd.Timestamp:
         """Latest time over all time columns."""
-        times = [t.df[t.time_col].max() for t in self.tables.values() if t.time_col is not None]
+        return self.last_time()
+
+    def last_time(self, tables=None) -> pd.Timestamp:
+        """Latest time over the time columns of ``tables`` (all tables by default); NaT without any."""
+        chosen = self.tables.values() if tables is None else (self.tables[n] for n in tables)
+        times = [t.df[t.time_col].max() for t in chosen if t.time_col is not None]
         times = [x for x in times if pd.notna(x)]
         return max(times) if times else pd.NaT
 

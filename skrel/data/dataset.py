@@ -153,13 +153,5 @@ def horizon_cutoffs(X: RelationalDataset, horizon: str = "cutoff", tables=None) 
     """
     if horizon not in HORIZONS:
         raise ValueError(f"horizon must be one of {list(HORIZONS)}, got {horizon!r}.")
-    if horizon == "cutoff":
-        return X.cutoffs
-    ends = []
-    for name in X.db.table_names if tables is None else tables:
-        table = X.db[name]
-        if table.time_col is not None:
-            end = table.df[table.time_col].max()
-            if pd.notna(end):
-                ends.append(np.datetime64(end, "ns"))
-    return np.minimum(X.cutoffs, max(ends)) if ends else X.cutoffs
+    end = X.db.last_time(tables) if horizon == "data" else pd.NaT
+    return X.cutoffs if pd.isna(end) else np.minimum(X.cutoffs, np.datetime64(end, "ns"))
