@@ -8,20 +8,57 @@ and selection; ``est.fit(X, y, X_val=..., y_val=...)`` is the same fit spelled o
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils._tags import ClassifierTags, RegressorTags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, check_random_state
 
-from ..data import Database, RelationalDataset, Task
+from ..data import HORIZONS, Database, RelationalDataset, Task
 
-__all__ = ["RelationalEstimator", "resolve_fit_input", "check_relational_X", "seed_from"]
+__all__ = ["RelationalEstimator", "resolve_fit_input", "check_relational_X", "seed_from", "holdout_latest",
+           "logger", "enable_verbose_logging"]
+
+#: The logger of every skrel estimator; ``verbose`` makes estimators log at INFO level to it.
+logger = logging.getLogger("skrel")
+
+
+def enable_verbose_logging() -> None:
+    """Make INFO messages of the ``skrel`` logger visible on stderr, once.
+
+    Called when an estimator has ``verbose`` set: if neither the ``skrel`` logger nor the root
+    logger has a handler (the user configured no logging), a stderr handler is added to
+    ``skrel``. A user who configures logging keeps full control.
+    """
+    if logger.level == logging.NOTSET or logger.level > logging.INFO:
+        logger.setLevel(logging.INFO)
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+
+
+def holdout_latest(X, y, fraction: float):
+    """Split off the rows with the latest cutoffs (about ``fraction`` of the rows, whole cutoffs).
+
+    Returns ``(X_train, y_train, X_val, y_val)``; ``X_val`` is None when ``X`` has a single cutoff.
+    """
+    cut, counts = np.unique(X.cutoffs, return_counts=True)
+    if len(cut) < 2:
+        return X, y, None, None
+    tail = np.cumsum(counts[::-1])
+    k = int(np.searchsorted(tail, fraction * len(X)) + 1)
+    k = min(k, len(cut) - 1)
+    threshold = cut[len(cut) - k]
+    val = X.cutoffs >= threshold
+    return X[~val], y[~val], X[val], y[val]
 
 
 def seed_from(random_state) -> int:
@@ -69,8 +106,13 @@ class RelationalEstimator(BaseEstimator):
     scikit-learn tags follow.
     """
 
+    # The shared vocabulary (docs/parameters.md); a family declares the parameters in __init__.
     _parameter_constraints: dict = {
         "task_type": [StrOptions({"auto", "binary", "multiclass", "regression"})],
+        "horizon": [StrOptions(set(HORIZONS))],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left"), None],
+        "n_jobs": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -103,13 +145,23 @@ class RelationalEstimator(BaseEstimator):
         else:
             X, y, X_val, y_val = resolve_fit_input(X, y, X_val, y_val)
             task = None
+            fraction = getattr(self, "validation_fraction", None)
+            if X_val is None and fraction:
+                X, y, X_val, y_val = holdout_latest(X, y, fraction)
+        if self.verbose:
+            enable_verbose_logging()
+        self._t0 = time.perf_counter()
+        if X_val is not None and task is None:
+            self._log(f"validating on the {len(X_val)} rows with the latest cutoffs (validation_fraction)")
         self.task_type_ = self._resolve_task_type(task, y)
         self.task_ = task
         y_enc = self._encode_target(y, fitting=True)
+        if task is None and X_val is not None and self.task_type_ != "regression":
+            seen = np.isin(np.asarray(y_val), self.classes_)
+            if not seen.all():  # rows of classes training never shows cannot be scored
+                X_val, y_val = X_val[seen], np.asarray(y_val)[seen]
         y_val_enc = None if y_val is None else self._encode_target(y_val, fitting=False)
-        self._t0 = time.perf_counter()
         self._fit(X, y_enc, X_val, y_val_enc)
-        self.n_features_in_ = 1
         return self
 
     def _resolve_task_type(self, task, y) -> str:
@@ -200,7 +252,8 @@ class RelationalEstimator(BaseEstimator):
         return tags
 
     def _log(self, message: str) -> None:
+        """Log ``message`` at INFO level on the ``skrel`` logger when ``verbose`` is set."""
         if self.verbose:
             elapsed = time.perf_counter() - getattr(self, "_t0", time.perf_counter())
-            print(f"[{type(self).__name__} {elapsed:7.1f}s] {message}", file=sys.stderr, flush=True)
+            logger.info("[%s %7.1fs] %s", type(self).__name__, elapsed, message)
 

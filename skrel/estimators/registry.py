@@ -23,10 +23,10 @@ MODELS: dict[str, ModelSpec] = {
     "baseline": ModelSpec("skrel.estimators.baseline", "BaselineEstimator", {"n_estimators": 20}),
     "dfs": ModelSpec("skrel.estimators.dfs", "DFSEstimator", {"max_depth": 1}),
     "rdl": ModelSpec("skrel.estimators.rdl", "RDLEstimator",
-                     {"channels": 8, "epochs": 2, "fanouts": [8, 4], "encoder_layers": 1,
+                     {"channels": 8, "max_epochs": 2, "fanouts": [8, 4], "encoder_layers": 1,
                       "min_steps_per_epoch": None}),
     "relgt": ModelSpec("skrel.estimators.relgt", "RelGTEstimator",
-                       {"channels": 8, "epochs": 2, "tokens": 12, "centroids": 8}),
+                       {"channels": 8, "max_epochs": 2, "tokens": 12, "centroids": 8}),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import pickle
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from skrel.data import Database, RelationalDataset
 from skrel.estimators.rdl import RDLEstimator, resolve_fanouts, seed_embeddings
 from skrel.graph import build_graph
 
-FAST = dict(channels=8, epochs=2, fanouts=[8, 4], encoder_layers=1, min_steps_per_epoch=None, random_state=0)
+FAST = dict(channels=8, max_epochs=2, fanouts=[8, 4], encoder_layers=1, min_steps_per_epoch=None, random_state=0)
 
 
 @pytest.fixture(scope="module")
@@ -164,22 +165,25 @@ def test_gpu_trained_model_loads_on_a_cpu_only_process(shop_binary, tmp_path):
 
 
 # ---------------------------------------------------------------------- fit(X, y) and validation
-def test_fit_X_y_holds_out_the_latest_cutoffs(shop_binary, capsys):
+def test_fit_X_y_holds_out_the_latest_cutoffs(shop_binary, capsys, caplog):
     db, task = shop_binary
     X, y = task.split(db, "train")
-    est = RDLEstimator(**FAST, verbose=1).fit(X, y)
+    with caplog.at_level(logging.INFO, logger="skrel"):
+        est = RDLEstimator(**FAST, verbose=1).fit(X, y)
     assert all(h["valid_score"] is not None for h in est.history_)
-    err = capsys.readouterr().err
-    assert "holding out" in err and "epoch 2/2" in err
-    est = RDLEstimator(**FAST, validation_fraction=None).fit(X, y)
+    assert "latest cutoffs" in caplog.text and "valid_score" in caplog.text  # skorch's epoch table
+    assert "%|" in capsys.readouterr().err  # tqdm's progress bar
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="skrel"):
+        est = RDLEstimator(**FAST, validation_fraction=None).fit(X, y)
     assert all(h["valid_score"] is None for h in est.history_) and est.best_epoch_ == 1
-    assert capsys.readouterr().err == ""
+    assert caplog.text == "" and capsys.readouterr().err == ""
 
 
 def test_small_training_sets_get_enough_steps(shop_binary):
     db, task = shop_binary
     X, y = task.split(db, "train")
-    few = {**FAST, "epochs": 1, "validation_fraction": None}
+    few = {**FAST, "max_epochs": 1, "validation_fraction": None}
     steps = RDLEstimator(**{**few, "min_steps_per_epoch": 10}).fit(X[:100], y[:100]).history_[0]["steps"]
     assert steps == 10
     assert RDLEstimator(**few).fit(X[:100], y[:100]).history_[0]["steps"] == 1
@@ -240,6 +244,6 @@ def test_f1_driver_top3_beats_chance_clearly(f1_path):
 
     db, tasks = load_f1(f1_path)
     task = tasks["driver-top3"]
-    est = RDLEstimator(epochs=4, random_state=0).fit(db, task)
+    est = RDLEstimator(max_epochs=4, random_state=0).fit(db, task)
     X, y = task.split(db, "test")
     assert roc_auc_score(y, est.predict_proba(X)[:, 1]) > 0.7

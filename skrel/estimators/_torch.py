@@ -1,0 +1,396 @@
+"""The torch families' shared base: one training loop, on skorch.
+
+:class:`TorchRelationalEstimator` owns what RDL, RelGT and any later torch family share: device
+choice (CUDA falls back to the CPU with a warning), seeding, the thread count (``n_jobs``), the
+training loop (a skorch :class:`~skorch.NeuralNet`), one validation record that is always
+higher-is-better (``validation_scores_``, ``best_score_``), best-epoch restore, prediction,
+``embed`` and pickling. A family keeps only its module and its batch construction::
+
+    class MyFamily(TorchRelationalEstimator):
+        def _prepare(self, X, y): ...            # fit-time state (feature spec, module kwargs)
+        def _new_module(self, kwargs): ...       # the torch module, from self._module_kwargs
+        def _make_loader(self, X, y=None, *, train=False): ...   # batches of X's rows
+
+A loader is re-iterable (one pass per epoch); its batches have ``batch.to(device)`` and
+``batch.y``; ``set_epoch(epoch)`` is called before each training epoch when it exists (so the
+loader can reshuffle deterministically), and ``order()``, when it exists, gives the row of each
+output of an evaluation pass. The module is called as ``module(batch) -> raw outputs`` and has
+``module.loss(raw, y)``, ``module.embed(batch)`` and ``module.head.transform(raw)``.
+
+How skorch is used (``fit`` is skorch's chain: initialize, fit_loop, run_single_epoch,
+train_step): :class:`RelationalNet` takes our loaders as its datasets and iterators (skorch's
+own ``Dataset``/``DataLoader`` would re-collate rows that our samplers already batched), the
+validation loader arrives through ``train_split=predefined_split(...)``, the validation score is
+an :class:`~skorch.callbacks.EpochScoring` over the cached validation predictions, early stopping
+and best-epoch restore are :class:`~skorch.callbacks.EarlyStopping`, gradient clipping is
+:class:`~skorch.callbacks.GradientNormClipping`, progress is :class:`~skorch.callbacks.ProgressBar`
+(tqdm) and the epoch log goes to :mod:`logging`. Users add any skorch callback (``LRScheduler``,
+``Checkpoint``, ...) through ``callbacks``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+from skorch import callbacks as cbs
+from skorch.helper import predefined_split
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import RelationalEstimator, check_relational_X, logger, seed_from
+
+__all__ = ["TorchRelationalEstimator", "RelationalNet", "ModuleLoss", "Batches", "predict_raw", "torch_threads"]
+
+
+# ---------------------------------------------------------------------------- skorch plumbing
+class _Rows:
+    """A batch as skorch sees it: skorch asks a batch for its length (rows) to weight losses."""
+
+    __slots__ = ("batch", "n")
+
+    def __init__(self, batch, n: int):
+        self.batch = batch
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class Batches:
+    """A loader as skorch's dataset and iterator: yields ``(rows, y)`` pairs, at most ``max_steps``
+    per pass, and forwards ``set_epoch``."""
+
+    def __init__(self, loader, max_steps: int | None = None):
+        self.loader = loader
+        self.max_steps = max_steps
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.loader, "set_epoch"):
+            self.loader.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        """Batches per pass (skorch's progress bar asks for it)."""
+        n = len(self.loader)
+        return n if self.max_steps is None else min(n, self.max_steps)
+
+    def __iter__(self):
+        it = iter(self.loader)
+        if self.max_steps is not None:
+            it = itertools.islice(it, self.max_steps)
+        for batch in it:
+            y = batch.y
+            yield _Rows(batch, 0 if y is None else int(y.shape[0])), y
+
+
+class RelationalNet(NeuralNet):
+    """skorch's :class:`~skorch.NeuralNet` over relational batch loaders.
+
+    ``fit(Batches(train_loader))`` trains; the validation loader comes from
+    ``train_split=skorch.helper.predefined_split(Batches(val_loader))``; the criterion is the
+    module's own loss (:class:`ModuleLoss`). Only the data plumbing is overridden: skorch's loop,
+    optimizer handling, history and callbacks run as they are.
+    """
+
+    def get_dataset(self, X, y=None):
+        return X
+
+    def get_iterator(self, dataset, training=False):
+        return dataset
+
+    def infer(self, x, **fit_params):
+        batch = x.batch if isinstance(x, _Rows) else x
+        return self.module_(batch.to(self.device), **fit_params)
+
+    def get_default_callbacks(self):
+        out = [("epoch_timer", cbs.EpochTimer()),
+               ("train_loss", cbs.PassthroughScoring(name="train_loss", on_train=True)),
+               ("valid_loss", cbs.PassthroughScoring(name="valid_loss"))]
+        if self.verbose:
+            out.append(("print_log", cbs.PrintLog(sink=logger.info)))
+        return out
+
+
+class ModuleLoss(torch.nn.Module):
+    """The criterion skorch calls: the network's own ``loss(raw, y)`` (holds no parameters)."""
+
+    def __init__(self, loss_fn):
+        super().__init__()
+        self.loss_fn = loss_fn
+
+    def forward(self, raw, y):
+        return self.loss_fn(raw, y)
+
+
+class LoaderEpoch(cbs.Callback):
+    """Tell the training loader which epoch starts (deterministic reshuffling per epoch)."""
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        if hasattr(dataset_train, "set_epoch"):
+            dataset_train.set_epoch(len(net.history) - 1)
+
+
+class TrainClock(cbs.Callback):
+    """Record ``train_seconds`` (wall) and ``train_cpu_seconds`` (process CPU, all threads) of the
+    training pass of each epoch, validation excluded."""
+
+    def on_epoch_begin(self, net, **kwargs):
+        self._t0, self._c0, self._open = time.perf_counter(), time.process_time(), True
+
+    def _close(self, net):
+        if self._open:
+            net.history.record("train_seconds", time.perf_counter() - self._t0)
+            net.history.record("train_cpu_seconds", time.process_time() - self._c0)
+            self._open = False
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if not training:
+            self._close(net)
+
+    def on_epoch_end(self, net, **kwargs):
+        self._close(net)
+
+
+@contextlib.contextmanager
+def torch_threads(n_jobs):
+    """Run the block with ``n_jobs`` torch intra-op threads (``None``: leave torch's setting)."""
+    if n_jobs is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n_jobs))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def predict_raw(module, loader, device="cpu"):
+    """``module(batch)`` over ``loader`` in eval mode, concatenated on the CPU, in the rows' order
+    (``loader.order()`` when the loader visits rows in another order)."""
+    module.eval()
+    outs = []
+    with torch.no_grad():
+        for batch in loader:
+            outs.append(module(batch.to(device)).to("cpu"))
+    raw = torch.cat(outs) if outs else torch.zeros(0)
+    order = getattr(loader, "order", None)
+    if order is not None:
+        out = torch.empty_like(raw)
+        out[torch.from_numpy(np.asarray(order()))] = raw
+        raw = out
+    return raw
+
+
+# ---------------------------------------------------------------------------- the estimator
+class TorchRelationalEstimator(RelationalEstimator):
+    """Base of the torch families (see the module docstring for what a family implements).
+
+    Fitted attributes it sets: ``module_`` (on the CPU, eval mode), ``seed_``, ``history_`` (per
+    epoch: ``epoch``, ``train_loss``, ``valid_loss``, ``valid_score``, ``steps``, ``seconds``,
+    ``train_seconds``, ``train_cpu_seconds``), ``validation_scores_`` (per epoch, higher is better:
+    AUROC for binary, accuracy for multiclass, minus MAE for regression; with a single class in the
+    validation rows, minus the validation loss), ``best_epoch_`` (0-based), ``best_score_`` (None
+    without validation rows), ``n_params_``.
+    """
+
+    _parameter_constraints = {
+        **RelationalEstimator._parameter_constraints,
+        "channels": [Interval(Integral, 2, None, closed="left")],
+        "num_layers": [Interval(Integral, 0, None, closed="left")],
+        "encoder_layers": [Interval(Integral, 0, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_steps_per_epoch": [Interval(Integral, 1, None, closed="left"), None],
+        "min_steps_per_epoch": [Interval(Integral, 1, None, closed="left"), None],
+        "gradient_clip_value": [Interval(Real, 0, None, closed="neither"), None],
+        "text_embedder": [callable, None],
+        "stypes": [dict, None],
+        "device": [str],
+        "callbacks": [list, tuple, None],
+    }
+
+    # ------------------------------------------------------------------ what a family implements
+    def _prepare(self, X, y) -> None:  # pragma: no cover - abstract
+        """Fit-time state from the training rows: set ``self._module_kwargs`` (and e.g. ``spec_``)."""
+        raise NotImplementedError
+
+    def _new_module(self, kwargs: dict):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _make_loader(self, X, y=None, *, train: bool = False):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _initialize_module(self, module, y) -> None:
+        """Hook after the module is built (seeded), before training: e.g. a bias start."""
+
+    # ------------------------------------------------------------------ shared helpers
+    def _torch_device(self):
+        device = torch.device(self.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            warnings.warn(f"device={self.device!r} but CUDA is not available; using the CPU.", stacklevel=3)
+            device = torch.device("cpu")
+        return device
+
+    def _train_batch_size(self, n_rows: int) -> int:
+        """``batch_size``, smaller when the training set is too small for ``min_steps_per_epoch`` steps."""
+        if self.min_steps_per_epoch:
+            return max(1, min(self.batch_size, -(-n_rows // self.min_steps_per_epoch)))
+        return self.batch_size
+
+    def _target(self, y):
+        if y is None:
+            return None
+        return y.astype(np.int64) if self.task_type_ == "multiclass" else y.astype(np.float32)
+
+    def _validation_score(self, module, raw, y) -> float:
+        """The validation record of ``module``'s raw outputs, higher is better (class docstring)."""
+        from sklearn.metrics import roc_auc_score
+
+        y = np.asarray(y)
+        if self.task_type_ == "binary":
+            if len(np.unique(y)) < 2:
+                return -float(module.loss(raw, torch.as_tensor(y)))
+            return float(roc_auc_score(y, raw.double().numpy()))
+        if self.task_type_ == "regression":
+            return -float(np.mean(np.abs(module.head.transform(raw) - y)))
+        return float(np.mean(raw.argmax(1).numpy() == y))
+
+    def _make_net(self, module, device, valid):
+        callbacks = [("loader_epoch", LoaderEpoch()), ("train_clock", TrainClock())]
+        if valid is not None:
+            def score(net, X, y):
+                return self._validation_score(net.module_, net.forward(X), y)
+
+            patience = self.n_iter_no_change if self.n_iter_no_change is not None else self.max_epochs + 1
+            callbacks += [
+                ("valid_score", cbs.EpochScoring(score, lower_is_better=False, on_train=False, use_caching=True,
+                                                 name="valid_score")),
+                ("early_stopping", cbs.EarlyStopping(monitor="valid_score", lower_is_better=False, patience=patience,
+                                                     threshold=0.0, threshold_mode="abs", load_best=True,
+                                                     sink=logger.info)),
+            ]
+        if self.gradient_clip_value is not None:
+            callbacks.append(("gradient_clip", cbs.GradientNormClipping(self.gradient_clip_value)))
+        if self.verbose:
+            callbacks.append(("progress", cbs.ProgressBar()))
+        callbacks += list(self.callbacks or [])
+        return RelationalNet(
+            module=module, criterion=ModuleLoss(module.loss), optimizer=torch.optim.Adam, lr=self.lr,
+            optimizer__weight_decay=self.weight_decay, max_epochs=self.max_epochs, batch_size=self.batch_size,
+            train_split=None if valid is None else predefined_split(valid), callbacks=callbacks,
+            device=str(device), verbose=int(self.verbose),
+        )
+
+    # ------------------------------------------------------------------ fit
+    def _fit(self, X, y, X_val, y_val):
+        self.seed_ = seed_from(self.random_state)
+        device = self._torch_device()
+        with torch_threads(self.n_jobs):
+            self.entity_table_ = X.entity_table
+            self._prepare(X, y)
+            train = Batches(self._make_loader(X, self._target(y), train=True), self.max_steps_per_epoch)
+            valid = None if X_val is None else Batches(self._make_loader(X_val, self._target(y_val)))
+            devices = [device.index or 0] if device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(self.seed_)
+                module = self._new_module(self._module_kwargs)
+                self._initialize_module(module, y)
+                self.n_params_ = int(sum(p.numel() for p in module.parameters()))
+                self._log(f"{type(module).__name__} with {self.n_params_} parameters: training on {len(X)} rows"
+                          + ("" if X_val is None else f", validating on {len(X_val)}"))
+                net = self._make_net(module, device, valid)
+                net.fit(train)
+        self.module_ = net.module_.to("cpu").eval()
+        self._record_history(net, has_valid=valid is not None)
+        return self
+
+    def _record_history(self, net, has_valid: bool) -> None:
+        self.history_ = [
+            {"epoch": h["epoch"] - 1, "train_loss": h.get("train_loss"), "valid_loss": h.get("valid_loss"),
+             "valid_score": h.get("valid_score"), "steps": h.get("train_batch_count"), "seconds": h.get("dur"),
+             "train_seconds": h.get("train_seconds"), "train_cpu_seconds": h.get("train_cpu_seconds")}
+            for h in net.history
+        ]
+        self.validation_scores_ = [h["valid_score"] for h in self.history_] if has_valid else []
+        if has_valid and self.history_:
+            stopper = dict(net.callbacks_)["early_stopping"]
+            self.best_epoch_ = int(stopper.best_epoch_) - 1
+            self.best_score_ = self.history_[self.best_epoch_]["valid_score"] if self.best_epoch_ >= 0 else None
+        else:
+            self.best_epoch_ = len(self.history_) - 1
+            self.best_score_ = None
+
+    # ------------------------------------------------------------------ predict
+    def _check_X(self, X) -> None:
+        """Raise when ``X`` cannot be predicted by this model (families add schema checks)."""
+        if X.entity_table != self.entity_table_:
+            raise ValueError(
+                f"X is over entity table {X.entity_table!r}, the model was fitted on {self.entity_table_!r}."
+            )
+
+    def _raw(self, X):
+        check_is_fitted(self, "module_")
+        self._check_X(X)
+        device = self._torch_device()
+        with torch_threads(self.n_jobs):
+            module = self.module_.to(device)
+            try:
+                return predict_raw(module, self._make_loader(X), device)
+            finally:
+                self.module_ = module.to("cpu")
+
+    def _predict_proba(self, X):
+        return self.module_.head.transform(self._raw(X))
+
+    def _predict_values(self, X):
+        return self.module_.head.transform(self._raw(X))
+
+    def embed(self, X) -> np.ndarray:
+        """The network's output before its head for each row of ``X``, shape (n, channels)."""
+        check_is_fitted(self, "module_")
+        X = check_relational_X(X)
+        self._check_X(X)
+        device = self._torch_device()
+        with torch_threads(self.n_jobs):
+            module = self.module_.to(device).eval()
+            try:
+                loader = self._make_loader(X)
+                with torch.no_grad():
+                    out = torch.cat([module.embed(b.to(device)).to("cpu") for b in loader])
+                order = getattr(loader, "order", None)
+                if order is not None:
+                    sorted_out, out = out, torch.empty_like(out)
+                    out[torch.from_numpy(np.asarray(order()))] = sorted_out
+            finally:
+                self.module_ = module.to("cpu")
+        return out.numpy().astype(np.float64)
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # a copy: object.__getstate__ may hand out __dict__ itself
+        module = state.pop("module_", None)
+        if module is not None:
+            buf = io.BytesIO()
+            torch.save(module.state_dict(), buf)
+            state["_module_state"] = buf.getvalue()
+        return state
+
+    def __setstate__(self, state):
+        blob = state.pop("_module_state", None)
+        super().__setstate__(state)
+        if blob is not None:
+            with torch.random.fork_rng(devices=[]):
+                module = self._new_module(self._module_kwargs)
+            module.load_state_dict(torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True))
+            self.module_ = module.eval()
