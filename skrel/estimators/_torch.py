@@ -376,6 +376,36 @@ class TorchRelationalEstimator(RelationalEstimator):
                 self.module_ = module.to("cpu")
         return out.numpy().astype(np.float64)
 
+    # ------------------------------------------------------------------ loss surface
+    def probe_batches(self, X, y, max_batches: int | None = None) -> list:
+        """A fixed probe set for loss-landscape measurements: evaluation batches of ``(X, y)``.
+
+        Each batch has ``batch.y`` (the encoded targets the training loss takes), and
+        ``self.module_.loss(self.module_(batch), batch.y)`` is the training loss on it. Batches
+        are built deterministically (evaluation sampling from ``seed_``), so the same rows give
+        the same probe set.
+
+        Parameters
+        ----------
+        X : RelationalDataset
+        y : array-like of shape (n,)
+            Labels in the user's encoding (as passed to ``fit``).
+        max_batches : int or None, default=None
+            Keep the first batches only.
+
+        Returns
+        -------
+        list of batches (on the CPU)
+        """
+        check_is_fitted(self, "module_")
+        X = check_relational_X(X)
+        self._check_X(X)
+        y = self._target(self._encode_target(np.asarray(y), fitting=False))
+        it = iter(self._make_loader(X, y))
+        if max_batches is not None:
+            it = itertools.islice(it, max_batches)
+        return list(it)
+
     # ------------------------------------------------------------------ pickling
     def __getstate__(self):
         state = dict(super().__getstate__())  # a copy: object.__getstate__ may hand out __dict__ itself
