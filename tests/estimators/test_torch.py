@@ -167,3 +167,16 @@ def test_predict_raw_puts_rows_back_in_order():
     np.testing.assert_array_equal(out.numpy(), np.arange(6, dtype=np.float32))
     batches = Batches(_Toy(x, torch.zeros(6), np.arange(6)), max_steps=1)
     assert len(batches) == 1 and len(list(batches)) == 1
+
+
+def test_skorch_checkpoint_callback_saves_the_best_epoch(shop_binary, tmp_path):
+    from skorch.callbacks import Checkpoint
+
+    db, task = shop_binary
+    ckpt = Checkpoint(monitor="valid_score_best", dirname=str(tmp_path), f_optimizer=None, f_criterion=None,
+                      f_history=None)
+    est = RDLEstimator(**{**RDL, "callbacks": [("ckpt", ckpt)]}).fit(db, task)
+    saved = torch.load(tmp_path / "params.pt", weights_only=True)
+    best = {k: v for k, v in est.module_.state_dict().items()}
+    assert saved.keys() == best.keys()
+    assert all(torch.equal(saved[k], best[k]) for k in best)  # the checkpoint holds the restored best epoch
