@@ -1,6 +1,7 @@
 """The relational data layer: pandas, numpy, DuckDB and pyarrow only (no torch)."""
 
-from .database import Database, DanglingForeignKeyWarning, SchemaError, Table
+from ._cache import get_cache_bytes, set_cache_bytes
+from .database import Database, DanglingForeignKeyWarning, SchemaError, Table, column_kind
 from .dataset import HORIZONS, RelationalDataset, horizon_cutoffs
 from .relbench_io import from_relbench, to_relbench
 from .sql import SQLSchemaWarning, TimeColumnInferenceWarning, from_sql
@@ -10,6 +11,9 @@ __all__ = [
     "Database",
     "Table",
     "SchemaError",
+    "column_kind",
+    "set_cache_bytes",
+    "get_cache_bytes",
     "DanglingForeignKeyWarning",
     "RelationalDataset",
     "horizon_cutoffs",

@@ -51,6 +51,7 @@ def test_valid_database():
     assert schema["orders"] == {
         "rows": 4,
         "columns": ["order_id", "user_id", "qty", "at"],
+        "kinds": {"order_id": "numeric", "user_id": "numeric", "qty": "numeric", "at": "datetime"},
         "primary_key": "order_id",
         "foreign_keys": {"user_id": "users"},
         "time_column": "at",
@@ -172,7 +173,7 @@ def test_bad_tables_argument():
         Database({})
     with pytest.raises(SchemaError, match="Table 'users' must be a pandas DataFrame"):
         Database({"users": [1, 2]})
-    with pytest.raises(SchemaError, match="non-string column names"):
+    with pytest.raises(SchemaError, match=r"non-string column name\(s\)"):
         Database({"t": pd.DataFrame({0: [1]})})
 
 
@@ -288,12 +289,17 @@ def test_caller_frames_never_mutated(case):
         db = build(users=u, orders=o, **kw)
     pd.testing.assert_frame_equal(u, before_u)
     pd.testing.assert_frame_equal(o, before_o)
-    # The database holds copies: writing to them does not reach the caller's frames.
+    # The database holds read-only copies; the caller's frames stay writeable and their own.
     assert db["orders"].df is not o
-    db["orders"].df.loc[db["orders"].df.index[0], "qty"] = -1.0
-    db["users"].df.loc[0, "name"] = "changed"
+    with pytest.raises(ValueError, match="read-only"):
+        db["orders"].df.loc[db["orders"].df.index[0], "qty"] = -1.0
+    with pytest.raises(ValueError, match="read-only"):
+        db["users"].df.loc[0, "name"] = "changed"
     pd.testing.assert_frame_equal(u, before_u)
     pd.testing.assert_frame_equal(o, before_o)
+    o.loc[o.index[0], "qty"] = -1.0
+    u.loc[0, "name"] = "changed"
+    assert db["orders"].df["qty"].iloc[0] == 1.0 and db["users"].df["name"].iloc[0] == "a"
 
 
 def test_caller_tables_never_mutated():
