@@ -566,7 +566,7 @@ class Database:
         for name, tab in self.tables.items():
             df = tab.df
             if tab.time_col is not None:
-                df = df[df[tab.time_col] <= t]
+                df = df.take(np.flatnonzero((df[tab.time_col] <= t).to_numpy()))
             else:
                 df = df.copy(deep=False)  # shares the read-only buffers, not the frame
             tables[name] = Table(df, tab.pkey, dict(tab.fkeys), tab.time_col)
