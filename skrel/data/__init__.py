@@ -5,7 +5,7 @@ from .database import Database, DanglingForeignKeyWarning, SchemaError, Table, c
 from .dataset import HORIZONS, RelationalDataset, horizon_cutoffs
 from .relbench_io import from_relbench, to_relbench
 from .sql import SQLSchemaWarning, TimeColumnInferenceWarning, from_sql
-from .task import SPLITS, TASK_TYPES, Task
+from .task import SPLITS, TASK_TYPES, LabelWarning, Task
 
 __all__ = [
     "Database",
@@ -21,6 +21,7 @@ __all__ = [
     "Task",
     "TASK_TYPES",
     "SPLITS",
+    "LabelWarning",
     "from_sql",
     "from_relbench",
     "to_relbench",
