@@ -105,9 +105,9 @@ class Task:
       become ``int64`` in :meth:`split`; 0.2/0.7 or ``"yes"``/``"no"`` are returned as they are);
       more than two raise :class:`SchemaError`. Regression targets must be numeric.
 
-    Split timestamps before the data raise :class:`SchemaError`; validation or test label windows
-    that end after the data warn (:class:`LabelWarning`), as the labels would describe windows
-    without data.
+    Split timestamps before the data raise :class:`SchemaError`; validation cutoffs at or after
+    the data's last time, and an empty test split (``test_timestamp + window`` after the data),
+    warn (:class:`LabelWarning`): their labels would describe windows without data.
     """
 
     name: str
@@ -182,8 +182,8 @@ class Task:
         """The cutoff times of ``split`` under RelBench's rules (computed labels only).
 
         Raises :class:`SchemaError` when a split timestamp lies before the data, and warns
-        (:class:`LabelWarning`) when validation or test label windows end after the data (their
-        labels would describe windows without data).
+        (:class:`LabelWarning`) when validation label windows lie wholly after the data, or the
+        test split is empty because ``test_timestamp + window`` is after the data.
         """
         if self.label_sql is None:
             raise ValueError(f"Task {self.name!r} has supplied label tables; its cutoffs are in them.")
@@ -210,13 +210,13 @@ class Task:
                 )
             end = min(self.val_timestamp + D * (n - 1), self.test_timestamp - D)
             stamps = pd.date_range(start=self.val_timestamp, end=end, freq=D)
-            late = stamps[stamps + D > cut.max_time]
+            late = stamps[stamps >= cut.max_time]  # (t, t + window] holds no row of the cut database
             if len(late):
                 warnings.warn(
-                    f"Task {self.name!r}: {len(late)} of {len(stamps)} validation cutoffs (first: {late[0]}) have "
-                    f"label windows that end after the data's last time {cut.max_time} (data range "
-                    f"{self._data_range(db)}, test_timestamp {self.test_timestamp}): their labels describe windows "
-                    "without data. Choose a test_timestamp inside the data.",
+                    f"Task {self.name!r}: {len(late)} of {len(stamps)} validation cutoffs (first: {late[0]}) are at "
+                    f"or after the data's last time {cut.max_time} (data range {self._data_range(db)}, "
+                    f"test_timestamp {self.test_timestamp}): their label windows hold no data. Choose a "
+                    "test_timestamp inside the data.",
                     LabelWarning,
                     stacklevel=3,
                 )
