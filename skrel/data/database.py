@@ -571,6 +571,7 @@ class Database:
                 df = df.copy(deep=False)  # shares the read-only buffers, not the frame
             tables[name] = Table(df, tab.pkey, dict(tab.fkeys), tab.time_col)
         out = Database._trusted(tables, self.dangling, store=self._cache_store, namespace=(self._cache_ns, key))
+        out._shared_tables = frozenset(n for n, tab in self.tables.items() if tab.time_col is None)
         self.cache[key] = out
         return out
 
@@ -653,8 +654,13 @@ class Database:
 
     @property
     def cache_nbytes(self) -> int:
-        """Estimated memory of the tables, in bytes (the size of a cut database held in a cache)."""
-        return int(sum(estimate_nbytes(t.df) for t in self.tables.values()))
+        """Estimated memory of the tables, in bytes (the size of a cut database held in a cache).
+
+        A database cut with :meth:`upto` does not count the tables it shares with the database
+        it was cut from (those without a time column).
+        """
+        shared = getattr(self, "_shared_tables", frozenset())
+        return int(sum(estimate_nbytes(t.df) for n, t in self.tables.items() if n not in shared))
 
     # ------------------------------------------------------------------ identity and pickling
     @property
@@ -678,7 +684,7 @@ class Database:
         # The cache is never pickled.
         self._check_unchanged()
         state = {k: v for k, v in self.__dict__.items()
-                 if k not in ("_cache_store", "_cache_ns", "_cache_view", "_tokens")}
+                 if k not in ("_cache_store", "_cache_ns", "_cache_view", "_tokens", "_shared_tables")}
         state["_cache_bytes"] = self._cache_store.max_bytes
         payload = pickle.dumps(state["tables"], protocol=pickle.HIGHEST_PROTOCOL)
         if len(payload) >= _COMPRESS_MIN_BYTES:
