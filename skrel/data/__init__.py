@@ -1,15 +1,19 @@
 """The relational data layer: pandas, numpy, DuckDB and pyarrow only (no torch)."""
 
-from .database import Database, DanglingForeignKeyWarning, SchemaError, Table
+from ._cache import get_cache_bytes, set_cache_bytes
+from .database import Database, DanglingForeignKeyWarning, SchemaError, Table, column_kind
 from .dataset import HORIZONS, RelationalDataset, horizon_cutoffs
 from .relbench_io import from_relbench, to_relbench
 from .sql import SQLSchemaWarning, TimeColumnInferenceWarning, from_sql
-from .task import SPLITS, TASK_TYPES, Task
+from .task import SPLITS, TASK_TYPES, LabelWarning, Task
 
 __all__ = [
     "Database",
     "Table",
     "SchemaError",
+    "column_kind",
+    "set_cache_bytes",
+    "get_cache_bytes",
     "DanglingForeignKeyWarning",
     "RelationalDataset",
     "horizon_cutoffs",
@@ -17,6 +21,7 @@ __all__ = [
     "Task",
     "TASK_TYPES",
     "SPLITS",
+    "LabelWarning",
     "from_sql",
     "from_relbench",
     "to_relbench",

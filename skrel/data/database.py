@@ -10,6 +10,8 @@ RelBench's convention (``Database.upto``).
 from __future__ import annotations
 
 import hashlib
+import itertools
+import logging
 import pickle
 import warnings
 from dataclasses import dataclass, field
@@ -18,7 +20,14 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["Table", "Database", "SchemaError", "DanglingForeignKeyWarning"]
+from ._cache import CacheStore, DatabaseCache, estimate_nbytes
+
+__all__ = ["Table", "Database", "SchemaError", "DanglingForeignKeyWarning", "column_kind"]
+
+logger = logging.getLogger(__name__)
+
+# Cache namespaces: one per database content (a database cut from another derives its own).
+_NAMESPACES = itertools.count()
 
 
 class SchemaError(ValueError):
@@ -100,6 +109,136 @@ def _parse_times(raw: pd.Series, where: str) -> tuple[pd.Series, bool]:
     return pd.Series(values, index=raw.index, name=raw.name), is_aware
 
 
+def column_kind(col: pd.Series, sample: int = 1000) -> str:
+    """The coarse kind of a column, as reported by :meth:`Database.schema`.
+
+    One of ``"boolean"``, ``"numeric"``, ``"datetime"``, ``"timedelta"``, ``"categorical"``
+    (a pandas categorical), ``"text"`` (strings), ``"list"`` (list, tuple, set or array values),
+    ``"empty"`` (every value missing) or ``"other"`` (mixed or other objects). Object columns are
+    judged on their first ``sample`` non-missing values.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> column_kind(pd.Series([[1, 2], [3]])), column_kind(pd.Series(pd.to_timedelta([1, 2], "D")))
+    ('list', 'timedelta')
+    """
+    dtype = col.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "boolean"
+    if pd.api.types.is_numeric_dtype(dtype):
+        return "numeric"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    if pd.api.types.is_timedelta64_dtype(dtype):
+        return "timedelta"
+    if isinstance(dtype, pd.CategoricalDtype):
+        return "categorical"
+    if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
+        return "text"
+    values = col.dropna()
+    if len(values) == 0:
+        return "empty"
+    head = values.iloc[:sample]
+    kinds = set()
+    for v in head:
+        if isinstance(v, str):
+            kinds.add("text")
+        elif isinstance(v, (list, tuple, set, frozenset, np.ndarray)):
+            kinds.add("list")
+        elif isinstance(v, (bool, np.bool_)):
+            kinds.add("boolean")
+        elif isinstance(v, (int, float, np.number)):
+            kinds.add("numeric")
+        elif isinstance(v, (pd.Timestamp, np.datetime64)) or hasattr(v, "isoformat") and hasattr(v, "year"):
+            kinds.add("datetime")
+        elif isinstance(v, (pd.Timedelta, np.timedelta64)):
+            kinds.add("timedelta")
+        else:
+            kinds.add("other")
+        if len(kinds) > 1:
+            return "other"
+    return kinds.pop()
+
+
+# ---------------------------------------------------------------------- read-only tables
+# A database's tables are read-only: every numpy buffer under a table's DataFrame has
+# ``writeable=False``, so writing values in place (``df.loc[i, c] = v``, ``df[c].fillna(0,
+# inplace=True)``, ``df[c].to_numpy()[i] = v``) raises numpy's "assignment destination is
+# read-only" ValueError. What replaces buffers instead of writing into them (assigning a column,
+# ``df.drop(..., inplace=True)``, a new index, a new ``Table.df``) is seen by comparing each table's
+# structural token (the identities of its frame, block manager, blocks, buffers, columns and
+# index, and its keys) on every cache access: a change clears the cache and the fingerprint. Both
+# checks cost O(number of columns), not O(rows).
+
+
+def _buffers(values) -> list:
+    """The objects holding a block's data: numpy buffers, and Arrow arrays (replaced on write)."""
+    if isinstance(values, np.ndarray):
+        return [values]
+    out = [values]
+    for attr in ("_ndarray", "_data", "_mask", "_codes", "_sparse_values", "_pa_array"):
+        x = getattr(values, attr, None)
+        if x is not None and all(x is not y for y in out):
+            out.append(x)
+    return out
+
+
+def _blocks(df: pd.DataFrame):
+    mgr = getattr(df, "_mgr", None)
+    return None if mgr is None else getattr(mgr, "blocks", None)
+
+
+def _protect(df: pd.DataFrame, owned: bool) -> None:
+    """Make every numpy buffer of ``df`` read-only (``owned``: they are skrel's own copies).
+
+    When ``df`` is not known to own its buffers (a table edited in place), the columns whose
+    buffers are still writeable are first replaced by copies, so that no array of the caller's
+    is frozen.
+    """
+    blocks = _blocks(df)
+    if blocks is None:  # pragma: no cover - a pandas without block managers
+        return
+    if not owned:
+        writeable = []
+        for b in blocks:
+            if any(isinstance(x, np.ndarray) and x.flags.writeable for x in _buffers(b.values)):
+                writeable.extend(int(i) for i in b.mgr_locs.as_array)
+        for i in sorted(set(writeable)):
+            df.isetitem(i, df.iloc[:, i].copy(deep=True))
+    df._consolidate_inplace()
+    for b in _blocks(df):
+        for x in _buffers(b.values):
+            if isinstance(x, np.ndarray):
+                x.flags.writeable = False
+
+
+def _token(t: "Table") -> tuple:
+    """``(objects, schema)``: what an in-place change of the table replaces (objects compared by identity).
+
+    Pandas replaces the block manager, a block tuple, an axis or (for Arrow-backed columns) the
+    Arrow array when a frame changes without writing into a numpy buffer; buffers themselves are
+    read-only. Holding the objects (not their ids) keeps an id from being reused.
+    """
+    df = t.df
+    mgr = getattr(df, "_mgr", None)
+    blocks = getattr(mgr, "blocks", None)
+    if blocks is None:  # pragma: no cover - a pandas without block managers: hash the content
+        return (df,), (t.pkey, t.time_col, tuple(t.fkeys.items()), tuple(df.columns),
+                       int(pd.util.hash_pandas_object(df, index=True).sum()))
+    objs = [df, mgr, blocks, df.columns, df.index]
+    for b in blocks:
+        values = b.values
+        objs.append(values)
+        if not isinstance(values, np.ndarray):
+            objs.append(getattr(values, "_pa_array", None))
+    return tuple(objs), (t.pkey, t.time_col, tuple(t.fkeys.items()))
+
+
+def _same(a: tuple, b: tuple) -> bool:
+    return len(a[0]) == len(b[0]) and all(x is y for x, y in zip(a[0], b[0])) and a[1] == b[1]
+
+
 @dataclass
 class Table:
     """One table: a DataFrame plus its keys and time column.
@@ -114,6 +253,14 @@ class Table:
         Foreign-key column -> name of the table whose primary key it references.
     time_col : str or None
         Column holding the time at which each row becomes visible.
+
+    Notes
+    -----
+    Inside a :class:`Database`, ``df`` is read-only: writing values into it raises
+    ``ValueError: assignment destination is read-only``, because caches derived from the
+    database (features, graphs, labels) would silently go stale. Build a new database from an
+    edited copy instead (``df = db[name].df.copy()``). Replacing a column or the whole frame is
+    detected on the next cache access, which then clears the database's caches.
     """
 
     df: pd.DataFrame
@@ -146,12 +293,19 @@ class Database:
         What to do with foreign-key values that match no primary key: raise a
         :class:`SchemaError`, or set them to missing with a
         :class:`DanglingForeignKeyWarning` that counts them.
+    cache_bytes : int, optional
+        Size bound of the database's cache (:attr:`cache`), in bytes; 0 disables caching. The
+        default is :func:`skrel.data.get_cache_bytes` (1 GiB, or an eighth of physical memory
+        when that is smaller; change it with :func:`skrel.data.set_cache_bytes`).
 
     Notes
     -----
     The caller's DataFrames are copied, never mutated. Time columns are converted to
     ``datetime64[ns]``; timezone-aware columns are converted to UTC and made naive, and a
     database that mixes aware and naive time columns is rejected.
+
+    The tables are read-only once the database is built (see :class:`Table`): caches derived
+    from a database can then never go stale silently.
 
     Examples
     --------
@@ -175,6 +329,7 @@ class Database:
         foreign_keys: Mapping[str, Mapping[str, str]] | None = None,
         time_columns: Mapping[str, str] | None = None,
         dangling: str = "raise",
+        cache_bytes: int | None = None,
     ):
         if dangling not in ("raise", "null"):
             raise ValueError(f"dangling must be 'raise' or 'null', got {dangling!r}.")
@@ -211,8 +366,9 @@ class Database:
         self.tables: dict[str, Table] = built
         self.dangling = dangling
         self._fingerprint: str | None = None
-        self._cache: dict = {}
+        self._init_cache(CacheStore(cache_bytes), next(_NAMESPACES))
         self._validate()
+        self._freeze(owned=True)
 
     # ------------------------------------------------------------------ validation
     def _validate(self) -> None:
@@ -228,9 +384,18 @@ class Database:
             df = t.df
             if len(df) == 0:
                 raise SchemaError(f"Table {name!r} is empty (0 rows). Drop it from the database or give it rows.")
-            cols = [str(c) for c in df.columns]
-            if any(not isinstance(c, str) for c in df.columns):
-                raise SchemaError(f"Table {name!r} has non-string column names {list(df.columns)[:5]}; use strings.")
+            bad = [c for c in df.columns if not isinstance(c, str)]
+            if bad:
+                raise SchemaError(
+                    f"Table {name!r} has {len(bad)} non-string column name(s) (first: {bad[:5]}); column names "
+                    "must be strings. Rename them, e.g. df.columns = [str(c) for c in df.columns]."
+                )
+            cols = list(df.columns)
+            if "" in cols:
+                raise SchemaError(
+                    f"Table {name!r} has a column named '' (the empty string) at position {cols.index('')}; "
+                    "SQL engines and feature names cannot refer to it. Rename it."
+                )
             seen: dict[str, str] = {}
             for c in cols:
                 if c.lower() in seen:
@@ -394,32 +559,114 @@ class Database:
         if t.tzinfo is not None:  # times are stored as naive UTC
             t = t.tz_convert("UTC").tz_localize(None)
         key = ("upto", t)
-        if key in self._cache:
-            return self._cache[key]
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
         tables = {}
         for name, tab in self.tables.items():
             df = tab.df
             if tab.time_col is not None:
-                df = df[df[tab.time_col] <= t]
+                df = df.take(np.flatnonzero((df[tab.time_col] <= t).to_numpy()))
+            else:
+                df = df.copy(deep=False)  # shares the read-only buffers, not the frame
             tables[name] = Table(df, tab.pkey, dict(tab.fkeys), tab.time_col)
-        out = Database._trusted(tables, self.dangling)
-        self._cache[key] = out
+        out = Database._trusted(tables, self.dangling, store=self._cache_store, namespace=(self._cache_ns, key))
+        out._shared_tables = frozenset(n for n, tab in self.tables.items() if tab.time_col is None)
+        self.cache[key] = out
         return out
 
     @classmethod
-    def _trusted(cls, tables: dict[str, Table], dangling: str = "raise") -> "Database":
-        """Build without validation or copies, from tables already validated (internal)."""
+    def _trusted(cls, tables: dict[str, Table], dangling: str = "raise", *, store: CacheStore | None = None,
+                 namespace=None) -> "Database":
+        """Build without validation or copies, from tables already validated (internal).
+
+        The tables' frames must be skrel's own (they are made read-only). ``store`` and
+        ``namespace`` share a parent's cache store (a cut database).
+        """
         obj = cls.__new__(cls)
         obj.tables = tables
         obj.dangling = dangling
         obj._fingerprint = None
-        obj._cache = {}
+        obj._init_cache(store if store is not None else CacheStore(),
+                        namespace if namespace is not None else next(_NAMESPACES))
+        obj._freeze(owned=True)
         return obj
+
+    # ------------------------------------------------------------------ cache and read-only tables
+    def _init_cache(self, store: CacheStore, namespace) -> None:
+        self._cache_store = store
+        self._cache_ns = namespace
+        self._cache_view = DatabaseCache(self)
+        self._tokens: dict = {}
+
+    def _freeze(self, owned: bool, names=None) -> None:
+        """Make the tables read-only and record their structural tokens."""
+        for name in self.tables if names is None else names:
+            _protect(self.tables[name].df, owned)
+        self._tokens = {name: _token(t) for name, t in self.tables.items()}
+
+    def _check_unchanged(self) -> None:
+        """Clear the caches and the fingerprint if a table was changed in place since the last check."""
+        tokens = self._tokens
+        if tokens.keys() == self.tables.keys() and all(
+            _same(tokens[name], _token(t)) for name, t in self.tables.items()
+        ):
+            return
+        with self._cache_store._lock:
+            changed = [n for n, t in self.tables.items() if n not in tokens or not _same(tokens[n], _token(t))]
+            removed = sorted(set(tokens) - set(self.tables))
+            if not changed and not removed:
+                return
+            for name in changed:
+                t = self.tables[name]
+                if name not in tokens or t.df is not tokens[name][0][0]:
+                    t.df = t.df.copy()  # a new frame: take a copy, as the constructor does
+                    _protect(t.df, owned=True)
+                else:
+                    _protect(t.df, owned=False)
+            self._tokens = {name: _token(t) for name, t in self.tables.items()}
+            self._fingerprint = None
+            self._cache_ns = next(_NAMESPACES)
+            self._cache_store.clear()
+        logger.info(
+            "Database tables %s were changed in place (removed: %s): its caches were cleared. Build a new "
+            "Database from edited copies instead of editing tables in place.", changed, removed,
+        )
+
+    @property
+    def cache(self) -> DatabaseCache:
+        """Per-process cache for what is derived from the database (labels, cuts, features, graphs).
+
+        A mutable mapping (``in``, ``[]``, ``[]=``, ``get``, ``del``, ``len``, iteration, ``clear()``)
+        over a least-recently-used store bounded in bytes, shared with the databases cut from this
+        one (:meth:`upto`); ``hits``, ``misses``, ``evictions``, ``nbytes`` and ``max_bytes``
+        (settable) describe the store. Keys must identify what they cache, for example by the
+        class and parameters that computed it. Never pickled. See :mod:`skrel.data._cache`.
+
+        Every operation first checks that no table was changed in place: a replaced column or
+        frame clears the cache (values written into a table raise instead, see :class:`Table`).
+        """
+        return self._cache_view
+
+    def clear_cache(self) -> None:
+        """Drop every cached entry of this database and of the databases cut from it."""
+        self._cache_store.clear()
+
+    @property
+    def cache_nbytes(self) -> int:
+        """Estimated memory of the tables, in bytes (the size of a cut database held in a cache).
+
+        A database cut with :meth:`upto` does not count the tables it shares with the database
+        it was cut from (those without a time column).
+        """
+        shared = getattr(self, "_shared_tables", frozenset())
+        return int(sum(estimate_nbytes(t.df) for n, t in self.tables.items() if n not in shared))
 
     # ------------------------------------------------------------------ identity and pickling
     @property
     def fingerprint(self) -> str:
         """A content hash of schema and rows, the key of skrel's per-database caches."""
+        self._check_unchanged()
         if self._fingerprint is None:
             h = hashlib.blake2b(digest_size=16)
             for name in sorted(self.tables):
@@ -430,17 +677,15 @@ class Database:
             self._fingerprint = h.hexdigest()
         return self._fingerprint
 
-    @property
-    def cache(self) -> dict:
-        """Per-process cache for derived structures (features, graphs); never pickled."""
-        return self._cache
-
     def __getstate__(self):
         # Every parallel task (a cross-validation fold, a grid-search candidate) pickles the
         # database its rows refer to: compress the tables of a large one (zstd, on the exact
         # pickle bytes, so dtypes and values round-trip unchanged; about 10x smaller on rel-f1).
-        state = self.__dict__.copy()
-        state["_cache"] = {}
+        # The cache is never pickled.
+        self._check_unchanged()
+        state = {k: v for k, v in self.__dict__.items()
+                 if k not in ("_cache_store", "_cache_ns", "_cache_view", "_tokens", "_shared_tables")}
+        state["_cache_bytes"] = self._cache_store.max_bytes
         payload = pickle.dumps(state["tables"], protocol=pickle.HIGHEST_PROTOCOL)
         if len(payload) >= _COMPRESS_MIN_BYTES:
             import pyarrow as pa
@@ -452,6 +697,8 @@ class Database:
 
     def __setstate__(self, state):
         state = dict(state)
+        state.pop("_cache", None)  # pickles of skrel <= 0.x carried an (empty) dict cache
+        cache_bytes = state.pop("_cache_bytes", None)
         packed = state.pop("_tables_zstd", None)
         if packed is not None:
             import pyarrow as pa
@@ -459,15 +706,23 @@ class Database:
             size, data = packed
             state["tables"] = pickle.loads(pa.decompress(data, decompressed_size=size, codec="zstd", asbytes=True))
         self.__dict__.update(state)
-        self._cache = {}
+        self._init_cache(CacheStore(cache_bytes), next(_NAMESPACES))
+        self._freeze(owned=True)  # unpickled buffers are writeable again
 
     # ------------------------------------------------------------------ schema
     def schema(self) -> dict:
-        """A JSON-serialisable description: rows, columns, keys and time column per table."""
+        """A JSON-serialisable description: rows, columns, column kinds, keys and time column per table.
+
+        ``kinds`` maps each column to a coarse kind (see :func:`column_kind`): ``"numeric"``,
+        ``"boolean"``, ``"datetime"``, ``"timedelta"``, ``"categorical"``, ``"text"``, ``"list"``
+        (list, tuple or array values), ``"empty"`` (all missing) or ``"other"``. A database
+        holds every kind; each family decides which it uses.
+        """
         return {
             name: {
                 "rows": int(len(t.df)),
                 "columns": [str(c) for c in t.df.columns],
+                "kinds": {str(c): column_kind(t.df[c]) for c in t.df.columns},
                 "primary_key": t.pkey,
                 "foreign_keys": dict(t.fkeys),
                 "time_column": t.time_col,

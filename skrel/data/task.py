@@ -17,15 +17,34 @@ Labels are either supplied as tables, or computed by one DuckDB SQL query with R
 
 from __future__ import annotations
 
+import logging
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from .database import Database, SchemaError
+from .database import Database, SchemaError, _first
 from .dataset import RelationalDataset
 
-__all__ = ["Task", "TASK_TYPES", "SPLITS"]
+__all__ = ["Task", "TASK_TYPES", "SPLITS", "LabelWarning"]
+
+logger = logging.getLogger(__name__)
+
+
+class LabelWarning(UserWarning):
+    """Label rows were dropped, or split timestamps leave label windows without data."""
+
+
+def _is_zero_one(y: np.ndarray) -> bool:
+    """Whether binary labels are 0/1 numbers or booleans (returned as int64); other values are kept."""
+    if y.dtype.kind == "b":
+        return True
+    if y.dtype.kind in "iuf":
+        return bool(np.isin(y, (0, 1)).all())
+    if y.dtype == object and len(y):
+        return all(isinstance(v, (bool, np.bool_, int, np.integer, float, np.floating)) and v in (0, 1) for v in y)
+    return False
 
 TASK_TYPES = ("binary", "multiclass", "regression")
 SPLITS = ("train", "val", "test", "test_asof")
@@ -63,6 +82,32 @@ class Task:
     num_eval_timestamps : int, default=40
         At most this many val and test cutoffs.
     description : str, optional
+
+    Notes
+    -----
+    ``label_sql`` sees every table of the database by name and as ``db.<name>``, and the cutoffs as
+    ``timestamps``. A database table named ``timestamps`` is only reachable as ``db.timestamps``.
+
+    Label rows are cleaned the same way for computed and supplied labels:
+
+    - rows with a missing target or timestamp, and rows whose entity is not a key of
+      ``entity_table``, are dropped and counted in a :class:`LabelWarning`;
+    - **an entity is labelled at a cutoff only when it is visible there**: when ``entity_table`` has
+      a time column, rows whose entity time is after the cutoff, or missing, are dropped (an entity
+      with a missing time is never visible, as in the graph layer); so are, when
+      ``test_timestamp`` is set, entities dated after it, which X's database (cut at
+      ``test_timestamp``) does not hold. These drops are logged at DEBUG (a warning only when no
+      row is left); see ``docs/point-in-time.md``;
+    - duplicate rows (same timestamp, entity and target) are kept once and counted in the
+      warning; the same (timestamp, entity) with different targets raises :class:`SchemaError`
+      (there is no principled choice between them);
+    - binary targets keep their values: any two distinct values (0/1 numbers and booleans
+      become ``int64`` in :meth:`split`; 0.2/0.7 or ``"yes"``/``"no"`` are returned as they are);
+      more than two raise :class:`SchemaError`. Regression targets must be numeric.
+
+    Split timestamps before the data raise :class:`SchemaError`; validation cutoffs at or after
+    the data's last time, and an empty test split (``test_timestamp + window`` after the data),
+    warn (:class:`LabelWarning`): their labels would describe windows without data.
     """
 
     name: str
@@ -95,23 +140,56 @@ class Task:
             raise ValueError(f"Task {self.name!r}: give exactly one of label_sql and tables.")
         if self.label_sql is not None and (self.val_timestamp is None or self.test_timestamp is None):
             raise ValueError(f"Task {self.name!r}: computed labels need val_timestamp and test_timestamp.")
+        if self.val_timestamp is not None and self.test_timestamp is not None and self.val_timestamp >= self.test_timestamp:
+            raise ValueError(
+                f"Task {self.name!r}: val_timestamp {self.val_timestamp} must be before test_timestamp {self.test_timestamp}."
+            )
         if self.tables is not None:
             missing = {"train", "val", "test"} - set(self.tables)
             if missing:
                 raise ValueError(f"Task {self.name!r}: supplied tables lack split(s) {sorted(missing)}.")
 
     # ------------------------------------------------------------------ cutoffs and labels
-    @property
-    def is_classification(self) -> bool:
-        return self.task_type != "regression"
-
     def _cut(self, db: Database) -> Database:
         return db.upto(self.test_timestamp) if self.test_timestamp is not None else db
 
+    def _data_range(self, db: Database) -> str:
+        return f"{db.min_time}..{db.max_time}"
+
+    def _check_timestamps(self, db: Database) -> None:
+        """Errors for split timestamps before the data, for computed labels."""
+        if pd.isna(db.min_time):
+            raise SchemaError(
+                f"Task {self.name!r}: computed labels need a database with times, but no time column holds a "
+                "value. Give the tables their time columns, or supply label tables."
+            )
+        cut = self._cut(db)
+        if pd.isna(cut.min_time):
+            raise SchemaError(
+                f"Task {self.name!r}: test_timestamp {self.test_timestamp} is before the data (times range over "
+                f"{self._data_range(db)}), so the database cut at it holds no dated row. Choose a test_timestamp "
+                "inside the data."
+            )
+        if self.val_timestamp - self.window < cut.min_time:
+            raise SchemaError(
+                f"Task {self.name!r}: val_timestamp {self.val_timestamp} leaves no training cutoff: the first "
+                f"one, val_timestamp - window = {self.val_timestamp - self.window}, is before the data (times "
+                f"range over {self._data_range(cut)} up to test_timestamp). Choose a later val_timestamp or a "
+                "shorter window."
+            )
+
     def cutoffs(self, db: Database, split: str) -> pd.DatetimeIndex:
-        """The cutoff times of ``split`` under RelBench's rules (computed labels only)."""
+        """The cutoff times of ``split`` under RelBench's rules (computed labels only).
+
+        Raises :class:`SchemaError` when a split timestamp lies before the data, and warns
+        (:class:`LabelWarning`) when validation label windows lie wholly after the data, or the
+        test split is empty because ``test_timestamp + window`` is after the data.
+        """
         if self.label_sql is None:
             raise ValueError(f"Task {self.name!r} has supplied label tables; its cutoffs are in them.")
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
+        self._check_timestamps(db)
         D, n = self.window, self.num_eval_timestamps
         if split == "train":
             start, end = self.val_timestamp - D, self._cut(db).min_time
@@ -123,23 +201,57 @@ class Task:
                 )
             return stamps
         if split == "val":
-            if self.val_timestamp + D > self._cut(db).max_time:
-                raise SchemaError(f"Task {self.name!r}: the database ends before the first validation window closes.")
+            cut = self._cut(db)
+            if self.val_timestamp + D > cut.max_time:
+                raise SchemaError(
+                    f"Task {self.name!r}: the database ends ({cut.max_time}, up to test_timestamp) before the first "
+                    f"validation window closes (val_timestamp + window = {self.val_timestamp + D}). Choose an "
+                    "earlier val_timestamp or a shorter window."
+                )
             end = min(self.val_timestamp + D * (n - 1), self.test_timestamp - D)
-            return pd.date_range(start=self.val_timestamp, end=end, freq=D)
-        if split in ("test", "test_asof"):
-            end = min(self.test_timestamp + D * (n - 1), db.max_time - D)
-            return pd.date_range(start=self.test_timestamp, end=end, freq=D)
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
+            stamps = pd.date_range(start=self.val_timestamp, end=end, freq=D)
+            late = stamps[stamps >= cut.max_time]  # (t, t + window] holds no row of the cut database
+            if len(late):
+                warnings.warn(
+                    f"Task {self.name!r}: {len(late)} of {len(stamps)} validation cutoffs (first: {late[0]}) are at "
+                    f"or after the data's last time {cut.max_time} (data range {self._data_range(db)}, "
+                    f"test_timestamp {self.test_timestamp}): their label windows hold no data. Choose a "
+                    "test_timestamp inside the data.",
+                    LabelWarning,
+                    stacklevel=3,
+                )
+            return stamps
+        end = min(self.test_timestamp + D * (n - 1), db.max_time - D)
+        stamps = pd.date_range(start=self.test_timestamp, end=end, freq=D)
+        if len(stamps) == 0:
+            warnings.warn(
+                f"Task {self.name!r}: the test split is empty: test_timestamp {self.test_timestamp} plus the "
+                f"window {D} ends after the data's last time {db.max_time} (data range {self._data_range(db)}). "
+                "Choose a test_timestamp at least one window before the end of the data.",
+                LabelWarning,
+                stacklevel=3,
+            )
+        return stamps
 
     def make_labels(self, db: Database, cutoffs) -> pd.DataFrame:
-        """Run ``label_sql`` on ``db`` for the given cutoffs, in DuckDB."""
+        """Run ``label_sql`` on ``db`` for the given cutoffs, in DuckDB.
+
+        The cutoffs are the table ``timestamps``. Every table of ``db`` is visible under its own
+        name and as ``db.<name>``; a table of ``db`` named ``timestamps`` (in any case) is only
+        visible as ``db.timestamps``.
+        """
         import duckdb
 
         con = duckdb.connect()
         try:
-            for name, t in db.tables.items():
-                con.register(name, t.df)
+            con.execute("CREATE SCHEMA db")
+            for i, (name, t) in enumerate(db.tables.items()):
+                hidden = f"__skrel_table_{i}"
+                con.register(hidden, t.df)
+                quoted = '"' + name.replace('"', '""') + '"'
+                con.execute(f"CREATE VIEW db.{quoted} AS SELECT * FROM {hidden}")
+                if name.lower() != "timestamps":
+                    con.register(name, t.df)
             con.register("timestamps", pd.DataFrame({"timestamp": pd.DatetimeIndex(cutoffs).astype("datetime64[ns]")}))
             seconds = int(self.window.total_seconds())
             sql = self.label_sql.replace("{window}", f"INTERVAL '{seconds} seconds'")
@@ -152,14 +264,26 @@ class Task:
         return out
 
     def labels(self, db: Database, split: str) -> pd.DataFrame:
-        """The label table of ``split``: ``timestamp``, ``entity_col``, ``target_col``, in a stable order."""
+        """The label table of ``split``: ``timestamp``, ``entity_col``, ``target_col``, in a stable order.
+
+        Rows are cleaned by the rules in the class notes: rows with a missing target or
+        timestamp, rows of unknown entities and exact duplicates are dropped and counted in a
+        :class:`LabelWarning`; rows of entities not yet visible at their cutoff are dropped
+        (logged at DEBUG); conflicting duplicates and binary targets with more than two values
+        raise :class:`SchemaError`.
+        """
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
         base = "test" if split == "test_asof" else split
-        key = ("labels", self.name, self.entity_table, self.entity_col, self.target_col, self.label_sql, base,
-               self.val_timestamp, self.test_timestamp, self.window, self.num_eval_timestamps)
-        if self.tables is None and key in db.cache:
-            return db.cache[key]
+        key = ("labels", self.name, self.entity_table, self.entity_col, self.target_col, self.task_type,
+               self.label_sql, base, self.val_timestamp, self.test_timestamp, self.window, self.num_eval_timestamps)
+        if self.tables is None:
+            cached = db.cache.get(key)
+            if cached is not None:
+                return cached
+        if self.entity_table not in db:
+            raise SchemaError(f"Task {self.name!r}: entity table {self.entity_table!r} is not in the database; "
+                              f"tables are {db.table_names}.")
         if self.tables is not None:
             df = self.tables[base]
             missing = {"timestamp", self.entity_col, self.target_col} - set(df.columns)
@@ -171,13 +295,89 @@ class Task:
             label_db = db if base == "test" else self._cut(db)
             df = self.make_labels(label_db, self.cutoffs(db, base))
             df = df[["timestamp", self.entity_col, self.target_col]]
-        pk = db[self.entity_table].pkey
-        known = df[self.entity_col].isin(db[self.entity_table].df[pk])
-        df = df[known & df[self.target_col].notna()]
-        df = df.sort_values(["timestamp", self.entity_col], kind="stable").reset_index(drop=True)
+        df = self._clean(db, df, base)
         if self.tables is None:
             db.cache[key] = df
         return df
+
+    def _clean(self, db: Database, df: pd.DataFrame, split: str) -> pd.DataFrame:
+        ent, target = self.entity_col, self.target_col
+        where = f"Task {self.name!r}, split {split!r}"
+        # sorted first, so that messages and kept rows do not depend on the label query's row order
+        df = df.sort_values(["timestamp", ent], kind="stable", na_position="last").reset_index(drop=True)
+        notes = []
+
+        # Missing targets and timestamps.
+        null_target = df[target].isna().to_numpy()
+        null_time = df["timestamp"].isna().to_numpy()
+        if null_target.any():
+            notes.append(f"{int(null_target.sum())} row(s) with a missing {target!r} (first entities: "
+                         f"{_first(pd.unique(df.loc[null_target, ent]))})")
+        if null_time.any():
+            notes.append(f"{int(null_time.sum())} row(s) with a missing timestamp")
+        df = df[~(null_target | null_time)]
+
+        # Entities: unknown ones are dropped with a warning, those not yet visible quietly.
+        etab = db[self.entity_table]
+        pk = etab.df[etab.pkey]
+        known = df[ent].isin(pk).to_numpy()
+        if not known.all():
+            notes.append(f"{int((~known).sum())} row(s) whose {ent!r} is not a key of {self.entity_table!r} (first: "
+                         f"{_first(pd.unique(df.loc[~known, ent]))})")
+            df = df[known]
+        if etab.time_col is not None and len(df):
+            born = pd.Series(etab.df[etab.time_col].to_numpy(), index=pk.to_numpy())
+            entity_time = born.reindex(df[ent].to_numpy()).to_numpy()
+            limit = df["timestamp"].to_numpy()
+            if self.test_timestamp is not None:  # the rows must also be in X's database, cut at test_timestamp
+                limit = np.minimum(limit, np.datetime64(self.test_timestamp, "ns"))
+            visible = ~np.isnat(entity_time) & (entity_time <= limit)
+            if not visible.all():
+                message = (f"{where}: dropped {int((~visible).sum())} of {len(df)} row(s) whose entity is not visible "
+                           f"at the row's cutoff ({self.entity_table}.{etab.time_col} after the cutoff"
+                           f"{' or the test timestamp' if self.test_timestamp is not None else ''}, or missing)")
+                if visible.any():
+                    logger.debug(message)
+                else:
+                    warnings.warn(message + ": no row is left.", LabelWarning, stacklevel=3)
+                df = df[visible]
+
+        # Duplicates: identical rows are kept once; conflicting ones are an error.
+        dup_keys = df.duplicated(["timestamp", ent], keep=False).to_numpy()
+        if dup_keys.any():
+            exact = df.duplicated(["timestamp", ent, target], keep="first").to_numpy()
+            conflicting = df[dup_keys].groupby(["timestamp", ent], sort=True)[target].nunique()
+            conflicting = conflicting[conflicting > 1]
+            if len(conflicting):
+                first_ts, first_ent = conflicting.index[0]
+                values = _first(df.loc[(df["timestamp"] == first_ts) & (df[ent] == first_ent), target])
+                raise SchemaError(
+                    f"{where}: {len(conflicting)} (timestamp, {ent}) pair(s) have several different targets (first: "
+                    f"{ent}={_first([first_ent])[0]!r} at {first_ts} with {target} values {values}). Make the "
+                    "label query return one row per entity and cutoff."
+                )
+            notes.append(f"{int(exact.sum())} duplicate row(s) (same timestamp, {ent} and {target}), kept once")
+            df = df[~exact]
+
+        if notes:
+            warnings.warn(f"{where}: dropped " + "; ".join(notes) + ".", LabelWarning, stacklevel=3)
+
+        if self.task_type == "binary":
+            values = pd.unique(df[target])
+            if len(values) > 2:
+                raise SchemaError(
+                    f"{where}: a binary task needs at most two distinct {target!r} values, found {len(values)} "
+                    f"(first: {_first(sorted(values, key=repr))}). Use task_type='multiclass' or "
+                    "'regression', or map the target to two values in the label query."
+                )
+        elif self.task_type == "regression":
+            col = df[target]
+            if not (pd.api.types.is_numeric_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype)):
+                raise SchemaError(
+                    f"{where}: a regression target must be numeric, but {target!r} is {col.dtype} (first values: "
+                    f"{_first(col)}). Convert it in the label query."
+                )
+        return df.sort_values(["timestamp", ent], kind="stable").reset_index(drop=True)
 
     def split(self, db: Database, split: str) -> tuple[RelationalDataset, np.ndarray]:
         """``(X, y)`` of ``split``; ``X`` is over the database cut at ``test_timestamp`` except for
@@ -188,7 +388,7 @@ class Task:
         y = df[self.target_col].to_numpy()
         if self.task_type == "regression":
             y = y.astype(np.float64)
-        elif self.task_type == "binary":
+        elif self.task_type == "binary" and _is_zero_one(y):
             y = y.astype(np.int64)
         return X, y
 

@@ -51,6 +51,7 @@ def test_valid_database():
     assert schema["orders"] == {
         "rows": 4,
         "columns": ["order_id", "user_id", "qty", "at"],
+        "kinds": {"order_id": "numeric", "user_id": "numeric", "qty": "numeric", "at": "datetime"},
         "primary_key": "order_id",
         "foreign_keys": {"user_id": "users"},
         "time_column": "at",
@@ -172,7 +173,7 @@ def test_bad_tables_argument():
         Database({})
     with pytest.raises(SchemaError, match="Table 'users' must be a pandas DataFrame"):
         Database({"users": [1, 2]})
-    with pytest.raises(SchemaError, match="non-string column names"):
+    with pytest.raises(SchemaError, match=r"non-string column name\(s\)"):
         Database({"t": pd.DataFrame({0: [1]})})
 
 
@@ -288,12 +289,17 @@ def test_caller_frames_never_mutated(case):
         db = build(users=u, orders=o, **kw)
     pd.testing.assert_frame_equal(u, before_u)
     pd.testing.assert_frame_equal(o, before_o)
-    # The database holds copies: writing to them does not reach the caller's frames.
+    # The database holds read-only copies; the caller's frames stay writeable and their own.
     assert db["orders"].df is not o
-    db["orders"].df.loc[db["orders"].df.index[0], "qty"] = -1.0
-    db["users"].df.loc[0, "name"] = "changed"
+    with pytest.raises(ValueError, match="read-only"):
+        db["orders"].df.loc[db["orders"].df.index[0], "qty"] = -1.0
+    with pytest.raises(ValueError, match="read-only"):
+        db["users"].df.loc[0, "name"] = "changed"
     pd.testing.assert_frame_equal(u, before_u)
     pd.testing.assert_frame_equal(o, before_o)
+    o.loc[o.index[0], "qty"] = -1.0
+    u.loc[0, "name"] = "changed"
+    assert db["orders"].df["qty"].iloc[0] == 1.0 and db["users"].df["name"].iloc[0] == "a"
 
 
 def test_caller_tables_never_mutated():
@@ -383,3 +389,92 @@ def test_large_database_pickles_compressed():
     back = pickle.loads(blob)
     assert back.fingerprint == db.fingerprint
     pd.testing.assert_frame_equal(back["orders"].df, db["orders"].df)
+
+
+# ---------------------------------------------------------------------- degenerate schemas (issue 10)
+def test_empty_column_name_is_rejected():
+    u, o = frames()
+    with pytest.raises(SchemaError, match=r"Table 'orders' has a column named '' \(the empty string\) at position 2"):
+        build(orders=o.rename(columns={"qty": ""}))
+
+
+def test_non_string_column_names_are_rejected():
+    u, o = frames()
+    o[7] = 1.0
+    with pytest.raises(SchemaError, match=r"Table 'orders' has 1 non-string column name\(s\) \(first: \[7\]\)"):
+        build(orders=o)
+
+
+def people():
+    """A self-referencing table (manager) and a table with two keys to it (sender, receiver)."""
+    persons = pd.DataFrame({"pid": [1, 2, 3, 4], "manager": pd.array([pd.NA, 1, 1, 2], dtype="Int64"),
+                            "name": ["a", "b", "c", "d"],
+                            "joined": pd.to_datetime(["2020-01-01", "2020-02-01", "2020-03-01", "2020-04-01"])})
+    messages = pd.DataFrame({"mid": [10, 11, 12], "sender": [1, 2, 3], "receiver": [2, 3, 1],
+                             "name": ["hi", "yo", "ok"],  # a column name shared with persons
+                             "at": pd.to_datetime(["2020-03-05", "2020-04-02", "2020-04-03"])})
+    return Database({"persons": persons, "messages": messages}, primary_keys={"persons": "pid", "messages": "mid"},
+                    foreign_keys={"persons": {"manager": "persons"},
+                                  "messages": {"sender": "persons", "receiver": "persons"}},
+                    time_columns={"persons": "joined", "messages": "at"})
+
+
+def test_self_reference_and_two_keys_to_one_table_are_accepted():
+    db = people()
+    assert db["persons"].fkeys == {"manager": "persons"}
+    assert db["messages"].fkeys == {"sender": "persons", "receiver": "persons"}
+    cut = db.upto("2020-03-10")
+    assert cut["persons"].df["pid"].tolist() == [1, 2, 3] and cut["messages"].df["mid"].tolist() == [10]
+    with pytest.raises(SchemaError, match=r"Foreign key persons\.manager has 1 value\(s\) with no matching "
+                                          r"persons\.pid \(first: \[9\]\)"):
+        Database({"persons": people()["persons"].df.assign(manager=pd.array([pd.NA, 1, 9, 2], dtype="Int64"))},
+                 primary_keys={"persons": "pid"}, foreign_keys={"persons": {"manager": "persons"}})
+
+
+def test_duplicate_column_names_across_tables_survive_cuts_and_round_trips(tmp_path):
+    db = people()
+    assert "name" in db["persons"].df.columns and "name" in db["messages"].df.columns
+    cut = db.upto("2020-04-02")
+    assert cut["messages"].df["name"].tolist() == ["hi", "yo"] and cut["persons"].df["name"].tolist() == list("abcd")
+    from skrel.data import from_relbench, to_relbench
+
+    back = from_relbench(to_relbench(db))
+    for n in db:
+        pd.testing.assert_frame_equal(back[n].df, db[n].df, check_dtype=False)
+        assert back[n].fkeys == db[n].fkeys
+    sa = pytest.importorskip("sqlalchemy")
+    from skrel.data import from_sql
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'people.db'}")
+    with engine.begin() as con:
+        con.exec_driver_sql("CREATE TABLE persons (pid INTEGER PRIMARY KEY, manager INTEGER REFERENCES persons(pid), "
+                            "name TEXT, joined TIMESTAMP)")
+        con.exec_driver_sql("CREATE TABLE messages (mid INTEGER PRIMARY KEY, sender INTEGER REFERENCES persons(pid), "
+                            "receiver INTEGER REFERENCES persons(pid), name TEXT, at TIMESTAMP)")
+        for n in ("persons", "messages"):
+            df = db[n].df.copy()
+            df[db[n].time_col] = df[db[n].time_col].astype(str)
+            df.astype(object).where(df.notna(), None).to_sql(n, con, if_exists="append", index=False)
+    read = from_sql(engine, time_columns={"persons": "joined", "messages": "at"})
+    assert read["messages"].fkeys == {"sender": "persons", "receiver": "persons"}
+    assert read["persons"].fkeys == {"manager": "persons"}
+    for n in db:
+        pd.testing.assert_frame_equal(read[n].df[db[n].df.columns], db[n].df, check_dtype=False)
+
+
+def test_list_and_timedelta_columns_are_allowed_and_reported():
+    u, o = frames()
+    o["tags"] = [["a"], ["b", "c"], [], ["d"]]
+    o["wait"] = pd.to_timedelta([1, 2, 3, 4], unit="h")
+    o["flag"] = [True, False, True, True]
+    o["kind"] = pd.Categorical(["x", "y", "x", "y"])
+    o["nothing"] = None
+    o["mixed"] = [1, "a", 2.0, None]
+    db = build(orders=o)
+    kinds = db.schema()["orders"]["kinds"]
+    assert kinds == {"order_id": "numeric", "user_id": "numeric", "qty": "numeric", "at": "datetime",
+                     "tags": "list", "wait": "timedelta", "flag": "boolean", "kind": "categorical",
+                     "nothing": "empty", "mixed": "other"}
+    assert db.schema()["users"]["kinds"]["name"] == "text"
+    json.dumps(db.schema())
+    assert db.upto("2020-01-02")["orders"].df["tags"].tolist() == [["a"], ["b", "c"]]

@@ -183,7 +183,8 @@ def test_f1_fold_pickles_compactly(f1_path):
     X, _ = tasks["driver-dnf"].split(db, "train")
     train, _ = next(KFold(5).split(np.arange(len(X))))
     fold = pickle.dumps(X[train])
-    in_memory = sum(int(t.df.memory_usage(deep=True).sum()) for t in X.db.tables.values())
+    # pickled uncompressed (memory_usage(deep=True) fails on read-only object columns in pandas 2.x)
+    in_memory = len(pickle.dumps(X.db.tables))
     rows = len(pickle.dumps((X[train].entity_ids, X[train].cutoffs)))
     # Measured: fold 0.72 MB, rows 0.15 MB, database 6.2 MB in memory (6.0 MB pickled uncompressed).
     assert len(fold) < 0.25 * in_memory

@@ -102,9 +102,14 @@ def test_inputs_never_mutated(shop_db):
         pd.testing.assert_frame_equal(db[n].df, snapshot[n])
     rsnap = {n: t.df.copy(deep=True) for n, t in rdb.table_dict.items()}
     back = from_relbench(rdb)
-    back["users"].df.loc[0, "age"] = -1.0
     for n, t in rdb.table_dict.items():
         pd.testing.assert_frame_equal(t.df, rsnap[n])
+    # back holds its own read-only copies; relbench's frames stay writeable and apart
+    with pytest.raises(ValueError, match="read-only"):
+        back["users"].df.loc[0, "age"] = -1.0
+    age = back["users"].df["age"].iloc[0]
+    rdb.table_dict["users"].df.loc[0, "age"] = -1.0
+    assert back["users"].df["age"].iloc[0] == age
 
 
 def test_cut_database_dangling_keys_become_missing():
