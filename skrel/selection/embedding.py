@@ -47,8 +47,12 @@ COMPONENTS = ("homophily", "path_affinity", "feature_affinity", "temporal", "sca
 
 # Regression targets: the kernel K(y, y') = 1[q(y) = q(y')] over this many quantile bins.
 _N_BINS = 10
+# Anchor sampling keeps at least this many anchor entities on average.
+_MIN_ANCHORS = 50
 # Affinity defaults: row subsamples and the untrained network.
 _RDL_LAYERS = (1, 2, 3)
+_RDL_CHANNELS = 16
+_RDL_FANOUT = 4  # RelBench's halving schedule: [4, 2, 1] neighbours per edge type at 3 layers
 
 
 class TaskEmbedding(dict):
@@ -344,7 +348,8 @@ def metapath_homophily(
     max_hops : int, default=3
     max_pairs : int or None, default=2_000_000
         Cap on the expected number of (anchor entity, entity, pivot row) join rows per meta-path;
-        beyond it anchors are Bernoulli-sampled. ``None``: exact always.
+        beyond it anchor entities are Bernoulli-sampled at rate ``max_pairs / size`` (but at least
+        50 anchors on average, so that the standard error means something). ``None``: exact.
     random_state : int, default=0
         Seed of the anchor sampling.
     n_jobs : int, optional
@@ -424,6 +429,8 @@ def metapath_homophily(
                 size = len(db[path.direct[0]].df)
             size = float(size)
             rho = 1.0 if (max_pairs is None or size <= max_pairs) else float(max_pairs) / size
+            # At least _MIN_ANCHORS anchors on average, so that the standard error means something.
+            rho = min(1.0, max(rho, _MIN_ANCHORS / max(len(anchors_all), 1)))
             draw = rng.random(len(anchors_all))
             if rho < 1.0:
                 con.register("skrel_anchor_df", pd.DataFrame({"e": anchors_all[draw < rho]}))
@@ -535,8 +542,8 @@ def _path_affinity(X_tr, y_tr, X_va, y_va, task_type, random_state, n_jobs) -> d
         if n_jobs is not None:
             torch.set_num_threads(int(n_jobs))
         for layers in _RDL_LAYERS:
-            Z = seed_embeddings(both, channels=32, num_layers=layers, fanouts=8, encoder_layers=1,
-                                batch_size=1024, random_state=random_state)
+            Z = seed_embeddings(both, channels=_RDL_CHANNELS, num_layers=layers, fanouts=_RDL_FANOUT,
+                                encoder_layers=1, batch_size=2048, random_state=random_state)
             out[f"path_affinity.rdl{layers}"] = _linear_score(
                 task_type, Z[: len(X_tr)], y_tr, Z[len(X_tr):], y_va, random_state
             )
@@ -557,6 +564,8 @@ def _tabular(F_tr: pd.DataFrame, F_va: pd.DataFrame, numeric_only: bool):
             cats = pd.Index(pd.unique(F_tr[c].dropna().astype(str)))
             F_tr[c] = pd.Categorical(F_tr[c].astype("string"), categories=cats)
             F_va[c] = pd.Categorical(F_va[c].astype("string"), categories=cats)
+    names = [f"f{j}" for j in range(F_tr.shape[1])]  # DFS names hold characters LightGBM rejects
+    F_tr.columns, F_va.columns = names, names
     return F_tr, F_va
 
 
@@ -679,10 +688,9 @@ def _homophily_entries(table: pd.DataFrame, regression: bool) -> dict[str, float
 
 
 def _subsample(labels: pd.DataFrame, n: int | None, rng: np.random.Generator) -> pd.DataFrame:
-    if n is None or len(labels) <= n:
-        return labels
-    idx = np.sort(rng.choice(len(labels), size=n, replace=False))
-    return labels.iloc[idx].reset_index(drop=True)
+    """At most ``n`` rows in a seeded random order (so any prefix is a uniform subsample too)."""
+    idx = rng.permutation(len(labels))
+    return labels.iloc[idx if n is None else idx[:n]].reset_index(drop=True)
 
 
 def task_embedding(
@@ -693,6 +701,7 @@ def task_embedding(
     max_hops: int = 3,
     max_train_rows: int | None = 1000,
     max_val_rows: int | None = 500,
+    path_rows: tuple[int, int] = (500, 250),
     random_state: int = 0,
     components=COMPONENTS,
     feature_learner=None,
@@ -714,7 +723,10 @@ def task_embedding(
     max_hops : int, default=3
         Most foreign-key hops from the entity table to a meta-path's pivot table.
     max_train_rows, max_val_rows : int or None, default=1000 and 500
-        Seeded row subsamples for the affinities (``None``: all rows).
+        Seeded row subsamples for the feature affinity (``None``: all rows).
+    path_rows : (int, int), default=(500, 250)
+        The path affinity uses the first this many training and validation rows of those
+        subsamples (a forward pass of the network is the costliest step).
     random_state : int, default=0
         Seed of every sample and of the untrained network; the same seed gives the same embedding.
     components : sequence of str, default=COMPONENTS
@@ -796,6 +808,8 @@ def task_embedding(
                 raise SchemaError(f"Task {task.name!r} has no validation rows; the affinities need them.")
             (X_tr, y_tr), (X_va, y_va) = split(tr_s), split(va_s)
             if comp == "path_affinity":
+                n_tr, n_va = path_rows
+                X_tr, y_tr, X_va, y_va = X_tr[:n_tr], y_tr[:n_tr], X_va[:n_va], y_va[:n_va]
                 entries.update(_path_affinity(X_tr, y_tr, X_va, y_va, task.task_type, random_state, n_jobs))
             else:
                 entries.update(_feature_affinity(X_tr, y_tr, X_va, y_va, task.task_type, feature_learner,
