@@ -333,6 +333,7 @@ def metapath_homophily(
     max_pairs: int | None = 2_000_000,
     random_state: int = 0,
     n_jobs: int | None = None,
+    verbose: int = 0,
 ) -> pd.DataFrame:
     """Time-exact homophily of the task's training labels on each self-loop meta-path.
 
@@ -354,6 +355,8 @@ def metapath_homophily(
         Seed of the anchor sampling.
     n_jobs : int, optional
         DuckDB threads.
+    verbose : int, default=0
+        1 logs one line per meta-path (``logging`` at INFO on ``skrel.selection.embedding``).
 
     Returns
     -------
@@ -468,7 +471,8 @@ def metapath_homophily(
                 {"edges": T[0] / 2.0, "sample_rate": rho, "hops": float(len(path.steps) or 1), "name": path.name}
             )
             rows.append(row)
-            logger.info("meta-path %s: %.0f edges, rate %.3g, %.2fs", path.name, T[0] / 2, rho, time.perf_counter() - t0)
+            logger.log(logging.INFO if verbose else logging.DEBUG, "meta-path %s: %.0f edges, rate %.3g, %.2fs",
+                       path.name, T[0] / 2, rho, time.perf_counter() - t0)
     finally:
         sql.close()
     out = pd.DataFrame(rows)
@@ -740,7 +744,8 @@ def task_embedding(
     n_jobs : int, optional
         Threads for DuckDB, torch and LightGBM.
     verbose : int, default=0
-        1 logs per component, 2 per meta-path (``logging`` at INFO on ``skrel.selection``).
+        1 logs one line per component, 2 also one per meta-path (``logging`` at INFO on
+        ``skrel.selection.embedding``; DEBUG otherwise).
 
     Returns
     -------
@@ -776,8 +781,7 @@ def task_embedding(
                           f"tables are {db.table_names}.")
     if max_pairs is not None and (not isinstance(max_pairs, Integral) or max_pairs < 1):
         raise ValueError(f"max_pairs must be a positive int or None, got {max_pairs!r}.")
-    level = logging.INFO if verbose else logging.WARNING
-    logger.setLevel(level)
+    level = logging.INFO if verbose else logging.DEBUG
     train = task.labels(db, "train")
     val = task.labels(db, "val")
     if len(train) == 0:
@@ -801,7 +805,7 @@ def task_embedding(
         t0 = time.perf_counter()
         if comp == "homophily":
             table = metapath_homophily(cut, task, labels=train, max_hops=max_hops, max_pairs=max_pairs,
-                                       random_state=random_state, n_jobs=n_jobs)
+                                       random_state=random_state, n_jobs=n_jobs, verbose=max(verbose - 1, 0))
             entries.update(_homophily_entries(table, task.task_type == "regression"))
         elif comp in ("path_affinity", "feature_affinity"):
             if len(va_s) == 0:
@@ -819,5 +823,5 @@ def task_embedding(
         else:
             entries.update(_scale(train, cut, task))
         seconds[comp] = time.perf_counter() - t0
-        logger.info("task %s: %s in %.2fs", task.name, comp, seconds[comp])
+        logger.log(level, "task %s: %s in %.2fs", task.name, comp, seconds[comp])
     return TaskEmbedding({k: float(v) for k, v in entries.items()}, seconds, task.task_type)
