@@ -521,7 +521,8 @@ def _linear_score(task_type: str, Z_tr, y_tr, Z_va, y_va, random_state: int) -> 
         reg = np.eye(A1.shape[1])
         reg[-1, -1] = 0.0  # no penalty on the intercept
         w = np.linalg.solve(A1.T @ A1 + reg, A1.T @ y_tr)
-        return _score(task_type, y_tr, y_va, B1 @ w)
+        shift = np.median(y_tr - A1 @ w)  # the MAE-optimal intercept, for the MAE-based score
+        return _score(task_type, y_tr, y_va, B1 @ w + shift)
     from sklearn.linear_model import LogisticRegression
 
     if len(np.unique(y_tr)) < 2:
@@ -592,9 +593,12 @@ def _feature_affinity(X_tr, y_tr, X_va, y_va, task_type, feature_learner, model_
         else:
             import lightgbm as lgb
 
-            cls = lgb.LGBMRegressor if task_type == "regression" else lgb.LGBMClassifier
-            learner = cls(n_estimators=50, num_leaves=15, learning_rate=0.1, min_child_samples=10,
+            params = dict(n_estimators=50, num_leaves=15, learning_rate=0.1, min_child_samples=10,
                           random_state=random_state, n_jobs=n_jobs or 1, verbose=-1)
+            if task_type == "regression":
+                learner = lgb.LGBMRegressor(objective="l1", **params)  # the score is MAE-based
+            else:
+                learner = lgb.LGBMClassifier(**params)
             numeric_only = False
         A, B = _tabular(F_tr, F_va, numeric_only)
         if task_type != "regression" and len(np.unique(y_tr)) < 2:
