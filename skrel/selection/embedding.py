@@ -64,14 +64,18 @@ class TaskEmbedding(dict):
     Attributes
     ----------
     seconds : dict of str to float
-        Seconds per component, in the order they ran.
+        Wall-clock seconds per component, in the order they ran.
+    cpu_seconds : dict of str to float
+        CPU seconds of this process per component (all its threads): on a shared machine, a
+        measure of the work that does not count time spent waiting for a core.
     task_type : str
         ``"binary"``, ``"multiclass"`` or ``"regression"``.
     """
 
-    def __init__(self, values=(), seconds=None, task_type: str = ""):
+    def __init__(self, values=(), seconds=None, task_type: str = "", cpu_seconds=None):
         super().__init__(values)
         self.seconds: dict[str, float] = dict(seconds or {})
+        self.cpu_seconds: dict[str, float] = dict(cpu_seconds or {})
         self.task_type = task_type
 
     def to_series(self) -> pd.Series:
@@ -414,10 +418,12 @@ def metapath_homophily(
         ]
         aggs += [f"sum(s1.{c} * s2.n + s2.{c} * s1.n) / 2 AS u_{c}" for c in ocols]
         if regression:
+            # Float sums in a fixed order, so that the same seed gives bit-identical results under
+            # any number of threads (integer-valued sums above are exact in any order).
             aggs += [
-                "sum(s1.y1 * s2.y1) AS ss",
-                "sum(s1.y1 * s2.n + s2.y1 * s1.n) / 2 AS mu",
-                "sum(s1.y2 * s2.n + s2.y2 * s1.n) / 2 AS m2",
+                "sum(s1.y1 * s2.y1 ORDER BY pairs.e2) AS ss",
+                "sum(s1.y1 * s2.n + s2.y1 * s1.n ORDER BY pairs.e2) / 2 AS mu",
+                "sum(s1.y2 * s2.n + s2.y2 * s1.n ORDER BY pairs.e2) / 2 AS m2",
             ]
         for path in paths:
             t0 = time.perf_counter()
@@ -794,6 +800,7 @@ def task_embedding(
     cut = db.upto(last)
     entries: dict[str, float] = {}
     seconds: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     rng = np.random.default_rng(random_state)
     tr_s = _subsample(train, max_train_rows, rng)
     va_s = _subsample(val, max_val_rows, rng)
@@ -806,7 +813,7 @@ def task_embedding(
     for comp in COMPONENTS:
         if comp not in components:
             continue
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         if comp == "homophily":
             table = metapath_homophily(cut, task, labels=train, max_hops=max_hops, max_pairs=max_pairs,
                                        random_state=random_state, n_jobs=n_jobs, verbose=max(verbose - 1, 0))
@@ -827,5 +834,6 @@ def task_embedding(
         else:
             entries.update(_scale(train, cut, task))
         seconds[comp] = time.perf_counter() - t0
+        cpu[comp] = time.process_time() - c0
         logger.log(level, "task %s: %s in %.2fs", task.name, comp, seconds[comp])
-    return TaskEmbedding({k: float(v) for k, v in entries.items()}, seconds, task.task_type)
+    return TaskEmbedding({k: float(v) for k, v in entries.items()}, seconds, task.task_type, cpu)
