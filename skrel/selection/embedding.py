@@ -143,8 +143,10 @@ def metapaths(db: Database, entity_table: str, max_hops: int = 3) -> list[MetaPa
     --------
     >>> from skrel.datasets import make_synthetic
     >>> db, _ = make_synthetic(n_entities=20, n_rows=200, n_tables=5)
-    >>> [m.name for m in metapaths(db, "entities")]
-    ['entities<-events.entity_id->events.dim_1_id', 'entities<-events.entity_id<-sub_events.event_id->sub_events.type_id']
+    >>> for m in metapaths(db, "entities"):
+    ...     print(m.name)
+    entities<-events.entity_id->events.dim_1_id
+    entities<-events.entity_id<-sub_events.event_id->sub_events.type_id
     """
     if entity_table not in db:
         raise SchemaError(f"Entity table {entity_table!r} is not in the database; tables are {db.table_names}.")
@@ -433,7 +435,9 @@ def metapath_homophily(
                 con.execute(
                     f"CREATE TEMP TABLE skrel_reach AS {_half_path_sql(sql, task.entity_table, path.steps, t_max)}"
                 ).fetchall()
-                size = con.execute("SELECT coalesce(sum(m * m), 0) FROM (SELECT count(*) AS m FROM skrel_reach GROUP BY p)").fetchall()[0][0]
+                size = con.execute(
+                    "SELECT coalesce(sum(m * m), 0) FROM (SELECT count(*) AS m FROM skrel_reach GROUP BY p)"
+                ).fetchall()[0][0]
             else:
                 size = len(db[path.direct[0]].df)
             size = float(size)
