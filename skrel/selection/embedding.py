@@ -579,6 +579,9 @@ def _tabular(F_tr: pd.DataFrame, F_va: pd.DataFrame, numeric_only: bool):
             cats = pd.Index(pd.unique(F_tr[c].dropna().astype(str)))
             F_tr[c] = pd.Categorical(F_tr[c].astype("string"), categories=cats)
             F_va[c] = pd.Categorical(F_va[c].astype("string"), categories=cats)
+    if numeric_only:  # learners without native categorical support; some reject all-missing columns
+        empty = [c for c in F_tr.columns if F_tr[c].isna().all()]
+        F_tr, F_va = F_tr.drop(columns=empty), F_va.drop(columns=empty)
     names = [f"f{j}" for j in range(F_tr.shape[1])]  # DFS names hold characters LightGBM rejects
     F_tr.columns, F_va.columns = names, names
     return F_tr, F_va
@@ -751,8 +754,9 @@ def task_embedding(
         Among ``"homophily"``, ``"path_affinity"``, ``"feature_affinity"``, ``"temporal"`` and
         ``"scale"``.
     feature_learner : scikit-learn estimator, optional
-        Learner of the feature affinity, cloned and fitted on the numeric DFS features (default:
-        LightGBM with 50 trees of at most 15 leaves, categorical features included).
+        Learner of the feature affinity, cloned and fitted on the numeric DFS features that are not
+        entirely missing (default: LightGBM with 50 trees of at most 15 leaves, L1 objective for
+        regression, categorical features included).
     model_path : str or path-like, optional
         A local TabPFN checkpoint; the feature affinity then uses TabPFN (never downloaded).
     n_jobs : int, optional
