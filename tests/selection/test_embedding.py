@@ -348,3 +348,14 @@ def test_feature_learner_and_model_path():
     assert 0.0 <= emb["feature_affinity.dfs1"] <= 1.0 and 0.0 <= emb["feature_affinity.dfs2"] <= 1.0
     with pytest.raises(FileNotFoundError, match="no-such-checkpoint"):
         task_embedding(db, task, components=("feature_affinity",), model_path="/no-such-checkpoint.ckpt")
+
+
+@pytest.mark.parametrize("task_type", ["multiclass", "regression"])
+def test_feature_affinity_scores_every_task_type(task_type):
+    db, task = make_db(n_users=60, n_orders=400), make_task(task_type, n_users=60)
+    emb = task_embedding(db, task, components=("feature_affinity",))
+    for d in (1, 2):
+        v = emb[f"feature_affinity.dfs{d}"]
+        assert np.isfinite(v) and v <= 1.0
+        if task_type == "multiclass":
+            assert v >= 0.0  # macro one-vs-rest ROC AUC
