@@ -340,11 +340,13 @@ def test_user_data_not_mutated():
 
 
 def test_feature_learner_and_model_path():
-    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
 
     db, task = make_db(n_users=60, n_orders=400), make_task("binary", n_users=60)
-    emb = task_embedding(db, task, components=("feature_affinity",),
-                         feature_learner=HistGradientBoostingClassifier(max_iter=10, random_state=0))
+    learner = make_pipeline(SimpleImputer(), LogisticRegression(max_iter=200))
+    emb = task_embedding(db, task, components=("feature_affinity",), feature_learner=learner)
     assert 0.0 <= emb["feature_affinity.dfs1"] <= 1.0 and 0.0 <= emb["feature_affinity.dfs2"] <= 1.0
     with pytest.raises(FileNotFoundError, match="no-such-checkpoint"):
         task_embedding(db, task, components=("feature_affinity",), model_path="/no-such-checkpoint.ckpt")
