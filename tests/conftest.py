@@ -63,6 +63,14 @@ JOIN orders o ON o.user_id = u.user_id AND o.at > t.timestamp AND o.at <= t.time
 GROUP BY t.timestamp, u.user_id
 """
 
+SHOP_MULTICLASS_SQL = """
+SELECT t.timestamp, u.user_id, CAST(LEAST(COUNT(o.order_id), 2) AS INTEGER) AS orders_bucket
+FROM timestamps t
+CROSS JOIN users u
+LEFT JOIN orders o ON o.user_id = u.user_id AND o.at > t.timestamp AND o.at <= t.timestamp + {window}
+GROUP BY t.timestamp, u.user_id
+"""
+
 
 def shop_task(kind: str = "binary") -> Task:
     common = dict(
@@ -74,6 +82,10 @@ def shop_task(kind: str = "binary") -> Task:
     )
     if kind == "binary":
         return Task(name="user-active", target_col="churn_free", task_type="binary", label_sql=SHOP_LABEL_SQL, **common)
+    if kind == "multiclass":
+        # Orders in the window, bucketed: 0, 1, 2 or more.
+        return Task(name="user-orders", target_col="orders_bucket", task_type="multiclass",
+                    label_sql=SHOP_MULTICLASS_SQL, **common)
     return Task(name="user-spend", target_col="spend", task_type="regression", label_sql=SHOP_REG_SQL, **common)
 
 
@@ -85,6 +97,12 @@ def shop_db():
 @pytest.fixture(scope="session")
 def shop_binary(shop_db):
     return shop_db, shop_task("binary")
+
+
+@pytest.fixture(scope="session")
+def shop_multiclass(shop_db):
+    """The shop database with a 3-class task: a user's orders in the next 60 days, 0, 1 or 2+."""
+    return shop_db, shop_task("multiclass")
 
 
 @pytest.fixture(scope="session")

@@ -37,7 +37,7 @@ import pandas as pd
 
 from .database import Database, SchemaError, Table
 
-__all__ = ["load_directory", "SCHEMA_FILE"]
+__all__ = ["load_directory", "open_database", "display_source", "SCHEMA_FILE"]
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +167,55 @@ def load_directory(path, *, schema_file: str = SCHEMA_FILE) -> Database:
         built[name] = Table(df, spec.get("primary_key"), dict(fkeys), spec.get("time_column"))
         logger.info("read table %s from %s: %d rows", name, file, len(df))
     return Database(built, dangling=dangling)
+
+
+def open_database(source, *, sql_schema: str | None = None) -> Database:
+    """A :class:`Database` from a SQLAlchemy URL, a directory with a ``schema.toml``, or a SQLite file.
+
+    Parameters
+    ----------
+    source : str or path-like
+        ``"dialect://..."`` (for example ``sqlite:///shop.db`` or
+        ``postgresql://user:password@host/db``): read with :func:`skrel.data.from_sql`, keys
+        from the database's constraints and time columns inferred. A directory: read with
+        :func:`load_directory`. An existing file ending in ``.db``, ``.sqlite`` or ``.sqlite3``:
+        read as a SQLite database.
+    sql_schema : str, optional
+        Database schema to read from a URL (a PostgreSQL schema); the default schema otherwise.
+
+    Returns
+    -------
+    Database
+    """
+    from .sql import from_sql
+
+    text = str(source)
+    if "://" in text:
+        return from_sql(text, schema=sql_schema)
+    path = Path(text)
+    if sql_schema is not None:
+        raise ValueError(f"sql_schema={sql_schema!r} applies to a database URL, not to {text!r}.")
+    if path.is_dir():
+        return load_directory(path)
+    if path.is_file() and path.suffix.lower() in (".db", ".sqlite", ".sqlite3"):
+        return from_sql(f"sqlite:///{path.resolve()}")
+    raise FileNotFoundError(
+        f"{text!r} is neither a database URL (dialect://...), a directory with a {SCHEMA_FILE}, nor a SQLite "
+        "file (.db, .sqlite, .sqlite3)."
+    )
+
+
+def display_source(source) -> str:
+    """``source`` as it may be shown or logged: a URL's password is masked."""
+    text = str(source)
+    if "://" not in text:
+        return text
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(text).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is reported by from_sql; never echo it with a password
+        return text.split("://", 1)[0] + "://..."
 
 
 def _table_file(root: Path, name: str, file: str | None, where) -> Path:
