@@ -60,8 +60,6 @@ def _load(args):
         )
     if task_name is not None and task_file is not None:
         raise CommandError(f"give a task name or --task FILE, not both (got {task_name!r} and {task_file!r}).")
-    if db_source is not None and task_name is not None:
-        raise CommandError(f"with --db, give the task as --task FILE (a task file), not the name {task_name!r}.")
     if args.path is not None and db_source is not None:
         raise CommandError("--path is the directory of a built-in dataset's files; with --db, --db names the data.")
     if getattr(args, "sql_schema", None) is not None and db_source is None:
