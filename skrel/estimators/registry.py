@@ -58,9 +58,10 @@ class FamilySpec:
     boosted : bool
         A gradient-boosted family (its default learner): it must have the ``"boosted"`` parameters.
     loss_surface : bool or callable
-        Whether a fitted estimator trains by minimising a differentiable loss whose per-epoch
-        history (``history_``) is meaningful. A callable ``(estimator) -> bool`` decides per
-        estimator (for a family whose learner is a parameter); see :meth:`has_loss_surface`.
+        Whether the estimator trains by gradient steps on a differentiable loss (a torch module,
+        SGD), so that probes of the loss surface apply to it. A callable ``(estimator) -> bool``
+        decides per estimator, for a family whose learner is a parameter; see
+        :meth:`has_loss_surface`.
     budget_param : str
         The parameter that bounds training work: ``"n_estimators"`` (boosting rounds) or
         ``"max_epochs"``.
