@@ -102,6 +102,11 @@ def _need_task(args, command: str):
 
 
 # ---------------------------------------------------------------------- commands
+def _duration(td) -> str:
+    """``30d`` for whole days, pandas' own text otherwise."""
+    return f"{td.days}d" if td == td.floor("D") else str(td)
+
+
 def describe(args) -> dict:
     """Print the tables of a database and the split sizes of its tasks."""
     label, db, _, tasks = _load(args)
@@ -120,7 +125,7 @@ def describe(args) -> dict:
               f"time={t['time_column']} fkeys={fks}")
     for name, sizes in out["tasks"].items():
         task = tasks[name]
-        print(f"  task {name:22s} {task.task_type:10s} window={task.window} metric={task.metric} "
+        print(f"  task {name:22s} {task.task_type:10s} window={_duration(task.window)} metric={task.metric} "
               f"train={sizes['train']} val={sizes['val']} test={sizes['test']}")
     return out
 
