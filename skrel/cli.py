@@ -234,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print the version and exit")
     parser.add_argument("--traceback", action="store_true",
                         help="on error, show the full Python traceback instead of one line")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="run `skrel COMMAND --help` for its options")
 
     p = sub.add_parser("describe", help="tables of a database and split sizes of its tasks",
                        description="Tables of a built-in dataset or of --db, and the split sizes of the tasks.")
@@ -285,7 +286,9 @@ def _one_line(exc: BaseException) -> str:
     msg = " ".join(str(msg).split()) or type(exc).__name__
     module = type(exc).__module__.split(".")[0]
     if module not in ("builtins", "skrel", "tomllib") and not isinstance(exc, (ValueError, OSError)):
-        msg = f"{type(exc).__name__}: {msg}"
+        msg = f"{type(exc).__name__}: {msg}"  # duckdb, sqlalchemy, torch: say whose error it is
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        msg += f" (install the package that provides {exc.name!r})"
     return msg
 
 
@@ -297,7 +300,7 @@ def main(argv=None) -> int:
     """Run the command line; returns the exit status (0, or 2 on error)."""
     try:
         args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # --help, --version, usage errors
+    except SystemExit as exc:  # --help, --version, usage errors (already printed)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     if getattr(args, "verbose", 0):
         logging.basicConfig(level=logging.INFO, format="skrel: %(name)s: %(message)s")
@@ -312,6 +315,12 @@ def main(argv=None) -> int:
             if args.traceback:
                 raise
             print(f"skrel: error: {_one_line(exc)}", file=sys.stderr)
+            return 2
+        except Exception as exc:  # a bug: still one line, with the way to the traceback
+            if args.traceback:
+                raise
+            print(f"skrel: error: internal error {type(exc).__name__}: {_one_line(exc)} "
+                  "(rerun with `skrel --traceback ...` and report it)", file=sys.stderr)
             return 2
     return 0
 

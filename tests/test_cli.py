@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 import skrel
 from skrel.data import Database
+from skrel.data.sql import TimeColumnInferenceWarning
 from conftest import SHOP_LABEL_SQL, make_shop, shop_task
 from skrel.cli import build_parser, main
 from skrel.datasets import DATASETS
@@ -111,8 +112,37 @@ def test_version_and_help_list_the_registries(capsys):
     for name, spec in FAMILIES.items():
         assert name in text and spec.description in text
     assert ", ".join(DATASETS) in text
-    for action in build_parser()._subparsers._group_actions[0].choices["fit"]._actions:
-        assert action.help, f"option {action.dest} has no help text"
+    parser = build_parser()
+    subparsers = parser._subparsers._group_actions[0].choices
+    assert set(subparsers) == {"describe", "fit", "embed", "demo"}
+    for name, sub in [("skrel", parser), *subparsers.items()]:
+        for action in sub._actions:
+            assert action.help, f"{name}: option {action.dest} has no help text"
+
+
+def test_engine_errors_and_bugs_are_one_line(capsys, monkeypatch):
+    import duckdb
+
+    def fails_with(exc):
+        def command(args):
+            raise exc
+        return command
+
+    cases = [
+        (duckdb.BinderException("Binder Error: column x\nnot found"), "skrel: error: BinderException: Binder Error: column x not found"),
+        (RuntimeError("CUDA out of memory.\nTried to allocate"), "skrel: error: CUDA out of memory. Tried to allocate"),
+        (KeyError("No table 'x'; tables are ['a']."), "skrel: error: No table 'x'; tables are ['a']."),
+        (ModuleNotFoundError("No module named 'psycopg'", name="psycopg"),
+         "skrel: error: No module named 'psycopg' (install the package that provides 'psycopg')"),
+        (ZeroDivisionError("division by zero"), "skrel: error: internal error ZeroDivisionError: division by zero "
+                                                "(rerun with `skrel --traceback ...` and report it)"),
+    ]
+    for exc, line in cases:
+        monkeypatch.setattr("skrel.cli.describe", fails_with(exc))
+        assert main(["describe", "flights"]) == 2
+        assert one_error_line(capsys) == line
+    with pytest.raises(ZeroDivisionError):
+        main(["--traceback", "describe", "flights"])
 
 
 # ---------------------------------------------------------------------- your own database
@@ -178,7 +208,9 @@ def check_fit_on_own_db(capsys, url, task_file, extra=()):
     from skrel.evaluation import fit_and_report
 
     schema = extra[1] if extra else None
-    db, task = open_database(url, sql_schema=schema), load_task(task_file)
+    with pytest.warns(TimeColumnInferenceWarning, match="users.signup"):
+        db = open_database(url, sql_schema=schema)
+    task = load_task(task_file)
     shop = make_shop()
     expected = Database({n: t.df for n, t in shop.tables.items()},
                         primary_keys={n: t.pkey for n, t in shop.tables.items()},
