@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _machine import cpu_model  # noqa: E402
+from skrel.estimators.registry import family_names  # noqa: E402
 
 PUBLISHED = {  # AUROC x100, MAE; ../shared/notes/rel-f1.md
     "RelBench RDL (GraphSAGE)": {"driver-dnf": 72.62, "driver-top3": 75.54, "driver-position": 4.022},
@@ -53,7 +54,7 @@ def scale(metric: str, value: float) -> float:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--path", default=str(ROOT.parent / "shared" / "data" / "f1"))
-    parser.add_argument("--models", nargs="+", default=["baseline", "dfs", "rdl", "relgt"])
+    parser.add_argument("--models", nargs="+", default=family_names(), choices=family_names())
     parser.add_argument("--tasks", nargs="+", default=TASKS)
     parser.add_argument("--set", action="extend", nargs="+", default=[], metavar="MODEL.KEY=VALUE")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0],
@@ -70,12 +71,12 @@ def main(argv=None) -> int:
 
     import torch
 
-    from skrel.cli import _parse_sets, fit_and_report
     from skrel.datasets import load_f1
+    from skrel.evaluation import fit_and_report, parse_params
 
     torch.set_num_threads(args.threads)
     overrides: dict[str, dict] = {}
-    for model_key, value in _parse_sets(args.set).items():
+    for model_key, value in parse_params(args.set).items():
         model, key = model_key.split(".", 1)
         overrides.setdefault(model, {})[key] = value
     models = ["baseline"] + [m for m in args.models if m != "baseline"]
@@ -142,8 +143,8 @@ def render(store: dict) -> str:
     for name, scores in PUBLISHED.items():
         lines.append(f"| {name} | published | " + " | ".join(str(scores[t]) for t in TASKS) + " |")
     runs = store.get("runs", {})
-    models = sorted({k.split("/")[0] for k in runs}, key=lambda m: ["baseline", "dfs", "rdl", "relgt"].index(m)
-                    if m in ("baseline", "dfs", "rdl", "relgt") else 99)
+    order = ["baseline"] + [m for m in family_names() if m != "baseline"]
+    models = sorted({k.split("/")[0] for k in runs}, key=lambda m: order.index(m) if m in order else len(order))
     for model in models:
         for label, key in (("RelBench protocol", "test"), ("as-of", "test_asof")):
             cells = []

@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     from skrel.data import RelationalDataset
     from skrel.datasets import load_f1
     from skrel.estimators.registry import make_model
-    from skrel.metrics import evaluate
+    from skrel.evaluation import evaluate
 
     torch.set_num_threads(args.threads)
     db, tasks = load_f1(args.path)

@@ -51,11 +51,11 @@ def main(argv=None) -> int:
     import torch
 
     from f1 import machine
-    from skrel.cli import _parse_sets, fit_and_report
     from skrel.datasets import load_f1
+    from skrel.evaluation import fit_and_report, parse_params
 
     torch.set_num_threads(args.threads)
-    common = _parse_sets(args.set)
+    common = parse_params(args.set)
     db, tasks = load_f1(args.path)
     out_path = Path(args.out)
     store = json.loads(out_path.read_text()) if out_path.exists() else {"runs": {}}

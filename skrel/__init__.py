@@ -1,7 +1,8 @@
 """skrel: machine learning over relational databases, with scikit-learn's API.
 
 Heavy dependencies (torch, torch_geometric, featuretools, tabpfn, skorch, lightgbm) are imported
-lazily: ``import skrel`` and the data layer stay light.
+lazily: ``import skrel`` and the data layer stay light. The estimator classes exported here are
+those of :data:`skrel.estimators.registry.FAMILIES`, read when first asked for.
 """
 
 from importlib import import_module
@@ -10,22 +11,32 @@ from .data import Database, RelationalDataset, SchemaError, Table, Task
 
 __version__ = "0.1.0"
 
-_LAZY = {
+_LAZY_FIXED = {
+    "RelationalEstimator": "skrel.estimators._base",
     "TemporalSplit": "skrel.model_selection",
-    "BaselineEstimator": "skrel.estimators.baseline",
     "DFSTransformer": "skrel.features.dfs",
-    "DFSEstimator": "skrel.estimators.dfs",
-    "RDLEstimator": "skrel.estimators.rdl",
-    "RelGTEstimator": "skrel.estimators.relgt",
     "datasets": "skrel.datasets",
 }
 
-__all__ = ["Database", "Table", "Task", "RelationalDataset", "SchemaError", *_LAZY]
+
+def _lazy() -> dict[str, str]:
+    """Lazy exports: the fixed ones plus every registered family's estimator class."""
+    from .estimators.registry import FAMILIES
+
+    return {**_LAZY_FIXED, **{spec.cls: spec.module for spec in FAMILIES.values()}}
+
+
+_EAGER = ["Database", "Table", "Task", "RelationalDataset", "SchemaError", "__version__"]
 
 
 def __getattr__(name):
-    if name in _LAZY:
-        module = import_module(_LAZY[name])
+    # ``__all__`` too is computed on demand: reading the registry imports scipy.stats, which
+    # ``import skrel`` should not pay for.
+    if name == "__all__":
+        return [*_EAGER, *_lazy()]
+    lazy = _lazy()
+    if name in lazy:
+        module = import_module(lazy[name])
         value = module if name == "datasets" else getattr(module, name)
         globals()[name] = value
         return value
@@ -33,4 +44,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_lazy()) | {"__all__"})

@@ -111,3 +111,31 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+SHOP_MULTICLASS_SQL = """
+SELECT t.timestamp, u.user_id, CAST(LEAST(COUNT(o.order_id), 2) AS INTEGER) AS orders_bucket
+FROM timestamps t
+CROSS JOIN users u
+LEFT JOIN orders o ON o.user_id = u.user_id AND o.at > t.timestamp AND o.at <= t.timestamp + {window}
+GROUP BY t.timestamp, u.user_id
+"""
+
+
+@pytest.fixture(scope="session")
+def shop_multiclass(shop_db):
+    """The shop database with a 3-class task: a user's orders in the next 60 days, bucketed 0, 1 or 2+
+    (about 30/25/45 percent of the train rows)."""
+    binary = shop_task("binary")
+    task = Task(
+        name="user-orders",
+        entity_table=binary.entity_table,
+        entity_col=binary.entity_col,
+        target_col="orders_bucket",
+        task_type="multiclass",
+        window=binary.window,
+        val_timestamp=binary.val_timestamp,
+        test_timestamp=binary.test_timestamp,
+        label_sql=SHOP_MULTICLASS_SQL,
+    )
+    return shop_db, task

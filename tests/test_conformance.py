@@ -1,7 +1,8 @@
-"""One conformance suite, run over every registered estimator family and both task kinds.
+"""One conformance suite, run over every registered estimator family and every task kind.
 
-Every family in ``skrel.estimators.registry.MODELS`` joins by registering; its ``test_params``
-keep these fits small.
+Every family in ``skrel.estimators.registry.FAMILIES`` joins by registering; its ``test_params``
+keep these fits small. The helpers (``make``, ``outputs``) read the registry when called, so a
+family registered later (``tests/test_registry.py`` registers a toy one) is checked the same way.
 """
 
 from __future__ import annotations
@@ -14,18 +15,20 @@ import numpy as np
 import pytest
 from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.exceptions import NotFittedError
-from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.model_selection import GridSearchCV, ParameterSampler, cross_val_score
 from sklearn.pipeline import Pipeline
 
-from skrel.estimators.registry import MODELS, get_model_class
+from skrel.estimators import registry
+from skrel.evaluation import make_scorer
 from skrel.model_selection import TemporalSplit
 
-FAMILIES = sorted(MODELS)
+FAMILIES = registry.family_names()
 
 
 def make(name, **extra):
-    cls = get_model_class(name)
-    return cls(**{**MODELS[name].test_params, "random_state": 0, **extra})
+    """An estimator of family ``name`` with its fast ``test_params`` and ``random_state=0``."""
+    spec = registry.FAMILIES[name]
+    return spec.get_class()(**{**spec.test_params, "random_state": 0, **extra})
 
 
 @pytest.fixture(params=["binary", "regression"])
@@ -127,3 +130,47 @@ def test_fit_rejects_bad_input(name, shop_binary):
         make(name).fit(db, y)
     with pytest.raises(ValueError, match="contradicts"):
         make(name, task_type="regression").fit(db, task)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_parameter_vocabulary(name):
+    """docs/parameters.md: no retired alias, and every parameter the family's kinds must have."""
+    spec = registry.FAMILIES[name]
+    params = spec.get_class()().get_params(deep=False)
+    problems = registry.check_vocabulary(params, torch=spec.torch, boosted=spec.boosted)
+    assert not problems, f"{name}: " + "; ".join(problems)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_registry_entry_is_usable(name):
+    """test_params, the budget parameter and search-space samples are parameters the family accepts."""
+    spec = registry.FAMILIES[name]
+    params = spec.get_class()().get_params(deep=False)
+    assert spec.budget_param in params
+    assert set(spec.test_params) <= set(params), sorted(set(spec.test_params) - set(params))
+    for sample in ParameterSampler(spec.search_space, n_iter=5, random_state=0):
+        clone(make(name).set_params(**sample))
+    assert isinstance(spec.has_loss_surface(make(name)), bool)
+
+
+def check_multiclass(name, db, task):
+    """predict_proba is (n, 3) and sums to one, predict is in classes_, and a pickle predicts the same."""
+    X, y = task.split(db, "train")
+    X_test, y_test = task.split(db, "test")
+    est = make(name).fit(X, y)
+    assert is_classifier(est)
+    np.testing.assert_array_equal(est.classes_, [0, 1, 2])
+    proba = est.predict_proba(X_test)
+    assert proba.shape == (len(X_test), 3) and np.isfinite(proba).all()
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-6)
+    pred = est.predict(X_test)
+    assert pred.shape == (len(X_test),) and set(np.unique(pred)) <= set(est.classes_)
+    assert np.isfinite(make_scorer("log_loss")(est, X_test, y_test))
+    twin = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(twin.predict_proba(X_test), proba)
+    np.testing.assert_array_equal(twin.predict(X_test), pred)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_multiclass(name, shop_multiclass):
+    check_multiclass(name, *shop_multiclass)

@@ -1,2 +1,17 @@
-"""Estimators over RelationalDataset: import the family you need from its module
-(``skrel.estimators.baseline``, ``.dfs``, ``.rdl``, ``.relgt``), or from ``skrel`` lazily."""
+"""Estimators over RelationalDataset.
+
+Import a family's class from its module (``skrel.estimators.baseline``, ``.dfs``, ``.rdl``,
+``.relgt``) or from ``skrel`` lazily; :data:`skrel.estimators.registry.FAMILIES` lists them all.
+:class:`RelationalEstimator` is the base class a new family subclasses (``docs/adding-a-family.md``).
+Nothing heavy is imported until a name is asked for.
+"""
+
+__all__ = ["RelationalEstimator"]
+
+
+def __getattr__(name):
+    if name == "RelationalEstimator":
+        from ._base import RelationalEstimator
+
+        return RelationalEstimator
+    raise AttributeError(f"module 'skrel.estimators' has no attribute {name!r}")
