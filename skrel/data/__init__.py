@@ -3,9 +3,11 @@
 from ._cache import get_cache_bytes, set_cache_bytes
 from .database import Database, DanglingForeignKeyWarning, SchemaError, Table, column_kind
 from .dataset import HORIZONS, RelationalDataset, horizon_cutoffs
+from .directory import load_directory, open_database
 from .relbench_io import from_relbench, to_relbench
 from .sql import SQLSchemaWarning, TimeColumnInferenceWarning, from_sql
 from .task import SPLITS, TASK_TYPES, LabelWarning, Task
+from .task_file import TaskFileError, load_task
 
 __all__ = [
     "Database",
@@ -27,4 +29,8 @@ __all__ = [
     "to_relbench",
     "SQLSchemaWarning",
     "TimeColumnInferenceWarning",
+    "load_directory",
+    "open_database",
+    "load_task",
+    "TaskFileError",
 ]
