@@ -15,3 +15,37 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def stamp_rows(store: dict, current: str) -> list[str]:
+    """Give every stored row without one the store's machine, and return the machines of the
+    stored rows that differ from ``current`` (empty when all rows come from this machine).
+
+    A benchmark merges new rows into its stored JSON. RDL and RelGT scores are bitwise
+    reproducible only on the same processor and torch thread count (MKL picks its float32
+    matmul kernels per processor, and a few rounding differences per step change a 10-epoch
+    training trajectory: on rel-f1 driver-top3, seed 0, the same code and data give test AUROC
+    78.10 on the Intel Xeon the table was made on and 78.49 on an AMD EPYC), so each row keeps
+    the machine it was measured on and a table mixing machines says so.
+    """
+    legacy = store.get("machine")
+    others = set()
+    for r in store.get("runs", {}).values():
+        if legacy is not None:
+            r.setdefault("machine", legacy)
+        if r.get("machine") not in (None, current):
+            others.add(r["machine"])
+    return sorted(others)
+
+
+def machines_line(store: dict) -> str:
+    """``Machine: X`` when every row comes from one machine, else each machine with its row count."""
+    counts: dict[str, int] = {}
+    for r in store.get("runs", {}).values():
+        m = r.get("machine", store.get("machine", "?"))
+        counts[m] = counts.get(m, 0) + 1
+    if len(counts) <= 1:
+        return f"Machine: {next(iter(counts), store.get('machine', '?'))}"
+    parts = "; ".join(f"{m} ({n} rows)" for m, n in sorted(counts.items()))
+    return (f"Machines (rows measured on different machines are not bitwise comparable; see each row's "
+            f"'machine' in the JSON): {parts}")

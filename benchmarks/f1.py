@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _machine import cpu_model  # noqa: E402
+from _machine import cpu_model, machines_line, stamp_rows  # noqa: E402
 from skrel.estimators.registry import family_names  # noqa: E402
 
 PUBLISHED = {  # AUROC x100, MAE; ../shared/notes/rel-f1.md
@@ -86,6 +86,11 @@ def main(argv=None) -> int:
     print(f"loaded rel-f1 in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
     out_path = Path(args.out)
     store = json.loads(out_path.read_text()) if out_path.exists() else {"runs": {}}
+    here = machine()
+    others = stamp_rows(store, here)
+    if others:
+        print(f"warning: {out_path} holds rows measured on {others}; this run is on {here!r}. Scores of the "
+              "torch families differ between processors; the table will list both machines.", file=sys.stderr)
     anchor: dict[str, dict] = {}
     rows = []
     for task_name in args.tasks:
@@ -96,6 +101,7 @@ def main(argv=None) -> int:
                 print(f"fitting {model} on {task_name}, seed {seed} ...", file=sys.stderr, flush=True)
                 r = fit_and_report("f1", db, task, model, params)
                 r["seed"] = seed
+                r["machine"] = here
                 if model == "baseline":
                     anchor[task_name] = r
                 base = anchor[task_name]
@@ -113,7 +119,7 @@ def main(argv=None) -> int:
                     f"({r['time_ratio_to_baseline']:.1f}x baseline), peak RSS {r['peak_rss_mb']:.0f} MB",
                     flush=True,
                 )
-    store["machine"] = machine()
+    store["machine"] = here
     command = shlex.join(["python", "benchmarks/f1.py", *(argv if argv is not None else sys.argv[1:])])
     commands = store.get("commands", [store["command"]] if "command" in store else [])
     store["commands"] = commands + [command] if command not in commands else commands
@@ -133,7 +139,7 @@ def render(store: dict) -> str:
     lines = [
         "# rel-f1 test scores (AUROC x100, MAE)",
         "",
-        f"Machine: {store.get('machine', '?')}. Each skrel row: one fit, random_state=0. 'RelBench protocol' = X over",
+        f"{machines_line(store)}. Each skrel row: one fit, random_state=0. 'RelBench protocol' = X over",
         "the database cut at the test timestamp (the published numbers' protocol); 'as-of' = X over the full",
         "database (each row sees everything up to its own cutoff; not comparable to the published table).",
         "",

@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _machine import machines_line, stamp_rows  # noqa: E402
+
 TASKS = ["driver-dnf", "driver-top3", "driver-position"]
 
 
@@ -52,6 +54,11 @@ def main(argv=None) -> int:
     db, tasks = load_f1(args.path)
     out_path = Path(args.out)
     store = json.loads(out_path.read_text()) if out_path.exists() else {"runs": {}}
+    here = machine()
+    others = stamp_rows(store, here)
+    if others:
+        print(f"warning: {out_path} holds rows measured on {others}; this run is on {here!r}. Scores of the "
+              "torch families differ between processors; the table will list both machines.", file=sys.stderr)
     for task_name in args.tasks:
         task = tasks[task_name]
         X, y = task.split(db, "train")
@@ -64,6 +71,7 @@ def main(argv=None) -> int:
             est = make_model(model, random_state=0, horizon="cutoff").fit(X, y, X_val=X_val, y_val=y_val)
             fit_seconds = time.perf_counter() - t0
             r = {"model": model, "task": task_name, "metric": task.metric, "fit_seconds": round(fit_seconds, 1)}
+            r["machine"] = here
             for horizon in ("cutoff", "data"):
                 if model == "dfs":  # its feature transformer is built in fit
                     est = make_model(model, random_state=0, horizon=horizon).fit(X, y, X_val=X_val, y_val=y_val)
@@ -80,7 +88,7 @@ def main(argv=None) -> int:
                   file=sys.stderr, flush=True)
             out_path.parent.mkdir(parents=True, exist_ok=True)
             out_path.write_text(json.dumps(store, indent=1, sort_keys=True))
-    store["machine"] = machine()
+    store["machine"] = here
     store["command"] = shlex.join(["python", "benchmarks/horizon.py", *(argv if argv is not None else sys.argv[1:])])
     out_path.write_text(json.dumps(store, indent=1, sort_keys=True))
     out_path.with_suffix(".md").write_text(render(store))
@@ -95,7 +103,7 @@ def render(store: dict) -> str:
     lines = [
         "# horizon on rel-f1: stale validation (val rows over the database cut at the val timestamp) and test",
         "",
-        f"Machine: {store.get('machine', '?')}. One fit per row, random_state=0; AUROC x100 or MAE.",
+        f"{machines_line(store)}. One fit per row, random_state=0; AUROC x100 or MAE.",
         "Ratio: data against the cutoff anchor, > 1 = better (AUROC data/cutoff, MAE cutoff/data).",
         "",
         "| model | task | stale val, cutoff | stale val, data | ratio | test, cutoff | test, data | ratio |",

@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _machine import machines_line, stamp_rows  # noqa: E402
+
 TASKS = ["driver-dnf", "driver-top3", "driver-position"]
 VARIANTS = {
     "full": (),
@@ -59,6 +61,11 @@ def main(argv=None) -> int:
     db, tasks = load_f1(args.path)
     out_path = Path(args.out)
     store = json.loads(out_path.read_text()) if out_path.exists() else {"runs": {}}
+    here = machine()
+    others = stamp_rows(store, here)
+    if others:
+        print(f"warning: {out_path} holds rows measured on {others}; this run is on {here!r}. Scores of the "
+              "torch families differ between processors; the table will list both machines.", file=sys.stderr)
     for task_name in args.tasks:
         for variant in args.variants:
             for seed in args.seeds:
@@ -66,12 +73,13 @@ def main(argv=None) -> int:
                 t0 = time.perf_counter()
                 r = fit_and_report("f1", db, tasks[task_name], "relgt", params)
                 r["variant"], r["seed"] = variant, seed
+                r["machine"] = here
                 store["runs"][f"{variant}/{task_name}/{seed}"] = r
                 print(f"{variant:24s} {task_name:16s} seed {seed}: test={r['test']:.4f} val={r['val']:.4f} "
                       f"({time.perf_counter() - t0:.0f}s)", file=sys.stderr, flush=True)
                 out_path.parent.mkdir(parents=True, exist_ok=True)
                 out_path.write_text(json.dumps(store, indent=1, sort_keys=True))
-    store["machine"] = machine()
+    store["machine"] = here
     store["settings"] = common
     command = shlex.join(["python", "benchmarks/relgt_ablation.py", *(argv if argv is not None else sys.argv[1:])])
     commands = store.pop("commands", [store.pop("command")] if "command" in store else [])
@@ -98,7 +106,7 @@ def render(store: dict) -> str:
     lines = [
         "# RelGT ablation on rel-f1 (RelBench protocol: X over the database cut at the test timestamp)",
         "",
-        f"Machine: {store.get('machine', '?')}. Settings: {json.dumps(store.get('settings', {}))} on top of the",
+        f"{machines_line(store)}. Settings: {json.dumps(store.get('settings', {}))} on top of the",
         "CPU defaults. Test score (AUROC x100, MAE), mean over seeds, and in brackets its change against the",
         "full model over the same seeds in percent, positive = better (the paper's convention).",
         "",
