@@ -110,7 +110,7 @@ class RDLEstimator(TorchRelationalEstimator):
         Added to the training loop (e.g. ``skorch.callbacks.LRScheduler``, ``Checkpoint``).
     n_jobs : int or None, default=None
         Torch threads during fit and predict (None: torch's current setting). Predictions are
-        identical for the same ``random_state`` and ``n_jobs`` on the same machine.
+        identical for the same ``random_state`` and ``n_jobs`` on the same processor model.
     task_type : {"auto", "binary", "multiclass", "regression"}, default="auto"
     random_state : int, RandomState instance or None, default=None
         Seeds weights, dropout, shuffling and neighbour sampling: same value, same predictions
@@ -143,7 +143,9 @@ class RDLEstimator(TorchRelationalEstimator):
     time column always visible), in the database that ``X`` is over. Predictions of a row depend
     on its entity, cutoff and visible rows only: its neighbour sample is drawn from a hash of
     ``random_state``, the entity and the cutoff, not from a shared random stream. Identical
-    predictions for the same ``random_state`` hold on the same machine and torch thread count.
+    predictions for the same ``random_state`` hold on the same processor model (MKL picks its
+    float32 matrix-multiply kernels per processor; ``MKL_CBWR`` changes them too) and the same
+    torch thread count (``n_jobs``).
 
     Differences from RelBench's ``gnn_entity.py`` recipe, all for speed or numerics:
 

@@ -105,7 +105,8 @@ class RelGTEstimator(TorchRelationalEstimator):
     callbacks : list of skorch callbacks or None, default=None
         Added to the training loop (e.g. ``skorch.callbacks.LRScheduler``, ``Checkpoint``).
     n_jobs : int or None, default=None
-        Torch threads during fit and predict (None: torch's current setting).
+        Torch threads during fit and predict (None: torch's current setting). Predictions are
+        identical for the same ``random_state`` and ``n_jobs`` on the same processor model.
     task_type : {"auto", "binary", "multiclass", "regression"}, default="auto"
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
