@@ -31,7 +31,8 @@ def _search(max_bytes: int, candidates: int) -> tuple[int, int, int]:
     search = GridSearchCV(RelGTEstimator(**TINY), {"random_state": list(range(candidates))}, cv=[(train, val)],
                           scoring="roc_auc", refit=False)
     search.fit(X, y)
-    contexts = sum(1 for k in db.cache if isinstance(k, tuple) and k and k[0] == "skrel.relgt.contexts")
+    # X is over the database cut at the test timestamp: its entries live in the cut's part of the store
+    contexts = sum(1 for k in X.db.cache if isinstance(k, tuple) and k and k[0] == "skrel.relgt.contexts")
     return db.cache.nbytes, contexts, db.cache.evictions
 
 
@@ -39,7 +40,7 @@ def test_fifty_candidate_search_keeps_the_cache_bounded():
     unbounded_10, contexts_10, _ = _search(1 << 40, 10)
     unbounded_50, contexts_50, _ = _search(1 << 40, 50)
     # unbounded, every candidate keeps its own contexts: the cache grows with the search
-    assert contexts_50 >= 5 * contexts_10 // 2 and unbounded_50 > 2 * unbounded_10
+    assert contexts_10 >= 10 and contexts_50 >= 50 and unbounded_50 > 2 * unbounded_10
     bound = unbounded_10  # room for about ten candidates' entries
     bounded_50, kept, evictions = _search(bound, 50)
-    assert bounded_50 <= bound and evictions > 0 and kept < contexts_50
+    assert bounded_50 <= bound and evictions > 0 and 0 < kept < contexts_50 // 2
