@@ -290,7 +290,10 @@ class Task:
             if missing:
                 raise SchemaError(f"Task {self.name!r}: supplied {base!r} table lacks column(s) {sorted(missing)}.")
             df = df[["timestamp", self.entity_col, self.target_col]].copy()
-            df["timestamp"] = pd.to_datetime(df["timestamp"])
+            stamps = pd.to_datetime(df["timestamp"])
+            if isinstance(stamps.dtype, pd.DatetimeTZDtype):  # the database stores naive UTC
+                stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+            df["timestamp"] = stamps.astype("datetime64[ns]")
         else:
             label_db = db if base == "test" else self._cut(db)
             df = self.make_labels(label_db, self.cutoffs(db, base))
