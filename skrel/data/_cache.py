@@ -67,11 +67,12 @@ def _default_bound() -> int:
     """1 GiB, or an eighth of physical memory when that is smaller (and at least 64 MiB).
 
     Why: on rel-f1 a task's working set is about 25 MB (labels and the cut database 6 MB, depth-2
-    DFS features of the train split 11 MB, the graph 6 MB) and one RelGT context set about 50 MB,
-    so 1 GiB keeps every structure of a search over a database of that size, including some
-    twenty context configurations, while a 50-candidate search that kept them all unbounded grew
-    by gigabytes. An eighth of memory leaves the rest to the models and DuckDB on small machines;
-    a larger database should raise the bound (``set_cache_bytes``) rather than recompute.
+    DFS features of the train split 11 MB, the graph 6 MB) and one RelGT context set of the train
+    split 36 MB (measured with ``estimate_nbytes``). 1 GiB keeps every structure of a search over
+    a database of that size, with about twenty-five context configurations, where a 50-candidate
+    search over the context parameters kept 1.8 GB unbounded. An eighth of memory leaves the rest
+    to the models and DuckDB on small machines; for a larger database raise the bound
+    (``set_cache_bytes``) rather than recompute.
     """
     total = _physical_memory()
     if total is None:  # pragma: no cover
