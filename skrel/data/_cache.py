@@ -70,7 +70,7 @@ def _default_bound() -> int:
     DFS features of the train split 11 MB, the graph 6 MB) and one RelGT context set of the train
     split 36 MB (measured with ``estimate_nbytes``). 1 GiB keeps every structure of a search over
     a database of that size, with about twenty-five context configurations, where a 50-candidate
-    search over the context parameters kept 1.8 GB unbounded. An eighth of memory leaves the rest
+    search over the context parameters would keep 1.8 GB unbounded. An eighth of memory leaves the rest
     to the models and DuckDB on small machines; for a larger database raise the bound
     (``set_cache_bytes``) rather than recompute.
     """
