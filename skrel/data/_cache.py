@@ -179,8 +179,9 @@ def estimate_nbytes(obj: Any, _depth: int = 0, _seen: set | None = None) -> int:
     if isinstance(obj, (list, tuple, set, frozenset)):
         return sys.getsizeof(obj) + _sum_items(list(_head(obj)), len(obj), _depth, seen)
     if dataclasses.is_dataclass(obj):
-        values = [getattr(obj, f.name, None) for f in dataclasses.fields(obj)]
-        extra = [v for k, v in getattr(obj, "__dict__", {}).items() if k not in {f.name for f in dataclasses.fields(obj)}]
+        names = {f.name for f in dataclasses.fields(obj)}
+        values = [getattr(obj, name, None) for name in names]
+        extra = [v for k, v in getattr(obj, "__dict__", {}).items() if k not in names]
         return sys.getsizeof(obj) + _sum_items(values + extra, len(values) + len(extra), _depth, seen)
     if hasattr(obj, "__dict__"):
         values = list(vars(obj).values())

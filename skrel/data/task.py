@@ -140,9 +140,10 @@ class Task:
             raise ValueError(f"Task {self.name!r}: give exactly one of label_sql and tables.")
         if self.label_sql is not None and (self.val_timestamp is None or self.test_timestamp is None):
             raise ValueError(f"Task {self.name!r}: computed labels need val_timestamp and test_timestamp.")
-        if self.val_timestamp is not None and self.test_timestamp is not None and self.val_timestamp >= self.test_timestamp:
+        val, test = self.val_timestamp, self.test_timestamp
+        if val is not None and test is not None and val >= test:
             raise ValueError(
-                f"Task {self.name!r}: val_timestamp {self.val_timestamp} must be before test_timestamp {self.test_timestamp}."
+                f"Task {self.name!r}: val_timestamp {val} must be before test_timestamp {test}."
             )
         if self.tables is not None:
             missing = {"train", "val", "test"} - set(self.tables)
