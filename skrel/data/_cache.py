@@ -64,7 +64,16 @@ def _physical_memory() -> int | None:
 
 
 def _default_bound() -> int:
-    """1 GiB, or an eighth of physical memory when that is smaller (and at least 64 MiB)."""
+    """1 GiB, or an eighth of physical memory when that is smaller (and at least 64 MiB).
+
+    Why: on rel-f1 a task's working set is about 25 MB (labels and the cut database 6 MB, depth-2
+    DFS features of the train split 11 MB, the graph 6 MB) and one RelGT context set of the train
+    split 36 MB (measured with ``estimate_nbytes``). 1 GiB keeps every structure of a search over
+    a database of that size, with about twenty-five context configurations, where a 50-candidate
+    search over the context parameters would keep 1.8 GB unbounded. An eighth of memory leaves the rest
+    to the models and DuckDB on small machines; for a larger database raise the bound
+    (``set_cache_bytes``) rather than recompute.
+    """
     total = _physical_memory()
     if total is None:  # pragma: no cover
         return _GIB
@@ -170,8 +179,9 @@ def estimate_nbytes(obj: Any, _depth: int = 0, _seen: set | None = None) -> int:
     if isinstance(obj, (list, tuple, set, frozenset)):
         return sys.getsizeof(obj) + _sum_items(list(_head(obj)), len(obj), _depth, seen)
     if dataclasses.is_dataclass(obj):
-        values = [getattr(obj, f.name, None) for f in dataclasses.fields(obj)]
-        extra = [v for k, v in getattr(obj, "__dict__", {}).items() if k not in {f.name for f in dataclasses.fields(obj)}]
+        names = {f.name for f in dataclasses.fields(obj)}
+        values = [getattr(obj, name, None) for name in names]
+        extra = [v for k, v in getattr(obj, "__dict__", {}).items() if k not in names]
         return sys.getsizeof(obj) + _sum_items(values + extra, len(values) + len(extra), _depth, seen)
     if hasattr(obj, "__dict__"):
         values = list(vars(obj).values())
@@ -255,36 +265,44 @@ class CacheStore:
             self.evictions += 1
 
     # ------------------------------------------------------------------ per-thread last entry
+    # The value a thread just stored, or just found with ``in``, is kept for that thread's next
+    # lookup only: ``if key in cache: return cache[key]`` and ``cache[key] = v; return cache[key]``
+    # then hold when the entry is evicted in between (or was too large to store). The next
+    # operation of the thread releases it, so at most one entry per thread outlives the bound.
     def _remember(self, key, value) -> None:
         self._recent.item = (key, value)
 
-    def _recalled(self, key):
+    def _pop_recent(self, key):
         item = getattr(self._recent, "item", None)
+        self._recent.item = None
         if item is not None and item[0] == key:
             return item[1]
         return _MISSING
 
     # ------------------------------------------------------------------ operations
-    def lookup(self, key, count_hit: bool = True):
+    def lookup(self, key, count_hit: bool = True, keep: bool = False):
         """The value under ``key`` (marked most recently used), or ``_MISSING``.
 
         A miss is always counted; a hit only with ``count_hit`` (``key in cache`` followed by
-        ``cache[key]`` counts one hit, not two).
+        ``cache[key]`` counts one hit, not two). With ``keep``, a value found is kept for the
+        thread's next lookup.
         """
         with self._lock:
+            recalled = self._pop_recent(key)
             entry = self._data.get(key, _MISSING)
-            if entry is _MISSING:
-                value = self._recalled(key)
-                if value is _MISSING:
-                    self.misses += 1
-                elif count_hit:
-                    self.hits += 1
+            if entry is not _MISSING:
+                self._data.move_to_end(key)
+                value = entry[0]
+            else:
+                value = recalled
+            if value is _MISSING:
+                self.misses += 1
                 return value
-            self._data.move_to_end(key)
             if count_hit:
                 self.hits += 1
-            self._remember(key, entry[0])
-            return entry[0]
+            if keep:
+                self._remember(key, value)
+            return value
 
     def store(self, key, value) -> None:
         size = estimate_nbytes(value)
@@ -368,7 +386,7 @@ class DatabaseCache(MutableMapping):
 
     def __contains__(self, key) -> bool:
         store, ns = self._ctx()
-        return store.lookup((ns, key), count_hit=False) is not _MISSING
+        return store.lookup((ns, key), count_hit=False, keep=True) is not _MISSING
 
     def __setitem__(self, key, value) -> None:
         store, ns = self._ctx()

@@ -140,9 +140,10 @@ class Task:
             raise ValueError(f"Task {self.name!r}: give exactly one of label_sql and tables.")
         if self.label_sql is not None and (self.val_timestamp is None or self.test_timestamp is None):
             raise ValueError(f"Task {self.name!r}: computed labels need val_timestamp and test_timestamp.")
-        if self.val_timestamp is not None and self.test_timestamp is not None and self.val_timestamp >= self.test_timestamp:
+        val, test = self.val_timestamp, self.test_timestamp
+        if val is not None and test is not None and val >= test:
             raise ValueError(
-                f"Task {self.name!r}: val_timestamp {self.val_timestamp} must be before test_timestamp {self.test_timestamp}."
+                f"Task {self.name!r}: val_timestamp {val} must be before test_timestamp {test}."
             )
         if self.tables is not None:
             missing = {"train", "val", "test"} - set(self.tables)
@@ -290,7 +291,10 @@ class Task:
             if missing:
                 raise SchemaError(f"Task {self.name!r}: supplied {base!r} table lacks column(s) {sorted(missing)}.")
             df = df[["timestamp", self.entity_col, self.target_col]].copy()
-            df["timestamp"] = pd.to_datetime(df["timestamp"])
+            stamps = pd.to_datetime(df["timestamp"])
+            if isinstance(stamps.dtype, pd.DatetimeTZDtype):  # the database stores naive UTC
+                stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+            df["timestamp"] = stamps.astype("datetime64[ns]")
         else:
             label_db = db if base == "test" else self._cut(db)
             df = self.make_labels(label_db, self.cutoffs(db, base))

@@ -380,3 +380,34 @@ def test_dfs_features_follow_an_in_place_edit():
                        time_columns={"orders": "at"})
     X2, _ = shop_task().split(rebuilt, "train")
     pd.testing.assert_frame_equal(dfs.transform(X2), after)
+
+
+def test_families_give_the_same_results_without_a_cache():
+    """The families' cache patterns (`in` then `[]`, store then `[]`) hold when nothing can be stored."""
+    features = pytest.importorskip("skrel.features")
+    results = []
+    for bound in (None, 0):
+        previous = set_cache_bytes(bound)
+        try:
+            db = make_shop()
+            X, _ = shop_task().split(db, "train")
+            dfs = features.DFSTransformer(max_depth=1, agg_primitives=["sum", "count"]).fit(X)
+            results.append((dfs.transform(X), dfs.transform(X)))
+            if bound == 0:
+                assert len(db.cache) == 0 and db.cache.nbytes == 0
+        finally:
+            set_cache_bytes(previous)
+    pd.testing.assert_frame_equal(results[0][0], results[1][0])
+    pd.testing.assert_frame_equal(results[1][0], results[1][1])
+
+
+def test_graph_cache_pattern_without_a_cache():
+    hetero = pytest.importorskip("skrel.graph.hetero")
+    db = make_shop(n_orders=200)
+    db.cache.max_bytes = 0
+    a, b = hetero.build_graph(db), hetero.build_graph(db)
+    assert a.fingerprint == b.fingerprint and a.edge_types == b.edge_types and db.cache.nbytes == 0
+    for et in a.edge_types:
+        np.testing.assert_array_equal(a.adj[et][1], b.adj[et][1])
+    db.cache.max_bytes = 1 << 30
+    assert hetero.build_graph(db) is hetero.build_graph(db)

@@ -385,3 +385,12 @@ def test_entities_with_an_entity_time_fit_and_predict():
         X, y = task.split(db, split)
         proba = est.predict_proba(X)
         assert proba.shape == (len(X), 2) and np.isfinite(proba).all()
+
+
+def test_supplied_aware_timestamps_become_naive_utc(shop_db):
+    tables = {s: pd.DataFrame({"timestamp": pd.to_datetime(["2020-06-01 02:00"]).tz_localize("Europe/Paris"),
+                               "user_id": [1], "y": [1]}) for s in ("train", "val", "test")}
+    task = supplied_task(tables=tables)
+    labels = task.labels(shop_db, "train")
+    assert labels["timestamp"].tolist() == [pd.Timestamp("2020-06-01 00:00")]
+    assert labels["timestamp"].dtype == "datetime64[ns]"
