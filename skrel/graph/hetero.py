@@ -23,6 +23,7 @@ reused across fits, grid-search candidates and predictions):
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,6 +42,7 @@ __all__ = [
     "materialize",
     "node_keys",
     "to_hetero_data",
+    "UnsupportedColumnWarning",
 ]
 
 EdgeType = tuple[str, str, str]
@@ -252,7 +254,39 @@ class FeatureSpec:
 _CONST = "__const__"
 
 
+class UnsupportedColumnWarning(UserWarning):
+    """A column the graph families cannot encode (list- or dict-valued cells) is left out."""
+
+
+def _is_nested(series: pd.Series) -> bool:
+    """Whether an object column holds containers (lists, tuples, sets, dicts, arrays) in its cells."""
+    if series.dtype != object:
+        return False
+    values = series.dropna()
+    values = values.iloc[:1000] if len(values) > 1000 else values
+    return any(isinstance(v, (list, tuple, set, frozenset, dict, np.ndarray)) for v in values)
+
+
+def _numeric_values(series: pd.Series) -> pd.Series:
+    """A numerical feature column as float64, with +-inf treated as missing.
+
+    Timedeltas become seconds; booleans 0/1. ``inf`` carries no usable magnitude for a
+    standardised encoder (it makes the column's mean and std infinite, then every output NaN), so
+    it is missing, exactly like ``NaN``.
+    """
+    if pd.api.types.is_timedelta64_dtype(series.dtype):
+        values = series.dt.total_seconds()
+    elif pd.api.types.is_bool_dtype(series.dtype):
+        values = series.astype("float64")
+    else:
+        values = pd.to_numeric(series, errors="coerce").astype("float64")
+    return values.where(np.isfinite(values.to_numpy()))
+
+
 def _feature_frame(db: Database, table: str, stypes: dict) -> pd.DataFrame:
+    """The feature columns of ``table`` ready for torch_frame (a new frame; ``db`` is never modified)."""
+    import torch_frame
+
     t = db[table]
     if list(stypes) == [_CONST]:
         return pd.DataFrame({_CONST: np.ones(len(t.df))})
@@ -262,7 +296,20 @@ def _feature_frame(db: Database, table: str, stypes: dict) -> pd.DataFrame:
             f"Table {table!r} lacks feature column(s) {missing} the model was fitted with; "
             "predict on a database with the training schema."
         )
-    return t.df[list(stypes)]
+    out = {}
+    for col, st in stypes.items():
+        series = t.df[col]
+        if st == torch_frame.numerical:
+            series = _numeric_values(series)
+        elif st == torch_frame.text_embedded:
+            series = series.astype("string").fillna("").astype(object)
+        elif _is_nested(series) and st != torch_frame.multicategorical:
+            raise SchemaError(
+                f"Column {table}.{col} holds list-like values but the model encodes it as {st.value}; "
+                "predict on a database with the training schema."
+            )
+        out[col] = series
+    return pd.DataFrame(out, index=t.df.index)
 
 
 def _infer_stypes(db: Database, table: str, overrides: dict | None) -> dict:
@@ -271,14 +318,38 @@ def _infer_stypes(db: Database, table: str, overrides: dict | None) -> dict:
 
     t = db[table]
     skip = {t.pkey, *t.fkeys}
-    cols = [c for c in t.df.columns if c not in skip]
-    sample = t.df[cols]
+    cols = [c for c in t.df.columns if c not in skip and not (overrides and c in overrides)]
+    # Decided here, not by torch_frame's inference: timedeltas are durations (seconds), nested
+    # values (lists, dicts) have no encoder in the graph families and are left out, loudly.
+    fixed = {}
+    nested = []
+    for c in cols:
+        series = t.df[c]
+        if pd.api.types.is_timedelta64_dtype(series.dtype):
+            fixed[c] = torch_frame.numerical if series.notna().any() else None
+        elif pd.api.types.is_numeric_dtype(series.dtype) and not np.isfinite(series.to_numpy(dtype="float64",
+                                                                                           na_value=np.nan)).any():
+            fixed[c] = None  # all missing or infinite: nothing to learn from
+        elif _is_nested(series):
+            fixed[c] = None
+            nested.append(c)
+    if nested:
+        warnings.warn(
+            f"Column(s) {', '.join(f'{table}.{c}' for c in nested)} hold list- or dict-valued cells, which "
+            "the graph families cannot encode; they are left out. Pass stypes={table: {column: 'multicategorical'}} "
+            "for lists of categories.",
+            UnsupportedColumnWarning,
+            stacklevel=4,
+        )
+    rest = [c for c in cols if c not in fixed]
+    sample = t.df[rest]
     if len(sample) > 1000:
         sample = sample.sample(1000, random_state=0)
-    inferred = infer_df_stype(sample) if cols else {}
+    inferred = infer_df_stype(sample) if rest else {}
     for col, st in list(inferred.items()):
         if st in (torch_frame.embedding, torch_frame.sequence_numerical, torch_frame.text_tokenized):
             inferred[col] = torch_frame.multicategorical if st == torch_frame.embedding else None
+    inferred.update(fixed)
     inferred = {c: s for c, s in inferred.items() if s is not None}
     for col, st in (overrides or {}).items():
         if col not in t.df.columns:
@@ -304,13 +375,9 @@ def _text_cfg(stypes: dict, embedder):
 
 
 def _materialize_table(db, table, stypes, embedder, col_stats=None):
-    import torch_frame
     from torch_frame.data import Dataset
 
     df = _feature_frame(db, table, stypes)
-    for col, st in stypes.items():
-        if st == torch_frame.text_embedded:
-            df = df.assign(**{col: df[col].astype("string").fillna("").astype(object)})
     ds = Dataset(df=df, col_to_stype=dict(stypes), col_to_text_embedder_cfg=_text_cfg(stypes, embedder))
     ds.materialize(col_stats=col_stats)
     return ds.tensor_frame, ds.col_stats

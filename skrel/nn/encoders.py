@@ -17,10 +17,27 @@ __all__ = ["HeteroTableEncoder", "TimeEncoder", "relative_days", "resnet_forward
 NS_PER_DAY = 86_400 * 10**9
 
 
-def module_key(name: str) -> str:
-    """A ``ModuleDict`` key for a table name (table names may clash with module attributes,
-    e.g. ``"items"``, or hold dots)."""
-    return "t_" + name.replace(".", "_dot_")
+def module_key(*names: str) -> str:
+    """An injective ``ModuleDict`` key for a table name, or for the parts of an edge type.
+
+    Table names may clash with module attributes (``"items"``) and may hold dots, which
+    ``ModuleDict`` refuses. Each part is escaped (``"_"`` -> ``"__"``, ``"."`` -> ``"_d"``) and the
+    parts are joined with ``"_s"``: after escaping every ``"_"`` starts one of these two-character
+    tokens, so distinct names (``"a.b"`` and ``"a_dot_b"``; ``("a__b", "c")`` and ``("a", "b__c")``)
+    never share a key, hence never share parameters.
+
+    Examples
+    --------
+    >>> module_key("users")
+    't_users'
+    >>> module_key("a.b"), module_key("a_dot_b")
+    ('t_a_db', 't_a__dot__b')
+    >>> module_key("orders", "f2p_user_id", "users")
+    't_orders_sf2p__user__id_susers'
+    """
+    if not names:
+        raise ValueError("module_key needs at least one name.")
+    return "t_" + "_s".join(str(n).replace("_", "__").replace(".", "_d") for n in names)
 
 
 def relative_days(seed_time: Tensor, node_time: Tensor) -> Tensor:
