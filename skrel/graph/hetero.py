@@ -299,6 +299,9 @@ def _feature_frame(db: Database, table: str, stypes: dict) -> pd.DataFrame:
     out = {}
     for col, st in stypes.items():
         series = t.df[col]
+        if pd.api.types.is_float_dtype(series.dtype) and np.isinf(series.to_numpy(dtype="float64",
+                                                                               na_value=np.nan)).any():
+            series = series.where(np.isfinite(series.to_numpy(dtype="float64", na_value=np.nan)))
         if st == torch_frame.numerical:
             series = _numeric_values(series)
         elif st == torch_frame.text_embedded:
@@ -345,6 +348,9 @@ def _infer_stypes(db: Database, table: str, overrides: dict | None) -> dict:
     sample = t.df[rest]
     if len(sample) > 1000:
         sample = sample.sample(1000, random_state=0)
+    infinite = [c for c in rest if pd.api.types.is_float_dtype(sample[c].dtype) and np.isinf(sample[c]).any()]
+    if infinite:  # +-inf is missing for inference too (else the type would depend on inf vs NaN)
+        sample = sample.assign(**{c: sample[c].where(np.isfinite(sample[c])) for c in infinite})
     inferred = infer_df_stype(sample) if rest else {}
     for col, st in list(inferred.items()):
         if st in (torch_frame.embedding, torch_frame.sequence_numerical, torch_frame.text_tokenized):
@@ -363,6 +369,28 @@ def _infer_stypes(db: Database, table: str, overrides: dict | None) -> dict:
     # Keep the table's column order: the TensorFrame layout must not depend on dict history.
     ordered = {c: inferred[c] for c in t.df.columns if c in inferred}
     return ordered or {_CONST: torch_frame.numerical}
+
+
+MAX_CATEGORIES = 1000
+"""Vocabulary cap of categorical columns: the most frequent categories keep their own embedding,
+rarer ones are encoded as missing. Type inference looks at a 1000-row sample, so a column can be
+typed categorical yet hold a category per row over the whole table; uncapped, its embedding
+table alone would hold ``rows x channels`` parameters."""
+
+
+def _cap_categories(col_stats: dict) -> bool:
+    """Keep the :data:`MAX_CATEGORIES` most frequent categories of each (multi)categorical column
+    of one table's statistics, in place; True if any vocabulary was cut."""
+    from torch_frame.data.stats import StatType
+
+    cut = False
+    for stats in col_stats.values():
+        for kind in (StatType.COUNT, StatType.MULTI_COUNT):
+            if kind in stats and len(stats[kind][0]) > MAX_CATEGORIES:
+                values, counts = stats[kind]  # sorted by count, most frequent first
+                stats[kind] = (list(values[:MAX_CATEGORIES]), list(counts[:MAX_CATEGORIES]))
+                cut = True
+    return cut
 
 
 def _text_cfg(stypes: dict, embedder):
@@ -418,6 +446,8 @@ def feature_spec(db: Database, text_embedder=None, stypes: dict | None = None) -
     for table in db.table_names:
         st = _infer_stypes(db, table, overrides.get(table))
         tf, stats = _materialize_table(db, table, st, embedder)
+        if _cap_categories(stats):
+            tf, _ = _materialize_table(db, table, st, embedder, col_stats=stats)
         spec_stypes[table], col_stats[table], col_names[table], tfs[table] = st, stats, tf.col_names_dict, tf
     spec = FeatureSpec(spec_stypes, col_stats, col_names, embedder, key)
     db.cache[cache_key] = spec
