@@ -402,12 +402,38 @@ def _text_cfg(stypes: dict, embedder):
     return None
 
 
+def _col_stats(df: pd.DataFrame, stypes: dict) -> dict:
+    """torch_frame's column statistics of ``df``, the numerical ones vectorised.
+
+    Same values as ``torch_frame.data.stats.compute_col_stats`` (mean, std and quantiles of the
+    finite values), whose numerical path flattens each column with ``np.hstack`` over its
+    elements: about 0.9 s per column per 50k rows, four minutes for a 400k-row table with 30
+    numerical columns, against milliseconds here.
+    """
+    import torch_frame
+    from torch_frame.data.stats import StatType, compute_col_stats
+
+    stats = {}
+    for col, st in stypes.items():
+        if st != torch_frame.numerical:
+            stats[col] = compute_col_stats(df[col], st)
+            continue
+        values = df[col].to_numpy(dtype="float64", na_value=np.nan)
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            stats[col] = {StatType.MEAN: np.nan, StatType.STD: np.nan, StatType.QUANTILES: [np.nan] * 5}
+        else:
+            stats[col] = {StatType.MEAN: np.mean(values).item(), StatType.STD: np.std(values).item(),
+                          StatType.QUANTILES: np.quantile(values, q=[0, 0.25, 0.5, 0.75, 1]).tolist()}
+    return stats
+
+
 def _materialize_table(db, table, stypes, embedder, col_stats=None):
     from torch_frame.data import Dataset
 
     df = _feature_frame(db, table, stypes)
     ds = Dataset(df=df, col_to_stype=dict(stypes), col_to_text_embedder_cfg=_text_cfg(stypes, embedder))
-    ds.materialize(col_stats=col_stats)
+    ds.materialize(col_stats=col_stats if col_stats is not None else _col_stats(df, stypes))
     return ds.tensor_frame, ds.col_stats
 
 

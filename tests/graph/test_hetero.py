@@ -197,3 +197,26 @@ def test_categorical_vocabularies_are_capped():
     assert len(values) == MAX_CATEGORIES and values[0] == "common" and counts[0] == 300
     idx = materialize(db, spec)["users"].feat_dict[torch_frame.categorical][:, 0]
     assert idx.max() == MAX_CATEGORIES - 1 and (idx == -1).sum() == 301
+
+
+def test_vectorised_statistics_are_torch_frames():
+    import torch_frame
+    from torch_frame.data.stats import compute_col_stats
+
+    from skrel.graph.hetero import _col_stats
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=500)
+    x[::7] = np.nan
+    x[3] = -np.inf
+    df = pd.DataFrame({"x": x, "i": rng.integers(0, 9, 500).astype(float), "c": rng.choice(["a", "b"], 500)})
+    stypes = {"x": torch_frame.numerical, "i": torch_frame.numerical, "c": torch_frame.categorical}
+    ours = _col_stats(df, stypes)
+    for col, st in stypes.items():
+        theirs = compute_col_stats(df[col], st)
+        assert ours[col].keys() == theirs.keys()
+        for key in theirs:
+            if st == torch_frame.numerical:
+                np.testing.assert_allclose(ours[col][key], theirs[key], rtol=1e-12)
+            else:
+                assert ours[col][key] == theirs[key]
