@@ -44,7 +44,8 @@ class RDLModel(nn.Module):
     clamp : tuple of float, optional
         Regression output bounds.
     target_loc, target_scale : float (or array for multiclass) and float, default=0.0 and None
-        Output offset and regression scale (see :class:`~skrel.nn.heads.PredictionHead`).
+        Output offset and regression scale (see :class:`~skrel.nn.heads.PredictionHead`; for
+        regression, :func:`skrel.nn.heads.regression_target_stats` gives both with ``clamp``).
 
     Shapes
     ------
