@@ -59,7 +59,7 @@ def test_regression_loss_is_l1_smoothed_near_the_fit():
     y = torch.zeros(3)
     raw = torch.tensor([5.0, 0.5, -0.2], requires_grad=True)
     loss = head.loss(raw, y)
-    assert float(loss) == pytest.approx(((5 - 0.5) + 0.5 * 0.25 + 0.5 * 0.04) / 3)
+    assert loss.item() == pytest.approx(((5 - 0.5) + 0.5 * 0.25 + 0.5 * 0.04) / 3)
     loss.backward()
     # far from the fit the gradient is L1's sign; near it, proportional to the error
     np.testing.assert_allclose(raw.grad.numpy() * 3, [1.0, 0.5, -0.2], rtol=1e-6)
