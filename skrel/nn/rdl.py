@@ -43,8 +43,9 @@ class RDLModel(nn.Module):
     n_classes : int, default=2
     clamp : tuple of float, optional
         Regression output bounds.
-    target_loc, target_scale : float (or array for multiclass) and float, default=0.0 and 1.0
-        Output offset and regression scale (see :class:`~skrel.nn.heads.PredictionHead`).
+    target_loc, target_scale : float (or array for multiclass) and float, default=0.0 and None
+        Output offset and regression scale (see :class:`~skrel.nn.heads.PredictionHead`; for
+        regression, :func:`skrel.nn.heads.regression_target_stats` gives both with ``clamp``).
 
     Shapes
     ------
@@ -55,7 +56,7 @@ class RDLModel(nn.Module):
     def __init__(self, col_names_dict: dict, col_stats: dict, node_types, edge_types, timed_types, *,
                  channels: int = 128, num_layers: int = 2, aggr: str = "sum", encoder_layers: int = 4,
                  encoder_dropout: float = 0.2, task_type: str = "binary", n_classes: int = 2,
-                 clamp: tuple | None = None, target_loc=0.0, target_scale: float = 1.0):
+                 clamp: tuple | None = None, target_loc=0.0, target_scale: float | None = None):
         super().__init__()
         self.channels = channels
         self.encoder = HeteroTableEncoder(channels, col_names_dict, col_stats, encoder_layers, encoder_dropout)

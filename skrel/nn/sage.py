@@ -76,7 +76,7 @@ class HeteroSAGE(nn.Module):
         self.channels = int(channels)
         self.num_layers = int(num_layers)
         self.aggr = aggr
-        self._names = {et: module_key("__".join(et)) for et in self.edge_types}
+        self._names = {et: module_key(*et) for et in self.edge_types}
         self.lin_l = nn.ModuleList()
         self.lin_r = nn.ModuleList()
         self.norms = nn.ModuleList()

@@ -145,3 +145,78 @@ def test_text_embedders():
     spec = feature_spec(db, text_embedder=CallableTextEmbedder(fn, "ones"),
                         stypes={"users": {"name": "text_embedded"}})
     assert calls and spec.key != feature_spec(db, stypes={"users": {"name": "text_embedded"}}).key
+
+
+def _with(db: Database, table: str, **columns) -> Database:
+    tables = {t: db[t].df for t in db.table_names}
+    tables[table] = tables[table].assign(**columns)
+    return Database(tables, primary_keys={"users": "uid", "orders": "oid"}, foreign_keys={"orders": {"uid": "users"}},
+                    time_columns={"orders": "at"})
+
+
+def test_infinite_values_are_missing_in_statistics_and_features():
+    import torch_frame
+
+    db = tiny_db()
+    inf = _with(db, "orders", amount=[np.inf, 2.0, -np.inf, 4.0, 5.0])
+    nan = _with(db, "orders", amount=[np.nan, 2.0, np.nan, 4.0, 5.0])
+    spec_inf, spec_nan = feature_spec(inf), feature_spec(nan)
+    assert spec_inf.stypes == spec_nan.stypes
+    assert spec_inf.col_stats["orders"]["amount"] == spec_nan.col_stats["orders"]["amount"]
+    assert np.isfinite(list(spec_inf.col_stats["orders"]["amount"].values())[0])
+    a = materialize(inf, spec_inf)["orders"].feat_dict[torch_frame.numerical]
+    b = materialize(nan, spec_nan)["orders"].feat_dict[torch_frame.numerical]
+    torch.testing.assert_close(a, b, equal_nan=True)
+    # predict-time: an inf in another database is missing under the training statistics
+    late = materialize(_with(db, "orders", amount=[1.0, np.inf, 3.0, 4.0, 5.0]), feature_spec(db))["orders"]
+    assert torch.isnan(late.feat_dict[torch_frame.numerical][1]).all()
+    assert np.isinf(inf["orders"].df["amount"]).sum() == 2  # the user's frame is untouched
+
+
+def test_timedeltas_are_seconds_and_all_missing_columns_are_dropped():
+    import torch_frame
+
+    db = _with(tiny_db(), "users", wait=pd.to_timedelta([1, 2, None], "h"), blank=np.nan, none=None)
+    spec = feature_spec(db)
+    assert spec.stypes["users"]["wait"] == torch_frame.numerical
+    assert "blank" not in spec.stypes["users"] and "none" not in spec.stypes["users"]
+    assert spec.col_stats["users"]["wait"][list(spec.col_stats["users"]["wait"])[0]] == pytest.approx(5400.0)
+
+
+def test_categorical_vocabularies_are_capped():
+    import torch_frame
+
+    from skrel.graph.hetero import MAX_CATEGORIES
+
+    n = MAX_CATEGORIES + 600  # 300 rows of one code, then MAX_CATEGORIES + 300 codes seen once
+    codes = np.r_[np.repeat(["common"], 300), np.char.add("c", np.arange(n - 300).astype(str))]
+    users = pd.DataFrame({"uid": np.arange(n), "code": codes})
+    db = Database({"users": users}, primary_keys={"users": "uid"})
+    spec = feature_spec(db, stypes={"users": {"code": "categorical"}})
+    (values, counts), = spec.col_stats["users"]["code"].values()
+    assert len(values) == MAX_CATEGORIES and values[0] == "common" and counts[0] == 300
+    idx = materialize(db, spec)["users"].feat_dict[torch_frame.categorical][:, 0]
+    assert idx.max() == MAX_CATEGORIES - 1 and (idx == -1).sum() == 301
+
+
+def test_vectorised_statistics_are_torch_frames():
+    import torch_frame
+    from torch_frame.data.stats import compute_col_stats
+
+    from skrel.graph.hetero import _col_stats
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=500)
+    x[::7] = np.nan
+    x[3] = -np.inf
+    df = pd.DataFrame({"x": x, "i": rng.integers(0, 9, 500).astype(float), "c": rng.choice(["a", "b"], 500)})
+    stypes = {"x": torch_frame.numerical, "i": torch_frame.numerical, "c": torch_frame.categorical}
+    ours = _col_stats(df, stypes)
+    for col, st in stypes.items():
+        theirs = compute_col_stats(df[col], st)
+        assert ours[col].keys() == theirs.keys()
+        for key in theirs:
+            if st == torch_frame.numerical:
+                np.testing.assert_allclose(ours[col][key], theirs[key], rtol=1e-12)
+            else:
+                assert ours[col][key] == theirs[key]

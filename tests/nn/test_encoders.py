@@ -9,7 +9,7 @@ import torch
 
 from skrel.data import Database
 from skrel.graph import feature_spec, materialize
-from skrel.nn.encoders import HeteroTableEncoder, TimeEncoder, relative_days, resnet_forward
+from skrel.nn.encoders import HeteroTableEncoder, TimeEncoder, column_width, module_key, relative_days, resnet_forward
 
 
 def mixed_db() -> Database:
@@ -77,6 +77,57 @@ def test_table_names_that_clash_with_module_attributes():
     out = enc(materialize(db, spec))
     assert out["items"].shape == (3, 8) and out["keys"].shape == (2, 8)
     assert enc.encode("items", materialize(db, spec)["items"][torch.zeros(0, dtype=torch.long)]).shape == (0, 8)
+
+
+def test_module_keys_are_injective():
+    names = ["a.b", "a_dot_b", "a_db", "a__b", "a_b", "a", "", "items", "x.y.z", "x_y_z"]
+    keys = [module_key(n) for n in names]
+    assert len(set(keys)) == len(keys) and all("." not in k and k.startswith("t_") for k in keys)
+    edges = [("a__b", "c", "d"), ("a", "b__c", "d"), ("a_s", "b", "c"), ("a", "sb", "c"), ("a", "b", "c")]
+    assert len({module_key(*et) for et in edges}) == len(edges)
+    assert module_key("users") == "t_users"
+
+
+def test_tables_named_a_dot_b_and_a_underscore_dot_b_get_their_own_encoders():
+    db = Database({"a.b": pd.DataFrame({"id": [0, 1, 2], "x": [1.0, 2.0, 3.0]}),
+                   "a_dot_b": pd.DataFrame({"id": [0, 1], "y": ["u", "v"], "z": [0.5, 0.1]})},
+                  primary_keys={"a.b": "id", "a_dot_b": "id"})
+    spec = feature_spec(db)
+    enc = HeteroTableEncoder(8, spec.col_names_dict, spec.col_stats)
+    assert len(enc.encoders) == 2
+    out = enc(materialize(db, spec))
+    assert out["a.b"].shape == (3, 8) and out["a_dot_b"].shape == (2, 8)
+
+
+def wide_db(n: int = 200, numeric: int = 40, categorical: int = 20) -> Database:
+    rng = np.random.default_rng(0)
+    cols = {"id": np.arange(n)}
+    cols.update({f"num{j}": rng.normal(size=n) for j in range(numeric)})
+    cols.update({f"cat{j}": rng.choice(["p", "q", "r"], n) for j in range(categorical)})
+    return Database({"wide": pd.DataFrame(cols)}, primary_keys={"wide": "id"})
+
+
+def test_wide_tables_get_narrow_column_embeddings():
+    """40 numeric + 20 categorical columns at 128 channels: 2.16M parameters with full-width column
+    embeddings (2.0M of them in the first block's input projections), 0.67M within the budget."""
+    db = wide_db()
+    spec = feature_spec(db)
+    assert sum(len(v) for v in spec.col_names_dict["wide"].values()) == 60
+    assert column_width(128, 60) == 34 and column_width(128, 16) == 128 and column_width(128, 60, None) == 128
+    torch.manual_seed(0)
+    full = HeteroTableEncoder(128, spec.col_names_dict, spec.col_stats, column_budget=None)
+    narrow = HeteroTableEncoder(128, spec.col_names_dict, spec.col_stats)
+    n_full, n_narrow = (sum(p.numel() for p in e.parameters()) for e in (full, narrow))
+    assert n_full > 2_000_000 and n_narrow < 700_000
+    first = narrow.encoders["t_wide"].backbone[0]
+    assert first.lin1.in_features == 60 * 34 and first.lin1.out_features == 128
+    tf = materialize(db, spec)["wide"]
+    narrow.eval()
+    with torch.no_grad():
+        got = narrow.encode("wide", tf)
+        want = narrow.encoders["t_wide"](tf)
+    assert got.shape == (200, 128)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
 def test_time_encoder_and_relative_days():

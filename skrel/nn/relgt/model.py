@@ -55,6 +55,9 @@ class RelGT(nn.Module):
     ablate : sequence of str, default=()
         Elements removed from the model: any of ``features``, ``type``, ``hop``, ``time``,
         ``structure`` (token elements) and ``global`` (the global module).
+    target_loc, target_scale : float (or array for multiclass) and float, optional
+        Output offset and regression scale (:class:`skrel.nn.heads.PredictionHead`; for
+        regression, :func:`skrel.nn.heads.regression_target_stats` gives both with ``clamp``).
 
     Shapes
     ------
@@ -65,7 +68,7 @@ class RelGT(nn.Module):
     def __init__(self, tables, col_names_dict: dict, col_stats: dict, task_type: str, n_classes: int = 2,
                  clamp=None, channels: int = 64, heads: int = 4, num_layers: int = 1, num_centroids: int = 64,
                  dropout: float = 0.1, attn_dropout: float = 0.1, encoder_layers: int = 1, noise_dim: int = 4,
-                 time_encoding: str = "sinusoidal", ablate=()):
+                 time_encoding: str = "sinusoidal", ablate=(), target_loc=0.0, target_scale: float | None = None):
         super().__init__()
         ablate = tuple(ablate)
         unknown = sorted(set(ablate) - set(ABLATABLE))
@@ -91,7 +94,8 @@ class RelGT(nn.Module):
             width = 2 * channels
         self.ffn = nn.Sequential(nn.Linear(width, 2 * channels), nn.GELU(), nn.Dropout(dropout),
                                  nn.Linear(2 * channels, channels), nn.GELU(), nn.Dropout(dropout))
-        self.head = PredictionHead(channels, task_type, n_classes=n_classes, clamp=clamp)
+        self.head = PredictionHead(channels, task_type, n_classes=n_classes, clamp=clamp, loc=target_loc,
+                                   scale=target_scale)
 
     def reset_parameters(self):
         for m in (self.features, self.types, self.hops, self.times, self.structure):
