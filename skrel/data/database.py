@@ -278,6 +278,15 @@ class Table:
         )
 
 
+
+def _hash_rows(df: pd.DataFrame) -> bytes:
+    """Row hashes of ``df`` as bytes; cells pandas cannot hash (lists, dicts) are hashed by ``repr``."""
+    try:
+        return pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes()
+    except TypeError:
+        cols = {c: (df[c].map(repr) if df[c].dtype == object else df[c]) for c in df.columns}
+        return pd.util.hash_pandas_object(pd.DataFrame(cols, index=df.index), index=False).to_numpy().tobytes()
+
 class Database:
     """Named tables with primary keys, foreign keys and time columns, validated on construction.
 
@@ -673,7 +682,7 @@ class Database:
                 t = self.tables[name]
                 h.update(repr((name, t.pkey, sorted(t.fkeys.items()), t.time_col, list(t.df.columns))).encode())
                 h.update(repr([str(d) for d in t.df.dtypes]).encode())
-                h.update(pd.util.hash_pandas_object(t.df, index=False).to_numpy().tobytes())
+                h.update(_hash_rows(t.df))
             self._fingerprint = h.hexdigest()
         return self._fingerprint
 

@@ -231,9 +231,6 @@ class TorchRelationalEstimator(RelationalEstimator):
     def _make_loader(self, X, y=None, *, train: bool = False):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _initialize_module(self, module, y) -> None:
-        """Hook after the module is built (seeded), before training: e.g. a bias start."""
-
     # ------------------------------------------------------------------ shared helpers
     def _torch_device(self):
         device = torch.device(self.device)
@@ -252,6 +249,16 @@ class TorchRelationalEstimator(RelationalEstimator):
         if y is None:
             return None
         return y.astype(np.int64) if self.task_type_ == "multiclass" else y.astype(np.float32)
+
+    def _head_kwargs(self, y) -> dict:
+        """The regression head's clamp range, offset and scale from the training targets, robust to
+        ties (:func:`skrel.nn.heads.regression_target_stats`); nothing for classification."""
+        if self.task_type_ != "regression":
+            return {}
+        from ..nn.heads import regression_target_stats
+
+        s = regression_target_stats(y)
+        return {"clamp": s["clamp"], "target_loc": s["loc"], "target_scale": s["scale"]}
 
     def _validation_score(self, module, raw, y) -> float:
         """The validation record of ``module``'s raw outputs, higher is better (class docstring)."""
@@ -305,7 +312,6 @@ class TorchRelationalEstimator(RelationalEstimator):
             with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(self.seed_)
                 module = self._new_module(self._module_kwargs)
-                self._initialize_module(module, y)
                 self.n_params_ = int(sum(p.numel() for p in module.parameters()))
                 self._log(f"{type(module).__name__} with {self.n_params_} parameters: training on {len(X)} rows"
                           + ("" if X_val is None else f", validating on {len(X_val)}"))

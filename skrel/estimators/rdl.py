@@ -243,16 +243,13 @@ class RDLEstimator(TorchRelationalEstimator):
         graph = self._context(X.db).graph
         self.node_types_ = list(graph.node_types)
         self.edge_types_ = list(graph.edge_types)
-        clamp = None
-        if self.task_type_ == "regression":
-            lo, hi = np.quantile(y, [0.02, 0.98])
-            clamp = (float(lo), float(hi))
         self._module_kwargs = dict(
             col_names_dict=self.spec_.col_names_dict, col_stats=self.spec_.col_stats, node_types=self.node_types_,
             edge_types=self.edge_types_, timed_types=list(graph.timed_types), channels=self.channels,
             num_layers=self.num_layers, aggr=self.aggr, encoder_layers=self.encoder_layers,
             encoder_dropout=self.dropout, task_type=self.task_type_,
-            n_classes=1 if self.task_type_ == "regression" else len(self.classes_), clamp=clamp,
+            n_classes=1 if self.task_type_ == "regression" else len(self.classes_),
+            **self._head_kwargs(y),
         )
 
     # ------------------------------------------------------------------ predict

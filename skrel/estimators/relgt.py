@@ -202,21 +202,13 @@ class RelGTEstimator(TorchRelationalEstimator):
         self.spec_ = feature_spec(X.db, self.text_embedder, self.stypes)
         self.tables_ = X.db.table_names
         n_classes = len(self.classes_) if self.task_type_ != "regression" else 1
-        clamp = None if self.task_type_ != "regression" else tuple(np.quantile(y, [0.02, 0.98]))
         self._module_kwargs = dict(
             tables=self.tables_, col_names_dict=self.spec_.col_names_dict, col_stats=self.spec_.col_stats,
-            task_type=self.task_type_, n_classes=n_classes, clamp=clamp, channels=self.channels, heads=self.heads,
+            task_type=self.task_type_, n_classes=n_classes, channels=self.channels, heads=self.heads,
             num_layers=self.num_layers, num_centroids=self.centroids, dropout=self.dropout,
             attn_dropout=self.dropout, encoder_layers=self.encoder_layers, noise_dim=_NOISE_DIM,
-            time_encoding=self.time_encoding, ablate=ablate,
+            time_encoding=self.time_encoding, ablate=ablate, **self._head_kwargs(y),
         )
-
-    def _initialize_module(self, module, y):
-        if self.task_type_ == "regression":
-            import torch
-
-            with torch.no_grad():
-                module.head.lin.bias.fill_(float(np.median(y)))
 
     def _new_module(self, kwargs):
         from ..nn.relgt import RelGT

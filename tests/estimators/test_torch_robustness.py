@@ -29,7 +29,7 @@ FAMILIES = {
     "relgt": (RelGTEstimator, dict(tokens=8, channels=8, heads=2, centroids=4, epochs=1, batch_size=64,
                                    random_state=0)),
 }
-RENAMED: dict[str, str] = {}  # e.g. {"epochs": "max_epochs", "layers": "num_layers", "patience": "n_iter_no_change"}
+RENAMED: dict[str, str] = {"epochs": "max_epochs", "layers": "num_layers", "patience": "n_iter_no_change"}
 
 
 def make(family: str, **overrides):
@@ -136,8 +136,6 @@ def test_list_columns_are_left_out_with_one_warning_naming_them(shop):
     assert "tags" not in stypes and "words" not in stypes and "qty" in stypes
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="Database.fingerprint hashes cells with pandas (data layer): list cells are unhashable")
 @both
 def test_list_columns_fit_through_the_public_api(family, shop):
     n = len(shop["orders"].df)

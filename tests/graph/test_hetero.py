@@ -97,9 +97,10 @@ def test_materialize_reuses_training_statistics():
     db = tiny_db()
     spec = feature_spec(db, stypes={"orders": {"kind": "categorical"}})
     other = tiny_db()
-    other["orders"].df.loc[0, "kind"] = "zzz"  # a category unseen in training
-    other["orders"].df.loc[1, "amount"] = 1000.0
-    other._fingerprint = None
+    edited = other["orders"].df.copy()
+    edited.loc[0, "kind"] = "zzz"  # a category unseen in training
+    edited.loc[1, "amount"] = 1000.0
+    other["orders"].df = edited  # tables are read-only: replace, never write in place
     tf_train = materialize(db, spec)["orders"]
     tf_other = materialize(other, spec)["orders"]
     import torch_frame
