@@ -3,6 +3,5 @@
 - :mod:`skrel.nn.encoders`: per-table pytorch-frame encoders, the relative-time encoder;
 - :mod:`skrel.nn.sage`: heterogeneous GraphSAGE in pure torch;
 - :mod:`skrel.nn.heads`: prediction heads with their losses;
-- :mod:`skrel.nn.training`: the skorch-shaped training loop;
 - :mod:`skrel.nn.rdl`: RelBench's RDL model; :mod:`skrel.nn.relgt`: the Relational Graph Transformer.
 """

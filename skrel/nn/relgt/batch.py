@@ -81,7 +81,7 @@ def make_batch(ctx: Contexts, offsets: np.ndarray, tf_dict: dict, noise: Tensor,
 
 
 class ContextLoader:
-    """Batches over sampled contexts, for :class:`skrel.nn.training.Trainer`.
+    """Batches over sampled contexts, for the torch base's training loop (:mod:`skrel.estimators._torch`).
 
     Batches group rows of similar context size (padding costs attention time quadratically, and
     columns that are padding in a whole batch are dropped). Training loaders (``shuffle=True``)
