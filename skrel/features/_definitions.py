@@ -14,6 +14,7 @@ and :mod:`skrel.features._duckdb` (compiled to SQL).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -34,7 +35,15 @@ __all__ = [
     "build_features",
     "window_days",
     "used_columns",
+    "as_seconds",
 ]
+
+
+def as_seconds(s: pd.Series) -> pd.Series:
+    """Durations (``timedelta64``) as float seconds; other series unchanged."""
+    if pd.api.types.is_timedelta64_dtype(s.dtype):
+        return s.dt.total_seconds()
+    return s
 
 #: Aggregation primitives, in featuretools' names: input semantic type, default value (for rows
 #: with nothing to aggregate), whether the primitive may stack on itself, primitives it may not
@@ -100,22 +109,35 @@ class Schema:
     def backward(self, table: str) -> list[Relationship]:
         return [r for r in self.relationships if r.parent == table]
 
-    def backward_deep(self, table: str) -> list[tuple[str, tuple[Relationship, ...]]]:
+    def backward_deep(self, table: str, _seen: tuple = ()) -> list[tuple[str, tuple[Relationship, ...]]]:
+        """Backward paths from ``table``: ``(last table, relationships)``, depth first.
+
+        A path uses each relationship at most once, so self-references (``employees.manager
+        -> employees``) and cycles of foreign keys give finite paths: a self-reference is walked
+        once (an employee's direct reports), a cycle once around.
+        """
         out = []
         for r in self.backward(table):
+            if r in _seen:
+                continue
             out.append((r.child, (r,)))
-            for sub, path in self.backward_deep(r.child):
+            for sub, path in self.backward_deep(r.child, _seen + (r,)):
                 out.append((sub, (r, *path)))
         return out
 
     def is_unique(self, rel: Relationship) -> bool:
         return sum(r.parent == rel.parent for r in self.forward(rel.child)) == 1
 
-    def n_forward_paths(self, start: str, end: str, limit: int = 2) -> int:
-        """Number of forward paths from ``start`` to ``end`` (counting stops at ``limit``)."""
+    def n_forward_paths(self, start: str, end: str, limit: int = 2, _seen: frozenset = frozenset()) -> int:
+        """Number of forward paths from ``start`` to ``end`` (counting stops at ``limit``; a
+        path visits each table at most once, so foreign-key cycles end)."""
         n = 0
+        seen = _seen | {start}
         for r in self.forward(start):
-            n += 1 if r.parent == end else self.n_forward_paths(r.parent, end, limit)
+            if r.parent == end:
+                n += 1
+            elif r.parent not in seen:
+                n += self.n_forward_paths(r.parent, end, limit, seen)
             if n >= limit:
                 return n
         return n
@@ -130,8 +152,14 @@ class Schema:
         )
 
 
+_CONTAINERS = (list, tuple, set, frozenset, dict, np.ndarray)
+
+
 def _object_kind(s: pd.Series) -> str:
-    values = s.dropna()
+    """``"boolean"``, ``"container"`` (lists, arrays, dicts: not usable) or ``"string"``."""
+    values = s.dropna() if s.dtype != object else s[s.map(lambda v: isinstance(v, _CONTAINERS) or pd.notna(v))]
+    if len(values) and isinstance(values.iloc[0], _CONTAINERS):
+        return "container"
     if len(values) and all(isinstance(v, (bool, np.bool_)) for v in values.iloc[:1000]) and values.map(
         lambda v: isinstance(v, (bool, np.bool_))
     ).all():
@@ -217,14 +245,26 @@ def infer_schema(
                 continue
             s = tab.df[col]
             dtype = s.dtype
+            kind = _object_kind(s) if dtype == object else None
             if pd.api.types.is_bool_dtype(dtype):
                 logical = "boolean"
-            elif pd.api.types.is_numeric_dtype(dtype):
-                logical = "numeric"
+            elif pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
+                logical = "numeric"  # durations count in seconds (see the engines)
             elif pd.api.types.is_datetime64_any_dtype(dtype):
                 logical = "datetime"
-            elif _object_kind(s) == "boolean":
+            elif kind == "boolean":
                 logical = "boolean"
+            elif kind == "container":
+                if col in (tab.pkey, tab.time_col, *tab.fkeys):
+                    raise SchemaError(f"Key column {name}.{col} holds lists or arrays; keys must be numbers or strings.")
+                warnings.warn(
+                    f"Column {name}.{col} holds lists, arrays or dicts, which deep feature synthesis cannot use; "
+                    f"it is ignored (pass ignore_columns={{{name!r}: [{col!r}]}} to silence this, or explode it into "
+                    "a child table).",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                continue
             else:
                 logical = "categorical"
             tags: set[str] = set()
@@ -286,7 +326,9 @@ class Feature:
         raise NotImplementedError
 
     def key(self) -> tuple:
-        return (self.table, self.name)
+        """What the feature computes (not its name: a user's column may be named like a
+        generated feature, e.g. ``"COUNT(orders)"``, and both are kept)."""
+        raise NotImplementedError  # pragma: no cover - abstract
 
     def __hash__(self):
         return hash(self.key())
@@ -326,6 +368,9 @@ class Identity(Feature):
     def name(self) -> str:
         return self.column.name
 
+    def key(self) -> tuple:
+        return ("identity", self.table, self.column.name)
+
     def root_primitive(self):
         return None
 
@@ -350,6 +395,9 @@ class Direct(Feature):
     @property
     def default(self) -> float:
         return self.base.default
+
+    def key(self) -> tuple:
+        return ("direct", self.rel, self.base.key())
 
     def dependencies(self):
         return [self.base]
@@ -397,6 +445,9 @@ class Aggregation(Feature):
     def default(self) -> float:
         return AGG_PRIMITIVES[self.primitive]["default"]
 
+    def key(self) -> tuple:
+        return ("aggregation", self.primitive, self.table, self.path, self.window, self.base.key())
+
     def dependencies(self):
         return [self.base]
 
@@ -434,7 +485,7 @@ class _DFS:
         self.target = target
         self.primitives = sorted(primitives)
         self.max_depth = max_depth
-        self.all: dict[str, dict[str, Feature]] = {}
+        self.all: dict[str, dict[tuple, Feature]] = {}
 
     def build(self) -> list[Feature]:
         self._run(self.target, (), self.max_depth)
@@ -448,7 +499,7 @@ class _DFS:
         return sorted(feats, key=lambda f: f.depth)
 
     def _add(self, f: Feature) -> None:
-        self.all[f.table].setdefault(f.name, f)
+        self.all[f.table].setdefault(f.key(), f)
 
     def _run(self, table: str, path: tuple, max_depth: int) -> None:
         if max_depth < 0:
@@ -480,7 +531,10 @@ class _DFS:
             unique = self.schema.is_unique(r)
             child = r.child if unique else f"{r.child}[{r.fk}]"
             parent = r.parent if unique else f"{r.parent}[{r.fk}]"
-            if (child == f.table and r.fk == f.name) or (parent == f.table and r.pk == f.name):
+            if child == f.table and r.fk == f.name:
+                return True
+            # a self-reference's parent key is also the child's own key, which COUNT reads
+            if parent == f.table and r.pk == f.name and r.child != r.parent:
                 return True
         return False
 

@@ -24,7 +24,7 @@ from collections import OrderedDict
 import numpy as np
 import pandas as pd
 
-from ._definitions import Aggregation, Direct, Feature, Identity, Schema, used_columns
+from ._definitions import Aggregation, Direct, Feature, Identity, Schema, as_seconds, used_columns
 
 __all__ = ["compute_duckdb", "prepare_tables"]
 
@@ -50,53 +50,59 @@ def _strings(s: pd.Series) -> pd.Series:
 def prepare_tables(db, schema: Schema, columns: dict[str, list[str]]):
     """The tables as DuckDB reads them.
 
-    Returns ``{table: (frame, select)}`` and ``{(table, column): categories}``: a DataFrame to
-    register (the database's own, not copied, unless a column needs converting) and the select
-    list of a view over it that keeps the used columns, with times as int64 nanoseconds,
-    ``__pos``, the row position (for tables without a time column, where it orders rows; else 0),
-    and categorical columns as codes into their sorted categories (so the smallest code is the
-    smallest string, and lists of codes are small); string keys stay strings.
+    Returns ``{table: (frame, select)}``, ``{(table, column): categories}`` and
+    ``{table: {column: sql name}}``. ``frame`` is a DataFrame to register (the database's own,
+    not copied, unless a column needs converting) and ``select`` the select list of a view over
+    it. The view renames every used column to a generated identifier (``u0``, ``u1``, ...): the
+    generated SQL never names a user's column, so no user name can collide with the names it
+    uses internally (see :class:`_Compiler`). The view also has ``__pos``, the row position
+    (for tables without a time column, where it orders rows; else 0), times as int64
+    nanoseconds, and categorical columns as codes into their sorted categories (so the smallest
+    code is the smallest string, and lists of codes are small); string keys stay strings.
     """
-    out, categories = {}, {}
+    out, categories, names = {}, {}, {}
     for t, cols in columns.items():
         df = db[t].df
+        sql_names = {c: f"u{j}" for j, c in enumerate(cols)}
+        names[t] = sql_names
         converted = {}
-        select = []
+        exprs = {}
         for c in cols:
             col = schema.column(t, c)
             s = df[c]
             if col.logical == "datetime":
                 if s.dtype != "datetime64[ns]":
                     converted[c] = s.astype("datetime64[ns]")
-                select.append(f"epoch_ns({_q(c)}) AS {_q(c)}")
+                exprs[c] = "epoch_ns({})"
             elif col.logical == "categorical" and col.tags == frozenset({"category"}):
                 codes, uniques = pd.factorize(_strings(s), sort=True)
                 converted[c] = codes.astype(np.int32)
                 categories[(t, c)] = np.asarray(uniques, dtype=object)
-                select.append(f"NULLIF({_q(c)}, -1) AS {_q(c)}")
+                exprs[c] = "NULLIF({}, -1)"
             elif col.logical == "categorical" and "numeric" not in col.tags:
                 strings = _strings(s)
                 if strings is not s:
                     converted[c] = strings
-                select.append(_q(c))
             elif col.logical == "boolean":
                 if s.dtype == object:
                     converted[c] = s.astype("boolean")
-                select.append(_q(c))
-            else:
-                select.append(_q(c))
-        if schema.time_cols[t] is None:
-            converted["__pos"] = np.arange(len(df), dtype=np.int64)
-            select.append("__pos")
-        else:
-            select.append("0::BIGINT AS __pos")
-        if converted:
-            frame = pd.DataFrame({c: converted.get(c, df[c]) for c in cols} | {k: v for k, v in converted.items()
-                                                                             if k not in cols}, copy=False)
+            elif pd.api.types.is_timedelta64_dtype(s.dtype):
+                converted[c] = as_seconds(s)
+        positions = schema.time_cols[t] is None
+        if converted or positions or any(c == "" for c in df.columns):
+            # a new frame over generated column names (its columns are views of the database's
+            # arrays where pandas allows; converted ones are new)
+            frame = pd.DataFrame({sql_names[c]: converted.get(c, df[c]) for c in cols}, copy=False)
+            if positions:
+                frame["__pos"] = np.arange(len(df), dtype=np.int64)
+            src = {c: sql_names[c] for c in cols}
         else:
             frame = df
+            src = {c: _q(c) for c in cols}
+        select = [f"{exprs.get(c, '{}').format(src[c])} AS {sql_names[c]}" for c in cols]
+        select.append("__pos" if positions else "0::BIGINT AS __pos")
         out[t] = (frame, ", ".join(select))
-    return out, categories
+    return out, categories, names
 
 
 def _root(f: Feature) -> Identity | None:
@@ -151,14 +157,20 @@ class _Compiler:
     one skips grouping every (row, child) pair.
     """
 
-    def __init__(self, schema: Schema, table_sql: dict[str, str], columns: dict[str, list[str]]):
+    def __init__(self, schema: Schema, table_sql: dict[str, str], columns: dict[str, list[str]],
+                 colnames: dict[str, dict[str, str]]):
         self.schema = schema
+        self.colnames = colnames
         self.table_sql = table_sql
         self.columns = columns
         self.ctes: OrderedDict[str, str] = OrderedDict()
         self.refs: dict[str, int] = {}
         self.static_tables: dict = {}
         self.n = 0
+
+    def col(self, table: str, column: str) -> str:
+        """The generated SQL name of a user's column (see :func:`prepare_tables`)."""
+        return self.colnames[table][column]
 
     def alias(self, prefix: str = "a") -> str:
         self.n += 1
@@ -231,10 +243,10 @@ class _Compiler:
             if static and tcol:
                 pcols.add(tcol)
             pmap = {c: self.alias() for c in sorted(pcols)}
-            select = ", ".join(f"p.{_q(c)} AS {a}" for c, a in pmap.items())
-            cond = f"p.{_q(rel_obj.pk)} = s.{colmap[rel_obj.fk]}"
+            select = ", ".join(f"p.{self.col(parent, c)} AS {a}" for c, a in pmap.items())
+            cond = f"p.{self.col(parent, rel_obj.pk)} = s.{colmap[rel_obj.fk]}"
             if tcol:
-                cond += f" AND p.{_q(tcol)} <= s.__cut"
+                cond += f" AND p.{self.col(parent, tcol)} <= s.__cut"
             rel = self.cte(
                 f"SELECT s.*, {select} FROM {self.ref(rel)} s LEFT JOIN {self.table_sql[parent]} p ON {cond}"
             )
@@ -280,17 +292,17 @@ class _Compiler:
             a = f"c{i}"
             last = i == len(path) - 1
             src = last_sql if (last and last_sql) else self.table_sql[r.child]
-            cond = f"{a}.{_q(r.fk)} = {prev}.{prev_pk}"
+            cond = f"{a}.{self.col(r.child, r.fk)} = {prev}.{prev_pk}"
             tcol = schema.time_cols[r.child]
             if tcol:
-                cond += f" AND {a}.{_q(tcol)} <= s.__cut"
-                times.append(f"{a}.{_q(tcol)}")
+                cond += f" AND {a}.{self.col(r.child, tcol)} <= s.__cut"
+                times.append(f"{a}.{self.col(r.child, tcol)}")
                 if window is not None and last:
-                    cond += f" AND {a}.{_q(tcol)} >= s.__cut - {int(window) * _NS_PER_DAY}"
+                    cond += f" AND {a}.{self.col(r.child, tcol)} >= s.__cut - {int(window) * _NS_PER_DAY}"
             if last and last_extra:
                 cond += f" AND {last_extra}"
             joins.append(f"JOIN {src} {a} ON {cond}")
-            prev, prev_pk = a, _q(schema.pkeys[r.child])
+            prev, prev_pk = a, self.col(r.child, schema.pkeys[r.child])
         return joins, times
 
     def _static_table(self, child: str, bases: list[Feature]):
@@ -304,14 +316,14 @@ class _Compiler:
         cols = set(self._needed(child, bases)) | {schema.pkeys[child]} | ({tcol} if tcol else set())
         cols |= {r.fk for r in schema.forward(child)} & set(self.columns[child])
         cmap = {c: self.alias() for c in sorted(cols)}
-        sel = ", ".join(f"c.{_q(c)} AS {a}" for c, a in cmap.items())
-        where = f" WHERE c.{_q(tcol)} IS NOT NULL" if tcol else ""
+        sel = ", ".join(f"c.{self.col(child, c)} AS {a}" for c, a in cmap.items())
+        where = f" WHERE c.{self.col(child, tcol)} IS NOT NULL" if tcol else ""
         rel = self.cte(f"SELECT {sel}, c.__pos AS __pos, {_ALWAYS}::BIGINT AS __cut "
                        f"FROM {self.table_sql[child]} c{where}")
         key_alias = cmap[schema.pkeys[child]]
         rel, names, fins = self.extend(rel, [key_alias], child, cmap, bases, static=True)
         fin = self._greatest([fins[b] for b in bases])
-        cols_out = [f"{a} AS {_q(c)}" for c, a in cmap.items()] + ["__pos"]
+        cols_out = [f"{a} AS {self.col(child, c)}" for c, a in cmap.items()] + ["__pos"]
         values = [f"{names[b]} AS v{i}" for i, b in enumerate(bases)]
         table = self.cte(f"SELECT {', '.join(cols_out + values)}, {fin} AS __fin FROM {self.ref(rel)}")
         self.static_tables[key] = (table, {b: f"v{i}" for i, b in enumerate(bases)})
@@ -353,16 +365,16 @@ class _Compiler:
             # child rows whose features are final at the cutoff: the static values
             joins, _ = self._path_join(rel, pk_alias, path, window, self.ref(stab), f"{last}.__fin <= s.__cut")
             vals = {b: self.alias() for b in bases}
-            sel = keep + [f"{last}.{_q(pkc)} AS {key}", f"{last}.__pos AS {pos}"]
-            sel += [f"{last}.{_q(tcol)} AS {time}"] if tcol else []
+            sel = keep + [f"{last}.{self.col(child, pkc)} AS {key}", f"{last}.__pos AS {pos}"]
+            sel += [f"{last}.{self.col(child, tcol)} AS {time}"] if tcol else []
             for b in bases:
                 v = f"{last}.{vcols[b]}"
                 sel.append(f"{_seconds(f's.__cut - {v}')} AS {vals[b]}" if _since_last(b) else f"{v} AS {vals[b]}")
             final = self.cte(f"SELECT {', '.join(sel)} FROM {self.ref(rel)} s {' '.join(joins)}")
             # the other rows, evaluated at the cutoff
             joins, _ = self._path_join(rel, pk_alias, path, window)
-            joins.append(f"JOIN {self.ref(stab)} z ON z.{_q(pkc)} = {last}.{_q(pkc)} AND z.__fin > s.__cut")
-            sel = keep + [f"{last}.{_q(c)} AS {a}" for c, a in cmap.items()] + [f"{last}.__pos AS {pos}"]
+            joins.append(f"JOIN {self.ref(stab)} z ON z.{self.col(child, pkc)} = {last}.{self.col(child, pkc)} AND z.__fin > s.__cut")
+            sel = keep + [f"{last}.{self.col(child, c)} AS {a}" for c, a in cmap.items()] + [f"{last}.__pos AS {pos}"]
             live = self.cte(f"SELECT {', '.join(sel)} FROM {self.ref(rel)} s {' '.join(joins)}")
             live, sub, _ = self.extend(live, ids + [key], child, cmap, bases)
             cols = ids + ["__cut", key, pos] + ([time] if tcol else [])
@@ -378,7 +390,7 @@ class _Compiler:
                 talias = [self.alias() for _ in path_times]
                 tsel = [f"{t} AS {a}" for t, a in zip(path_times, talias)]
                 path_times = talias
-            sel = keep + [f"{last}.{_q(c)} AS {a}" for c, a in cmap.items()] + [f"{last}.__pos AS {pos}"] + tsel
+            sel = keep + [f"{last}.{self.col(child, c)} AS {a}" for c, a in cmap.items()] + [f"{last}.__pos AS {pos}"] + tsel
             crel = self.cte(f"SELECT {', '.join(sel)} FROM {self.ref(rel)} s {' '.join(joins)}")
             key = cmap[pkc]
             crel, sub, subfins = self.extend(crel, ids + [key], child, cmap, bases, static)
@@ -460,32 +472,33 @@ def compute_duckdb(db, schema: Schema, features: list[Feature], entity_table: st
                           "__cut": uniq.get_level_values(1).to_numpy().astype(np.int64)})
     columns = used_columns(schema, features)
     columns.setdefault(entity_table, [schema.pkeys[entity_table]])
-    tables, categories = prepare_tables(db, schema, columns)
+    tables, categories, colnames = prepare_tables(db, schema, columns)
 
     table_sql = {t: f"t{i}" for i, t in enumerate(tables)}
-    comp = _Compiler(schema, table_sql, columns)
+    comp = _Compiler(schema, table_sql, columns, colnames)
     ent = schema.pkeys[entity_table]
     ecols = columns[entity_table]
     emap = {c: comp.alias() for c in ecols}
-    cond = f"e.{_q(ent)} = f.__key"
+    cond = f"e.{comp.col(entity_table, ent)} = f.__key"
     tcol = schema.time_cols[entity_table]
     if tcol:
-        cond += f" AND e.{_q(tcol)} <= f.__cut"
-    sel = ", ".join(f"e.{_q(c)} AS {a}" for c, a in emap.items())
+        cond += f" AND e.{comp.col(entity_table, tcol)} <= f.__cut"
+    sel = ", ".join(f"e.{comp.col(entity_table, c)} AS {a}" for c, a in emap.items())
     rel = comp.cte(f"SELECT f.__r, f.__cut, {sel} FROM frame f LEFT JOIN {table_sql[entity_table]} e ON {cond}")
     rel, names, _ = comp.extend(rel, ["__r"], entity_table, emap, list(features))
     outs = []
     decode = {}
-    for f in features:
+    for i, f in enumerate(features):
         a = names[f]
+        o = f"o{i}"  # output columns by position: feature names may repeat or look like SQL
         root = _root(f) if f.logical == "categorical" else None
         if root is not None and (root.table, root.name) in categories:
-            decode[f.name] = categories[(root.table, root.name)]
-            outs.append(f"CAST({a} AS BIGINT) AS {_q(f.name)}")
+            decode[o] = categories[(root.table, root.name)]
+            outs.append(f"CAST({a} AS BIGINT) AS {o}")
         elif f.logical == "categorical":
-            outs.append(f"CAST({a} AS VARCHAR) AS {_q(f.name)}")
+            outs.append(f"CAST({a} AS VARCHAR) AS {o}")
         else:
-            outs.append(f"CAST({a} AS DOUBLE) AS {_q(f.name)}")
+            outs.append(f"CAST({a} AS DOUBLE) AS {o}")
     sql = comp.sql(f"SELECT __r, {', '.join(outs)} FROM {comp.ref(rel)} ORDER BY __r")
     if return_sql:
         return sql
@@ -515,4 +528,6 @@ def compute_duckdb(db, schema: Schema, features: list[Feature], entity_table: st
         missing = np.isnan(v)
         values = cats[np.where(missing, 0, v).astype(np.int64)] if len(cats) else np.full(len(v), None, object)
         res[name] = np.where(missing, None, values)
-    return res.iloc[codes].reset_index(drop=True)  # NULL strings come back as None
+    res = res.iloc[codes].reset_index(drop=True)  # NULL strings come back as None
+    res.columns = [f.name for f in features]
+    return res

@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ._definitions import Aggregation, Direct, Feature, Identity, Schema, used_columns
+from ._definitions import Aggregation, Direct, Feature, Identity, Schema, as_seconds, used_columns
 
 __all__ = ["compute_featuretools", "make_entityset"]
 
@@ -48,7 +48,7 @@ def make_entityset(db, schema: Schema, columns: dict[str, list[str]]):
         types = {}
         for c in cols:
             col = schema.column(t, c)
-            s = src[c]
+            s = as_seconds(src[c])
             if col.logical == "numeric":
                 if isinstance(s.dtype, pd.api.extensions.ExtensionDtype) and s.dtype.kind in "iu":
                     s = s.astype("Int64")

@@ -59,7 +59,7 @@ def compute_features(engine: str, db, schema, features, entity_table, entity_ids
 def _logical_of(s: pd.Series) -> str:
     if pd.api.types.is_bool_dtype(s.dtype):
         return "boolean"
-    if pd.api.types.is_numeric_dtype(s.dtype):
+    if pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_timedelta64_dtype(s.dtype):
         return "numeric"
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
         return "datetime"
@@ -193,6 +193,7 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
         self.features_ = build_features(self.schema_, X.entity_table, self.max_depth, prims, windows)
         self.entity_table_ = X.entity_table
         self.windows_ = windows
+        self.feature_names_out_ = unique_names([f.name for f in self.features_])
         self._columns = used_columns(self.schema_, self.features_)
         self._log(f"{len(self.features_)} features at depth {self.max_depth} over tables {sorted(self._columns)}")
         return self
@@ -218,9 +219,12 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
             )
         self._check_database(X.db)
         _check_entities(X)
-        key = ("skrel.DFSTransformer", X.key, self._config_key())
+        try:
+            key = ("skrel.DFSTransformer", X.key, self._config_key())
+        except TypeError:  # a column pandas cannot hash (lists): no fingerprint, no cache
+            key = None
         cache = X.db.cache
-        if key in cache:
+        if key is not None and key in cache:
             self._log(f"{len(X)} rows: features from the cache")
             return cache[key].copy()
         t0 = time.perf_counter()
@@ -230,15 +234,16 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
         cutoffs = horizon_cutoffs(X, self.horizon, tables=self._columns)
         out = compute_features(self.engine, X.db, self.schema_, self.features_, X.entity_table, X.entity_ids,
                                cutoffs, **options)
-        out.columns = [f.name for f in self.features_]
-        cache[key] = out
+        out.columns = self.feature_names_out_
+        if key is not None:
+            cache[key] = out
         self._log(f"{len(X)} rows x {out.shape[1]} features with {self.engine} in {time.perf_counter() - t0:.1f}s")
         return out.copy()
 
     def get_feature_names_out(self, input_features=None):
         """Feature names, featuretools' spelling (e.g. ``"MEAN(orders.qty)"``)."""
         check_is_fitted(self, "features_")
-        return np.asarray([f.name for f in self.features_], dtype=object)
+        return np.asarray(self.feature_names_out_, dtype=object)
 
     # ------------------------------------------------------------------ helpers
     def _config_key(self) -> str:
@@ -279,6 +284,26 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
         tags.input_tags.two_d_array = False
         tags.non_deterministic = False
         return tags
+
+
+def unique_names(names) -> list[str]:
+    """``names`` with repeats made unique: the second ``"x"`` becomes ``"x (2)"`` (a user's column
+    may be named like a generated feature, e.g. ``"COUNT(orders)"``)."""
+    seen: set[str] = set(names)
+    count: dict[str, int] = {}
+    out = []
+    for n in names:
+        k = count.get(n, 0) + 1
+        count[n] = k
+        if k == 1:
+            out.append(n)
+            continue
+        while f"{n} ({k})" in seen:
+            k += 1
+        count[n] = k
+        seen.add(f"{n} ({k})")
+        out.append(f"{n} ({k})")
+    return out
 
 
 def _check_X(X) -> RelationalDataset:
