@@ -14,7 +14,8 @@ from sklearn.utils.validation import check_is_fitted
 from ..data import HORIZONS
 from ..features.dfs import ENGINES, DFSTransformer
 from ._base import RelationalEstimator, seed_from
-from ._tabular import FrameEncoder, TabPFNLearner, fit_learner, learner_proba, learner_values, prepare_learner
+from ._tabular import (FrameEncoder, TabPFNLearner, fit_learner, holdout_latest_cutoffs, importance_series,
+                       learner_proba, learner_values, prepare_learner)
 
 __all__ = ["DFSEstimator", "DEFAULT_WINDOWS"]
 
@@ -41,15 +42,30 @@ class DFSEstimator(RelationalEstimator):
     tables, ignore_columns, max_categories
         Which tables and columns to use; see :class:`~skrel.features.DFSTransformer`.
     engine : {"duckdb", "featuretools"}, default="duckdb"
-    memory_limit, temp_directory, n_jobs
-        DuckDB's memory limit, spill directory and threads.
+    memory_limit, temp_directory
+        Memory budget and spill directory of feature computation; see
+        :class:`~skrel.features.DFSTransformer`.
+    n_jobs : int or None, default=None
+        Threads of DuckDB and of LightGBM (``None``: each library's default, all cores).
     learner : None, "tabpfn" or scikit-learn estimator, default=None
         ``None``: LightGBM (classifier or regressor as the task needs), early-stopped on the
         validation rows. An estimator is cloned. ``"tabpfn"``: TabPFN from ``model_path``.
     model_path : str or path, optional
         TabPFN checkpoint for ``learner="tabpfn"`` (never downloaded; must exist).
-    early_stopping_rounds : int, default=50
-        LightGBM early stopping patience on the validation rows.
+    n_estimators : int, default=1000
+        Boosting rounds at most of the default LightGBM learner (``learner=None``).
+    lr : float, default=0.03
+        Learning rate of the default LightGBM learner.
+    num_leaves : int, default=31
+        Leaves per tree of the default LightGBM learner.
+    n_iter_no_change : int or None, default=50
+        Early stopping of the default learner: stop after this many boosting rounds without a
+        better validation score; ``None`` never stops early. The best round is kept whenever
+        there are validation rows.
+    validation_fraction : float in [0, 1) or None, default=0.1
+        With ``fit(X, y)`` and no ``X_val``: hold out the rows with the latest cutoffs (about
+        this fraction, whole cutoffs) as validation rows; ``None`` or ``0``: none.
+        ``fit(db, task)`` always uses the task's val split.
     horizon : {"cutoff", "data"}, default="data"
         Compute features at the earlier of each row's cutoff and the end of the data (the
         default), or at the cutoff. They differ only for rows whose cutoff lies past the last
@@ -96,14 +112,18 @@ class DFSEstimator(RelationalEstimator):
         "n_jobs": [Interval(Integral, 1, None, closed="left"), None],
         "learner": [None, StrOptions({"tabpfn"}), HasMethods(["fit"])],
         "model_path": [str, os.PathLike, None],
-        "early_stopping_rounds": [Interval(Integral, 1, None, closed="left")],
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "num_leaves": [Interval(Integral, 2, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left"), None],
         "horizon": [StrOptions(set(HORIZONS))],
     }
 
     def __init__(self, max_depth=2, agg_primitives=None, windows=DEFAULT_WINDOWS, tables=None, ignore_columns=None,
                  max_categories=0.5, engine="duckdb", memory_limit=None, temp_directory=None, n_jobs=None,
-                 learner=None, model_path=None, early_stopping_rounds=50, horizon="data", task_type="auto",
-                 random_state=None, verbose=0):
+                 learner=None, model_path=None, n_estimators=1000, lr=0.03, num_leaves=31, n_iter_no_change=50,
+                 validation_fraction=0.1, horizon="data", task_type="auto", random_state=None, verbose=0):
         self.max_depth = max_depth
         self.agg_primitives = agg_primitives
         self.windows = windows
@@ -116,7 +136,11 @@ class DFSEstimator(RelationalEstimator):
         self.n_jobs = n_jobs
         self.learner = learner
         self.model_path = model_path
-        self.early_stopping_rounds = early_stopping_rounds
+        self.n_estimators = n_estimators
+        self.lr = lr
+        self.num_leaves = num_leaves
+        self.n_iter_no_change = n_iter_no_change
+        self.validation_fraction = validation_fraction
         self.horizon = horizon
         self.task_type = task_type
         self.random_state = random_state
@@ -133,11 +157,16 @@ class DFSEstimator(RelationalEstimator):
 
     def _make_learner(self):
         seed = seed_from(self.random_state)
-        return prepare_learner(self.learner, self.task_type_, seed, model_path=self.model_path)
+        return prepare_learner(self.learner, self.task_type_, seed, model_path=self.model_path,
+                               n_estimators=self.n_estimators, lr=self.lr, num_leaves=self.num_leaves,
+                               n_jobs=self.n_jobs)
 
     def _fit(self, X, y, X_val, y_val):
         if isinstance(self.learner, str):
             TabPFNLearner(model_path=self.model_path)._check_path()  # fail before computing features
+        if X_val is None:  # fit(X, y): the latest cutoffs validate, unless the caller gave X_val
+            X, y, X_val, y_val = holdout_latest_cutoffs(X, y, self.validation_fraction,
+                                                        classification=self.task_type_ != "regression")
         self.transformer_ = self._make_transformer().fit(X)
         frame = self.transformer_.transform(X)
         self.feature_names_ = list(frame.columns)
@@ -148,7 +177,7 @@ class DFSEstimator(RelationalEstimator):
         self.learner_ = self._make_learner()
         self._log(f"fitting {type(self.learner_).__name__}")
         fit_learner(self.learner_, Xm, y, Xm_val, y_val, categorical=self.encoder_.categorical_indices_,
-                    early_stopping_rounds=self.early_stopping_rounds)
+                    n_iter_no_change=self.n_iter_no_change)
         self._log("done")
 
     def _matrix(self, X):
@@ -166,18 +195,7 @@ class DFSEstimator(RelationalEstimator):
         """Importances of the fitted learner by feature name (``feature_importances_``, or the
         mean absolute ``coef_`` for linear learners)."""
         check_is_fitted(self, "learner_")
-        est = self.learner_
-        if hasattr(est, "feature_importances_"):
-            values = np.asarray(est.feature_importances_, dtype=np.float64)
-        elif hasattr(est, "coef_"):
-            coef = np.atleast_2d(np.asarray(est.coef_, dtype=np.float64))
-            values = np.abs(coef).mean(axis=0)
-        else:
-            raise AttributeError(
-                f"The learner {type(est).__name__} exposes neither feature_importances_ nor coef_; "
-                "use sklearn.inspection.permutation_importance on est.transformer_'s features instead."
-            )
-        return pd.Series(values, index=pd.Index(self.feature_names_, name="feature"), name="importance")
+        return importance_series(self.learner_, self.feature_names_)
 
     def get_feature_names_out(self, input_features=None):
         """Names of the DFS features the learner sees."""
