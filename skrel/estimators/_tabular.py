@@ -22,7 +22,7 @@ __all__ = ["FrameEncoder", "default_learner", "prepare_learner", "fit_learner", 
 
 
 class FrameEncoder:
-    """Encode a feature frame to float64: numbers as they are, booleans as 0/1, datetimes as days
+    """Encode a feature frame to float32: numbers as they are, booleans as 0/1, datetimes as days
     since 1970, strings and categories as integer codes of the categories seen in ``fit``
     (unseen and missing: NaN)."""
 
@@ -39,9 +39,9 @@ class FrameEncoder:
         missing = [c for c in self.columns_ if c not in frame.columns]
         if missing:
             raise ValueError(f"Feature frame lacks column(s) {missing[:5]} seen in fit.")
-        out = np.empty((len(frame), len(self.columns_)), dtype=np.float64)
+        out = np.empty((len(frame), len(self.columns_)), dtype=np.float32)
         for j, col in enumerate(self.columns_):
-            s = frame[col]
+            s = frame.iloc[:, j] if list(frame.columns[j:j + 1]) == [col] else frame[col]
             if col in self.categories_:
                 codes = self.categories_[col].get_indexer(s.astype(str).where(s.notna(), None))
                 v = codes.astype(np.float64)

@@ -449,32 +449,25 @@ class _Compiler:
         return [(block, list(group))], names, fin_names
 
 
-def compute_duckdb(db, schema: Schema, features: list[Feature], entity_table: str, entity_ids, cutoffs, *,
-                   memory_limit=None, temp_directory=None, threads=None, return_sql: bool = False):
-    """Evaluate ``features`` for the rows ``(entity_ids[i], cutoffs[i])`` in DuckDB.
+def query_groups(features: list[Feature]) -> list[list[Feature]]:
+    """``features`` grouped as the compiler shares work: identity features, direct features
+    through one relationship, aggregations over one (path, window). Queries are made of whole
+    groups."""
+    groups: OrderedDict = OrderedDict()
+    for f in features:
+        if isinstance(f, Identity):
+            k = ("identity",)
+        elif isinstance(f, Direct):
+            k = ("direct", f.rel)
+        else:
+            k = ("aggregation", f.path, f.window)
+        groups.setdefault(k, []).append(f)
+    return list(groups.values())
 
-    Returns a DataFrame with one column per feature (named as the feature), one row per input
-    row; numeric features as float64, categorical ones as object (str or None), booleans as
-    float64 (0/1).
-    """
-    import duckdb
 
-    ids = pd.Series(np.asarray(entity_ids))
-    cuts = pd.Series(np.asarray(cutoffs, dtype="datetime64[ns]").view("int64"))
-    pairs = pd.DataFrame({"k": ids, "c": cuts})
-    codes, uniq = pd.factorize(pd.MultiIndex.from_frame(pairs))
-    keys = uniq.get_level_values(0).to_numpy()
-    pk_dtype = db[entity_table].df[schema.pkeys[entity_table]].dtype
-    if pk_dtype.kind in "iu":
-        keys = keys.astype(pk_dtype)
-    frame = pd.DataFrame({"__r": np.arange(len(uniq), dtype=np.int64),
-                          "__key": keys,
-                          "__cut": uniq.get_level_values(1).to_numpy().astype(np.int64)})
-    columns = used_columns(schema, features)
-    columns.setdefault(entity_table, [schema.pkeys[entity_table]])
-    tables, categories, colnames = prepare_tables(db, schema, columns)
-
-    table_sql = {t: f"t{i}" for i, t in enumerate(tables)}
+def _compile(schema, features, entity_table, columns, table_sql, colnames, categories):
+    """One query computing ``features`` for the rows of the ``frame`` table (``__r``, ``__key``,
+    ``__cut``); output columns ``o0, o1, ...`` in the order of ``features``."""
     comp = _Compiler(schema, table_sql, columns, colnames)
     ent = schema.pkeys[entity_table]
     ecols = columns[entity_table]
@@ -493,15 +486,73 @@ def compute_duckdb(db, schema: Schema, features: list[Feature], entity_table: st
         o = f"o{i}"  # output columns by position: feature names may repeat or look like SQL
         root = _root(f) if f.logical == "categorical" else None
         if root is not None and (root.table, root.name) in categories:
-            decode[o] = categories[(root.table, root.name)]
+            decode[i] = categories[(root.table, root.name)]
             outs.append(f"CAST({a} AS BIGINT) AS {o}")
         elif f.logical == "categorical":
             outs.append(f"CAST({a} AS VARCHAR) AS {o}")
         else:
             outs.append(f"CAST({a} AS DOUBLE) AS {o}")
-    sql = comp.sql(f"SELECT __r, {', '.join(outs)} FROM {comp.ref(rel)} ORDER BY __r")
+    return comp.sql(f"SELECT __r, {', '.join(outs)} FROM {comp.ref(rel)} ORDER BY __r"), decode
+
+
+def compute_duckdb(db, schema: Schema, features: list[Feature], entity_table: str, entity_ids, cutoffs, *,
+                   memory_limit=None, temp_directory=None, threads=None, return_sql: bool = False,
+                   queries: list[list[Feature]] | None = None, block_rows: int | None = None,
+                   dtype="float64", progress=None):
+    """Evaluate ``features`` for the rows ``(entity_ids[i], cutoffs[i])`` in DuckDB.
+
+    Parameters
+    ----------
+    memory_limit, temp_directory, threads
+        DuckDB's ``memory_limit`` (beyond it DuckDB spills to ``temp_directory``, a private
+        temporary directory by default) and threads.
+    queries : list of list of Feature, optional
+        The features split into queries (each a list of whole :func:`query_groups`), run one
+        after the other; default: one query.
+    block_rows : int, optional
+        Distinct (entity, cutoff) rows per execution of each query (default: all at once).
+    dtype : {"float64", "float32"}, default="float64"
+        Storage of numeric features.
+    progress : callable, optional
+        Called with the number of features done after each (query, block).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One column per feature (named as the feature), one row per input row; numeric features
+        as ``dtype``, categorical ones as object (str or None), booleans as numbers (0/1).
+    """
+    import duckdb
+
+    ids = pd.Series(np.asarray(entity_ids))
+    cuts = pd.Series(np.asarray(cutoffs, dtype="datetime64[ns]").view("int64"))
+    pairs = pd.DataFrame({"k": ids, "c": cuts})
+    codes, uniq = pd.factorize(pd.MultiIndex.from_frame(pairs))
+    keys = uniq.get_level_values(0).to_numpy()
+    pk_dtype = db[entity_table].df[schema.pkeys[entity_table]].dtype
+    if pk_dtype.kind in "iu":
+        keys = keys.astype(pk_dtype)
+    frame = pd.DataFrame({"__r": np.arange(len(uniq), dtype=np.int64),
+                          "__key": keys,
+                          "__cut": uniq.get_level_values(1).to_numpy().astype(np.int64)})
+    features = list(features)
+    queries = [features] if queries is None else [list(q) for q in queries]
+    columns = used_columns(schema, features)
+    columns.setdefault(entity_table, [schema.pkeys[entity_table]])
+    tables, categories, colnames = prepare_tables(db, schema, columns)
+    table_sql = {t: f"t{i}" for i, t in enumerate(tables)}
+    compiled = [_compile(schema, q, entity_table, columns, table_sql, colnames, categories) for q in queries]
     if return_sql:
-        return sql
+        return compiled[0][0] if len(compiled) == 1 else [sql for sql, _ in compiled]
+
+    n = len(frame)
+    block = n if not block_rows else max(1, int(block_rows))
+    position = {f: j for j, f in enumerate(features)}
+    numeric = [f.logical != "categorical" for f in features]
+    num_index = np.cumsum(numeric) - 1
+    values = np.empty((n, int(sum(numeric))), dtype=dtype)
+    objects: dict[int, np.ndarray] = {}
+
     config = {}
     if memory_limit is not None:
         config["memory_limit"] = str(memory_limit)
@@ -516,18 +567,57 @@ def compute_duckdb(db, schema: Schema, features: list[Feature], entity_table: st
             for t, (df, select) in tables.items():
                 con.register(f"raw_{table_sql[t]}", df)
                 con.execute(f"CREATE TEMP VIEW {table_sql[t]} AS SELECT {select} FROM raw_{table_sql[t]}")
-            con.register("frame", frame)
-            res = con.execute(sql).df()
+            for (sql, decode), qfeats in zip(compiled, queries):
+                for lo in range(0, n, block):
+                    part = frame.iloc[lo:lo + block]
+                    con.register("frame", part)
+                    res = con.execute(sql).fetchnumpy()
+                    con.unregister("frame")
+                    if len(res["__r"]) != len(part):  # pragma: no cover - a bug, not a user error
+                        raise RuntimeError(f"DuckDB returned {len(res['__r'])} rows for {len(part)} rows.")
+                    rows = np.asarray(res["__r"]) - lo
+                    for i, f in enumerate(qfeats):
+                        j = position[f]
+                        v = res[f"o{i}"]
+                        if i in decode:
+                            v = _decode(v, decode[i])
+                        if numeric[j]:
+                            values[lo + rows, num_index[j]] = _floats(v)
+                        else:
+                            col = objects.setdefault(j, np.full(n, None, dtype=object))
+                            col[lo + rows] = _strings_or_none(v)
+                    if progress is not None:
+                        progress(len(qfeats) * len(part) / n)
         finally:
             con.close()
-    if len(res) != len(frame):  # pragma: no cover - a bug, not a user error
-        raise RuntimeError(f"DuckDB returned {len(res)} rows for {len(frame)} (entity, cutoff) pairs.")
-    res = res.drop(columns="__r")
-    for name, cats in decode.items():
-        v = res[name].to_numpy(dtype=np.float64, na_value=np.nan)
-        missing = np.isnan(v)
-        values = cats[np.where(missing, 0, v).astype(np.int64)] if len(cats) else np.full(len(v), None, object)
-        res[name] = np.where(missing, None, values)
-    res = res.iloc[codes].reset_index(drop=True)  # NULL strings come back as None
-    res.columns = [f.name for f in features]
-    return res
+    out = pd.DataFrame(values[codes], columns=[f.name for f, k in zip(features, numeric) if k], copy=False)
+    del values
+    if objects:
+        for j, col in sorted(objects.items(), key=lambda kv: kv[0]):
+            out.insert(j, features[j].name, col[codes], allow_duplicates=True)
+    return out
+
+
+def _floats(v) -> np.ndarray:
+    if isinstance(v, np.ma.MaskedArray):
+        return v.astype(np.float64).filled(np.nan)
+    return np.asarray(v, dtype=np.float64)
+
+
+def _strings_or_none(v) -> np.ndarray:
+    if isinstance(v, np.ma.MaskedArray):
+        out = v.data.astype(object)
+        out[np.ma.getmaskarray(v)] = None
+        return out
+    out = np.asarray(v, dtype=object)
+    return np.where(pd.isna(out), None, out)
+
+
+def _decode(v, cats: np.ndarray) -> np.ndarray:
+    """Category codes (possibly NULL) back to strings (None when missing)."""
+    codes = _floats(v)
+    missing = np.isnan(codes)
+    if not len(cats):
+        return np.full(len(codes), None, dtype=object)
+    values = cats[np.where(missing, 0, codes).astype(np.int64)]
+    return np.where(missing, None, values)

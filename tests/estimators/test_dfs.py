@@ -83,7 +83,7 @@ def test_grid_search_over_the_learner_computes_features_once_per_rows(monkeypatc
     engine = dfs_module.ENGINES["duckdb"]
     monkeypatch.setitem(dfs_module.ENGINES, "duckdb", lambda *a, **k: calls.append(len(a[4])) or engine(*a, **k))
     est = DFSEstimator(**FAST, learner=HistGradientBoostingClassifier(max_iter=5, early_stopping=False),
-                       validation_fraction=None)
+                       validation_fraction=None, max_features=None)
     grid = GridSearchCV(est, {"learner__max_iter": [3, 6], "learner__max_depth": [2, 3]}, cv=KFold(2),
                         scoring="roc_auc")
     grid.fit(X, y)
@@ -91,6 +91,12 @@ def test_grid_search_over_the_learner_computes_features_once_per_rows(monkeypatc
     # KFold(2)'s folds use two row sets (each half is once a train, once a test set) and the refit
     # a third: three computations, not one per candidate and fold (4 x 2 x 2 + 1 = 17)
     assert sorted(calls) == [len(X) // 2, len(X) - len(X) // 2, len(X)]
+    # with the feature budget, a fit computes every definition once per row set (then only the kept
+    # ones are computed for other rows): at most two computations per row set
+    calls.clear()
+    GridSearchCV(est.set_params(max_features=5), {"learner__max_iter": [3, 6]}, cv=KFold(2),
+                 scoring="roc_auc").fit(X, y)
+    assert len(calls) <= 5 and set(calls) <= {len(X) // 2, len(X) - len(X) // 2, len(X)}
 
 
 def test_verbose_progress(shop_binary, capsys):
