@@ -25,6 +25,7 @@ from ..data import Database, SchemaError
 
 __all__ = [
     "AGG_PRIMITIVES",
+    "Primitive",
     "Column",
     "Relationship",
     "Schema",
@@ -45,20 +46,69 @@ def as_seconds(s: pd.Series) -> pd.Series:
         return s.dt.total_seconds()
     return s
 
-#: Aggregation primitives, in featuretools' names: input semantic type, default value (for rows
-#: with nothing to aggregate), whether the primitive may stack on itself, primitives it may not
-#: stack on.
-AGG_PRIMITIVES: dict[str, dict] = {
-    "count": dict(input="index", default=0.0, stack_on_self=False, stack_on_exclude=()),
-    "max": dict(input="numeric", default=np.nan, stack_on_self=False, stack_on_exclude=()),
-    "mean": dict(input="numeric", default=np.nan, stack_on_self=True, stack_on_exclude=()),
-    "min": dict(input="numeric", default=np.nan, stack_on_self=False, stack_on_exclude=()),
-    "mode": dict(input="category", default=np.nan, stack_on_self=True, stack_on_exclude=()),
-    "num_unique": dict(input="category", default=np.nan, stack_on_self=False, stack_on_exclude=()),
-    "std": dict(input="numeric", default=np.nan, stack_on_self=False, stack_on_exclude=()),
-    "sum": dict(input="numeric", default=0.0, stack_on_self=False, stack_on_exclude=("count",)),
-    "time_since_last": dict(input="time_index", default=np.nan, stack_on_self=True, stack_on_exclude=()),
-}
+@dataclass(frozen=True)
+class Primitive:
+    """One aggregation primitive, defined once: the definitions, the DuckDB engine and the
+    featuretools engine all read it.
+
+    Attributes
+    ----------
+    name : str
+        featuretools' name (``"num_unique"``); features are named ``NAME.upper()(...)``.
+    input : str
+        Semantic tag of the input column (``"numeric"``, ``"category"``, ``"index"``: the
+        child's primary key, ``"time_index"``: its time column).
+    output : str
+        ``"numeric"``, or ``"input"`` (the input's type: ``mode``).
+    default : float
+        Value for a row with nothing to aggregate.
+    stack_on_self : bool
+        May the primitive aggregate a feature made by itself?
+    stack_on_exclude : tuple of str
+        Primitives whose features it may not aggregate.
+    featuretools : str
+        Class name in ``featuretools.primitives``.
+    sql : str
+        DuckDB aggregate over the values ``{x}`` of the rows of a group; ``{order}`` is an
+        expression ordering the rows by time (then primary key), or by position.
+    since_cutoff : bool
+        The SQL aggregate is a time in nanoseconds and the feature is the seconds from it to
+        the cutoff (``time_since_last``).
+    """
+
+    name: str
+    input: str
+    output: str
+    default: float
+    stack_on_self: bool
+    stack_on_exclude: tuple
+    featuretools: str
+    sql: str
+    since_cutoff: bool = False
+
+
+_PRIMITIVES = [
+    Primitive("count", "index", "numeric", 0.0, False, (), "Count", "count(*)"),
+    Primitive("max", "numeric", "numeric", np.nan, False, (), "Max", "CAST(max({x}) AS DOUBLE)"),
+    Primitive("mean", "numeric", "numeric", np.nan, True, (), "Mean", "fsum(CAST({x} AS DOUBLE)) / count({x})"),
+    Primitive("min", "numeric", "numeric", np.nan, False, (), "Min", "CAST(min({x}) AS DOUBLE)"),
+    # the most frequent value, ties to the smallest (pandas' Series.mode()[0])
+    Primitive("mode", "category", "input", np.nan, True, (), "Mode",
+              "list_min(list_transform(map_entries(list_aggregate(list({x}), 'histogram')), "
+              "lambda e: {{'n': -CAST(e.value AS BIGINT), 'k': e.key}})).k"),
+    # list(x), not count(DISTINCT x) or histogram(x): DuckDB plans those as extra pipelines;
+    # missing with no rows, 0 with rows whose values are all missing (featuretools')
+    Primitive("num_unique", "category", "numeric", np.nan, False, (), "NumUnique",
+              "CASE WHEN count(*) > 0 THEN length(list_distinct(list({x}))) END"),
+    Primitive("std", "numeric", "numeric", np.nan, False, (), "Std", "stddev_samp(CAST({x} AS DOUBLE))"),
+    Primitive("sum", "numeric", "numeric", 0.0, False, ("count",), "Sum", "fsum(CAST({x} AS DOUBLE))"),
+    # the value in the last row (by time, then primary key; by position without a time column)
+    Primitive("time_since_last", "time_index", "numeric", np.nan, True, (), "TimeSinceLast",
+              "arg_max_null({x}, {order})", since_cutoff=True),
+]
+
+#: Aggregation primitives by featuretools' name.
+AGG_PRIMITIVES: dict[str, Primitive] = {p.name: p for p in _PRIMITIVES}
 
 
 # ---------------------------------------------------------------------------------------- schema
@@ -422,7 +472,7 @@ class Aggregation(Feature):
         self.path = tuple(path)
         self.path_name = path_name
         self.window = window
-        if primitive == "mode":
+        if AGG_PRIMITIVES[primitive].output == "input":
             self.logical = base.logical
             self.tags = _strip(base.logical, base.tags, keep_fk=False)
         else:
@@ -431,19 +481,24 @@ class Aggregation(Feature):
         self.depth = base.depth + 1
 
     @property
+    def spec(self) -> Primitive:
+        """The primitive's one definition (:data:`AGG_PRIMITIVES`)."""
+        return AGG_PRIMITIVES[self.primitive]
+
+    @property
     def child(self) -> str:
         return self.path[-1].child
 
     @property
     def name(self) -> str:
         window = f", Last {self.window} Days" if self.window is not None else ""
-        if self.primitive == "count":
+        if self.spec.input == "index":
             return f"COUNT({self.path_name}{window})"
         return f"{self.primitive.upper()}({self.path_name}.{self.base.name}{window})"
 
     @property
     def default(self) -> float:
-        return AGG_PRIMITIVES[self.primitive]["default"]
+        return AGG_PRIMITIVES[self.primitive].default
 
     def key(self) -> tuple:
         return ("aggregation", self.primitive, self.table, self.path, self.window, self.base.key())
@@ -470,9 +525,9 @@ def _can_stack(primitive: str, f: Feature) -> bool:
     root = f.root_primitive()
     if root is None:
         return True
-    if not spec["stack_on_self"] and root == primitive:
+    if not spec.stack_on_self and root == primitive:
         return False
-    if root in spec["stack_on_exclude"]:
+    if root in spec.stack_on_exclude:
         return False
     return True
 
@@ -562,7 +617,7 @@ class _DFS:
         ]
         candidates.sort(key=lambda f: f.name)  # featuretools sorts matches by unique name
         for prim in self.primitives:
-            input_type = AGG_PRIMITIVES[prim]["input"]
+            input_type = AGG_PRIMITIVES[prim].input
             for f in candidates:
                 if not _matches(f, input_type):
                     continue
@@ -610,7 +665,7 @@ def build_features(schema: Schema, target: str, max_depth: int = 2, primitives: 
             if (
                 isinstance(f, Aggregation)
                 and f.table == target
-                and f.primitive != "time_since_last"
+                and not f.spec.since_cutoff
                 and schema.time_cols.get(f.child) is not None
             ):
                 out.append(f.with_window(days))

@@ -24,7 +24,7 @@ from collections import OrderedDict
 import numpy as np
 import pandas as pd
 
-from ._definitions import Aggregation, Direct, Feature, Identity, Schema, as_seconds, used_columns
+from ._definitions import AGG_PRIMITIVES, Aggregation, Direct, Feature, Identity, Schema, as_seconds, used_columns
 
 __all__ = ["compute_duckdb", "prepare_tables"]
 
@@ -108,7 +108,7 @@ def prepare_tables(db, schema: Schema, columns: dict[str, list[str]]):
 def _root(f: Feature) -> Identity | None:
     """The column a categorical feature's values come from (through parents and modes)."""
     while not isinstance(f, Identity):
-        if isinstance(f, Direct) or (isinstance(f, Aggregation) and f.primitive == "mode"):
+        if isinstance(f, Direct) or (isinstance(f, Aggregation) and f.spec.output == "input"):
             f = f.base
         else:
             return None
@@ -126,7 +126,7 @@ def _stable(f: Feature) -> bool:
         return True
     if isinstance(f, Direct):
         return _stable(f.base)
-    return f.primitive != "time_since_last" and f.window is None and _stable(f.base)
+    return not f.spec.since_cutoff and f.window is None and _stable(f.base)
 
 
 def _has_aggregation(f: Feature) -> bool:
@@ -138,7 +138,7 @@ def _since_last(f: Feature) -> bool:
     ``cutoff - last``, with ``last`` stable."""
     if isinstance(f, Direct):
         return _since_last(f.base)
-    return isinstance(f, Aggregation) and f.primitive == "time_since_last" and f.window is None and _stable(f.base)
+    return isinstance(f, Aggregation) and f.spec.since_cutoff and f.window is None and _stable(f.base)
 
 
 _NEVER = -(2**62)  # "final since always" (no row can change the value)
@@ -333,9 +333,9 @@ class _Compiler:
                    static: bool):
         """Aggregations over one path and window: one join (two with the static/live split), one
         GROUP BY."""
-        bases = [f.base for f in group if f.primitive != "count"]
+        bases = [f.base for f in group if f.spec.input != "index"]
         if not static and any(_has_aggregation(b) for b in bases):
-            split = [f for f in group if f.primitive == "count" or _stable(f.base) or _since_last(f.base)]
+            split = [f for f in group if f.spec.input == "index" or _stable(f.base) or _since_last(f.base)]
             rest = [f for f in group if f not in split]
             blocks, names, fins = self._aggregate_rows(rel, ids, pk_alias, path, window, split, static, True)
             if rest:
@@ -350,7 +350,7 @@ class _Compiler:
         child = path[-1].child
         tcol = schema.time_cols[child]
         pkc = schema.pkeys[child]
-        bases = list(OrderedDict.fromkeys(f.base for f in group if f.primitive != "count"))
+        bases = list(OrderedDict.fromkeys(f.base for f in group if f.spec.input != "index"))
         ccols = self._needed(child, bases) | {pkc} | ({tcol} if tcol else set())
         cmap = {c: self.alias() for c in sorted(ccols)}
         pos = self.alias()
@@ -404,40 +404,19 @@ class _Compiler:
         for f in group:
             a = self.alias("f")
             names[f] = a
-            x = sub.get(f.base) if f.primitive != "count" else None
+            x = sub.get(f.base) if f.spec.input != "index" else None
             p = f.primitive
-            if p == "count":
-                e = "count(*)"
-            elif p == "sum":
-                e = f"fsum(CAST({x} AS DOUBLE))"
-            elif p == "mean":
-                e = f"fsum(CAST({x} AS DOUBLE)) / count({x})"
-            elif p == "min":
-                e = f"CAST(min({x}) AS DOUBLE)"
-            elif p == "max":
-                e = f"CAST(max({x}) AS DOUBLE)"
-            elif p == "std":
-                e = f"stddev_samp(CAST({x} AS DOUBLE))"
-            elif p == "num_unique":
-                # list(x), not count(DISTINCT x) or histogram(x): DuckDB plans those as extra pipelines
-                e = f"CASE WHEN count(*) > 0 THEN length(list_distinct(list({x}))) END"
-            elif p == "mode":
-                # the most frequent value, ties to the smallest (pandas' Series.mode()[0])
-                e = (f"list_min(list_transform(map_entries(list_aggregate(list({x}), 'histogram')), "
-                     f"lambda e: {{'n': -CAST(e.value AS BIGINT), 'k': e.key}})).k")
-            elif p == "time_since_last":
-                if isinstance(f.base, Identity) and f.base.table == child and f.base.name == tcol:
-                    e = f"max({x})"  # the last row's time is the largest
-                else:
-                    e = f"arg_max_null({x}, {order})"
-                if not static:  # a static table keeps the last time; readers subtract it from their cutoff
-                    e = _seconds(f"any_value(__cut) - {e}")
-            else:  # pragma: no cover - guarded by build_features
-                raise ValueError(p)
+            prim = AGG_PRIMITIVES[p]
+            if prim.since_cutoff and isinstance(f.base, Identity) and f.base.table == child and f.base.name == tcol:
+                e = f"max({x})"  # the last row's time is the largest
+            else:
+                e = prim.sql.format(x=x, order=order)
+            if prim.since_cutoff and not static:  # a static table keeps the time; readers subtract it
+                e = _seconds(f"any_value(__cut) - {e}")
             exprs.append(f"{e} AS {a}")
             if static:
                 parts = [f"coalesce({t}, {_NEVER})" for t in path_times]
-                if p != "count":
+                if AGG_PRIMITIVES[p].input != "index":
                     parts.append(subfins[f.base])
                 fin = f"max({self._greatest(parts)})"
                 if fin not in fin_exprs:  # most features of a group share one final time

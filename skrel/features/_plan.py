@@ -92,7 +92,7 @@ def source_column(f: Feature) -> tuple:
     """The column a feature is made from (``(table, column)``; ``COUNT`` counts its path's last
     table): windows and primitives over one column share it."""
     while not isinstance(f, Identity):
-        if isinstance(f, Aggregation) and f.primitive == "count":
+        if isinstance(f, Aggregation) and f.spec.input == "index":
             return (f.child, "*")
         f = f.base
     return (f.table, f.name)
