@@ -18,7 +18,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._tags import ClassifierTags, RegressorTags
 
 __all__ = ["FrameEncoder", "default_learner", "prepare_learner", "fit_learner", "learner_proba", "learner_values",
-           "TabPFNLearner", "holdout_latest_cutoffs", "importance_series"]
+           "TabPFNLearner", "holdout_latest_cutoffs", "importance_series", "prior_learner"]
 
 
 class FrameEncoder:
@@ -178,10 +178,23 @@ def holdout_latest_cutoffs(X, y, fraction, classification: bool = False):
     return X[~val], y[~val], X[val], y[val]
 
 
+def prior_learner(task_type: str, metric: str | None = None):
+    """The model of a table with nothing to learn from: the training class frequencies, or the
+    training median (MAE, the default regression metric, or no metric known) or mean."""
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+
+    if task_type != "regression":
+        return DummyClassifier(strategy="prior")
+    return DummyRegressor(strategy="median" if metric in (None, "mae") else "mean")
+
+
 def importance_series(est, names) -> pd.Series:
     """Importances of a fitted learner by feature name (``feature_importances_``, or the mean
     absolute ``coef_`` for linear learners), as a Series named ``"importance"``."""
-    if hasattr(est, "feature_importances_"):
+    names = list(names)
+    if not names:
+        values = np.zeros(0)
+    elif hasattr(est, "feature_importances_"):
         values = np.asarray(est.feature_importances_, dtype=np.float64)
     elif hasattr(est, "coef_"):
         coef = np.atleast_2d(np.asarray(est.coef_, dtype=np.float64))

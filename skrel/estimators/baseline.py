@@ -6,7 +6,6 @@ import logging
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
@@ -14,7 +13,7 @@ from ..data import HORIZONS, SchemaError
 from ..features.entity import entity_columns, entity_frame
 from ._base import RelationalEstimator, seed_from
 from ._tabular import (FrameEncoder, default_learner, fit_learner, holdout_latest_cutoffs, importance_series,
-                       learner_proba, learner_values)
+                       learner_proba, learner_values, prior_learner)
 
 __all__ = ["BaselineEstimator"]
 
@@ -124,17 +123,12 @@ class BaselineEstimator(RelationalEstimator):
                     categorical=self.encoder_.categorical_indices_, n_iter_no_change=self.n_iter_no_change)
 
     def _prior(self):
-        if self.task_type_ != "regression":
-            return DummyClassifier(strategy="prior")
-        metric = getattr(getattr(self, "task_", None), "metric", None)
-        return DummyRegressor(strategy="median" if metric in (None, "mae") else "mean")
+        return prior_learner(self.task_type_, getattr(getattr(self, "task_", None), "metric", None))
 
     @property
     def feature_importances_(self):
         """Importances of the LightGBM model by feature name (a pandas Series; empty for the prior)."""
         check_is_fitted(self, "learner_")
-        if not self.feature_names_:
-            return importance_series(_NoFeatures(), [])
         return importance_series(self.learner_, self.feature_names_)
 
     def _matrix(self, X):
@@ -153,6 +147,3 @@ class BaselineEstimator(RelationalEstimator):
     def _predict_values(self, X):
         return learner_values(self.learner_, self._matrix(X))
 
-
-class _NoFeatures:
-    feature_importances_ = np.zeros(0)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from numbers import Integral, Real
 
@@ -15,9 +16,11 @@ from ..data import HORIZONS
 from ..features.dfs import ENGINES, DFSTransformer
 from ._base import RelationalEstimator, seed_from
 from ._tabular import (FrameEncoder, TabPFNLearner, fit_learner, holdout_latest_cutoffs, importance_series,
-                       learner_proba, learner_values, prepare_learner)
+                       learner_proba, learner_values, prepare_learner, prior_learner)
 
 __all__ = ["DFSEstimator", "DEFAULT_WINDOWS"]
+
+logger = logging.getLogger("skrel.estimators.dfs")
 
 #: Look-back windows (days) of the default feature set, chosen on rel-f1's validation split.
 DEFAULT_WINDOWS = (30, 90, 365)
@@ -190,6 +193,12 @@ class DFSEstimator(RelationalEstimator):
         self.feature_names_ = list(frame.columns)
         self._log(f"{len(X)} rows x {frame.shape[1]} features")
         self.encoder_ = FrameEncoder().fit(frame)
+        if not self.feature_names_:  # nothing to learn from: the training prior
+            logger.warning("no feature for entity table %r (no usable column, no related table): predicting the "
+                           "training prior", X.entity_table)
+            self.learner_ = prior_learner(self.task_type_, getattr(getattr(self, "task_", None), "metric", None))
+            self.learner_.fit(np.zeros((len(y), 1), dtype=np.float32), y)
+            return
         Xm = self.encoder_.transform(frame)
         Xm_val = None if X_val is None else self._matrix(X_val)
         self.learner_ = self._make_learner()
@@ -199,7 +208,10 @@ class DFSEstimator(RelationalEstimator):
         self._log("done")
 
     def _matrix(self, X):
-        return self.encoder_.transform(self.transformer_.transform(X))
+        frame = self.transformer_.transform(X)
+        if not self.feature_names_:
+            return np.zeros((len(X), 1), dtype=np.float32)
+        return self.encoder_.transform(frame)
 
     def _predict_proba(self, X):
         return learner_proba(self.learner_, self._matrix(X), len(self.classes_))

@@ -275,6 +275,8 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
 
     def _compute(self, X, features) -> pd.DataFrame:
         """``features`` at the rows of ``X`` (no cache), planned within the memory budget."""
+        if not features:
+            return pd.DataFrame(index=pd.RangeIndex(len(X)))
         t0 = time.perf_counter()
         options = {}
         cutoffs = horizon_cutoffs(X, self.horizon, tables=self._horizon_tables)
