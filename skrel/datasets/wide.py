@@ -9,14 +9,21 @@ Schema (a sports league; ``->`` is a foreign key)::
 
     players (static entity table: no time column)      -> teams -> venues (static)
     games        (time)   home_team_id, away_team_id -> teams; venue_id -> venues
-    appearances  (time)   player_id -> players, game_id -> games       (the largest table)
+    appearances  (time)   player_id -> players, game_id -> games,     (the largest table)
+                          player_season_id -> player_seasons
     injuries     (time)   player_id -> players
-    player_seasons (time = end of the season)  player_id -> players, team_id -> teams
-    team_seasons   (time = end of the season)  team_id -> teams
+    player_seasons (time = start of the season)  player_id -> players, team_id -> teams
+    team_seasons   (time = start of the season)  team_id -> teams
+
+A season is a calendar year; a season row holds the registration, contract and pre-season
+ratings of a player (a team) for the season, so it is dated at the season's start, and each
+appearance references its player's season row: ``players <- player_seasons <- appearances`` is
+a two-hop chain, where depth-2 deep feature synthesis stacks aggregates of aggregates of the
+wide tables (about 6,000 features with DFS's defaults at the default size).
 
 Sizes at ``scale=1``: 1,000 players, 40 teams, 60 venues, 23,000 games, 506,000 appearances
-(11 players of each side of each game), about 14,000 injuries, about 9,000 player seasons and
-400 team seasons: about 553,000 rows. ``scale`` multiplies every row count (the time span stays
+(11 players of each side of each game), about 14,000 injuries, 10,000 player seasons and 400
+team seasons: about 554,000 rows. ``scale`` multiplies every row count (the time span stays
 ten years, so the number of cutoffs does not change); ``scale=19.76`` puts 10^7 rows in
 ``appearances``. Small scales keep at least 24 players, 2 teams and 2 venues.
 
@@ -334,11 +341,17 @@ def make_wide(
     del z, flat
     minutes = np.clip(rng.normal(70.0, 20.0, n_rows), 0.0, 90.0).astype(np.float32)
     n_boots = max(50, round(5000 * scale))
+    year_start = np.array(
+        [np.datetime64(f"{2010 + y}-01-01T00:00:00", "ns") for y in range(_YEARS)], dtype="datetime64[ns]"
+    )
+    app_time = _START + app_offs.astype("timedelta64[ns]")
+    app_year = np.searchsorted(year_start, app_time, side="right") - 1
     app = {
         "appearance_id": np.arange(n_rows, dtype=np.int64),
         "player_id": app_player,
         "game_id": app_game,
-        "time": _START + app_offs.astype("timedelta64[ns]"),
+        "player_season_id": app_year * n_players + app_player,
+        "time": app_time,
         "form": form,
         "pace": pace,
         "form_pct": (50.0 + 10.0 * form + rng.normal(0.0, 0.05, n_rows)).astype(np.float32),
@@ -348,7 +361,7 @@ def make_wide(
         "boot_model": _categorical(rng.integers(0, n_boots, n_rows), "boot_", n_boots),
         "const_zero": np.zeros(n_rows, dtype=np.float32),
     }
-    del app_offs
+    del app_offs, app_time, app_year
     app |= _noise_block(rng, n_rows, n_app, "m_")
     appearances = pd.DataFrame(app, copy=False)
     del app, form, pace, minutes
@@ -379,18 +392,16 @@ def make_wide(
     )
 
     # ------------------------------------------------------------------ season tables
-    year_end = np.array(
-        [np.datetime64(f"{2010 + y}-12-31T00:00:00", "ns") for y in range(_YEARS)], dtype="datetime64[ns]"
-    )
-    active = rng.random((_YEARS, n_players)) < 0.9
-    ps_year, ps_player = np.nonzero(active)
+    # One row per player and season (a calendar year), dated at the season's start: the
+    # registration, contract and pre-season ratings of the player for that season.
+    ps_year, ps_player = np.divmod(np.arange(_YEARS * n_players, dtype=np.int64), n_players)
     n_ps_rows = len(ps_year)
     player_seasons = pd.DataFrame(
         {
             "player_season_id": np.arange(n_ps_rows, dtype=np.int64),
-            "player_id": ps_player.astype(np.int64),
-            "team_id": ps_player.astype(np.int64) % n_teams,
-            "time": year_end[ps_year],
+            "player_id": ps_player,
+            "team_id": ps_player % n_teams,
+            "time": year_start[ps_year],
             "year": (2010 + ps_year).astype(np.float32),
         }
         | _noise_block(rng, n_ps_rows, n_ps, "s_"),
@@ -401,7 +412,7 @@ def make_wide(
         {
             "team_season_id": np.arange(_YEARS * n_teams, dtype=np.int64),
             "team_id": ts_team.astype(np.int64),
-            "time": year_end[ts_year],
+            "time": year_start[ts_year],
             "year": (2010 + ts_year).astype(np.float32),
         }
         | _noise_block(rng, _YEARS * n_teams, n_ts, "t_"),
@@ -434,7 +445,7 @@ def make_wide(
             "players": {"team_id": "teams"},
             "teams": {"venue_id": "venues"},
             "games": {"home_team_id": "teams", "away_team_id": "teams", "venue_id": "venues"},
-            "appearances": {"player_id": "players", "game_id": "games"},
+            "appearances": {"player_id": "players", "game_id": "games", "player_season_id": "player_seasons"},
             "injuries": {"player_id": "players"},
             "player_seasons": {"player_id": "players", "team_id": "teams"},
             "team_seasons": {"team_id": "teams"},

@@ -42,6 +42,12 @@ def test_schema_and_sizes(small):
     team = db["players"].df.set_index("player_id").loc[app["player_id"], "team_id"].to_numpy()
     assert ((team == app["home_team_id"].to_numpy()) | (team == app["away_team_id"].to_numpy())).all()
     assert not app.duplicated(["game_id", "player_id"]).any()
+    # Each appearance references its player's season row, dated at the start of that season.
+    ps = db["player_seasons"].df.set_index("player_season_id").loc[app["player_season_id"]]
+    assert (ps["player_id"].to_numpy() == app["player_id"].to_numpy()).all()
+    assert (ps["year"].to_numpy() == app["time"].dt.year.to_numpy()).all()
+    assert (ps["time"].to_numpy() <= app["time"].to_numpy()).all()
+    assert db["appearances"].fkeys["player_season_id"] == "player_seasons"
     assert set(tasks) == {"player-form", "player-score", "player-injury"}
     assert {t.task_type for t in tasks.values()} == {"binary", "regression"}
 
