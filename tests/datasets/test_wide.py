@@ -146,7 +146,7 @@ def test_label_follows_the_signal_columns(small):
     half = labels["timestamp"] < labels["timestamp"].quantile(0.7)
 
     def auc(X):
-        model = lightgbm.LGBMClassifier(n_estimators=60, num_leaves=7, verbose=-1, random_state=0)
+        model = lightgbm.LGBMClassifier(n_estimators=60, num_leaves=7, verbose=-1, random_state=0, n_jobs=1)
         model.fit(X[half], y[half])
         return roc_auc_score(y[~half], model.predict_proba(X[~half])[:, 1])
 
