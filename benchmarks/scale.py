@@ -214,6 +214,9 @@ def run_step(step: str, scale: float, n_columns: int, args) -> dict:
         rec["error"] = "".join(err_chunks)[-2000:]
     if status != "ok":
         rec["seconds"] = None
+    # Sizes of a killed step: make_wide's row rule (22 appearances per game, 23,000 games at scale 1).
+    rec.setdefault("largest_table_rows", 22 * max(10, round(23_000 * scale)))
+    rec.setdefault("columns", n_columns)
     return rec
 
 
@@ -293,6 +296,13 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _save(result: dict) -> None:
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "scale.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "scale.md").write_text(markdown(result))
+
+
 def _floats(text: str) -> list[float]:
     return [float(x) for x in text.split(",") if x.strip()]
 
@@ -354,6 +364,9 @@ def main(argv=None):
                 rec["axis"] = axis
                 done[key] = rec
             result["records"].append(rec)
+            if args.save:  # partial results survive an interrupted run
+                _save(dict(result, growth=summarise(result["records"], "rows")
+                           + summarise(result["records"], "columns"), peak_rss_mb=None))
             print(f"{axis:8s} {step:12s} rows={_fmt(rec.get('largest_table_rows'))} "
                   f"cols={_fmt(rec.get('columns', n_columns))} {rec['status']:10s} "
                   f"s={_fmt(rec.get('seconds'), 2)} peak_rss_mb={_fmt(rec['peak_rss_mb'])}"
@@ -372,10 +385,7 @@ def main(argv=None):
     result["dfs_default"] = {k: dfs.get(k) for k in ("status", "seconds", "peak_rss_mb", "features", "train_rows")}
     result["peak_rss_mb"] = dfs["peak_rss_mb"]
     if args.save:
-        out = ROOT / "benchmarks" / "results"
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "scale.json").write_text(json.dumps(result, indent=2) + "\n")
-        (out / "scale.md").write_text(markdown(result))
+        _save(result)
     print(f"dfs at the default wide size: {dfs['status']}, {_fmt(dfs.get('seconds'), 2)} s, "
           f"{dfs.get('features', '-')} features"
           + ("" if dfs["status"] == "ok" else " (killed: the peak below is a lower bound)"))
