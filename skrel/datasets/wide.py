@@ -19,13 +19,15 @@ A season is a calendar year; a season row holds the registration, contract and p
 ratings of a player (a team) for the season, so it is dated at the season's start, and each
 appearance references its player's season row: ``players <- player_seasons <- appearances`` is
 a two-hop chain, where depth-2 deep feature synthesis stacks aggregates of aggregates of the
-wide tables (about 6,000 features with DFS's defaults at the default size).
+wide tables (about 6,800 features with ``DFSEstimator``'s defaults, depth 2
+and windows of 30, 90 and 365 days; about 730 at depth 1 without windows).
 
 Sizes at ``scale=1``: 1,000 players, 40 teams, 60 venues, 23,000 games, 506,000 appearances
 (11 players of each side of each game), about 14,000 injuries, 10,000 player seasons and 400
 team seasons: about 554,000 rows. ``scale`` multiplies every row count (the time span stays
 ten years, so the number of cutoffs does not change); ``scale=19.76`` puts 10^7 rows in
-``appearances``. Small scales keep at least 24 players, 2 teams and 2 venues.
+``appearances``. Small scales keep at least 24 players, 2 teams, 2 venues and 10 games, and
+every team at least 12 players (lineups are 11).
 
 Columns. ``n_columns`` (default 160) counts the columns that are neither keys nor times, over
 all tables; 42 of them are fixed (below) and the rest are noise columns split between the wide
@@ -245,8 +247,8 @@ def make_wide(
     scale = float(scale)
     rng = np.random.default_rng(random_state)
 
-    n_teams = max(2, round(40 * scale))
-    n_players = max(24, round(n_entities * scale), n_teams * 12)
+    n_players = max(24, round(n_entities * scale))
+    n_teams = max(2, min(round(40 * scale), n_players // 12))  # rosters of at least 12 for lineups of 11
     n_venues = max(2, round(60 * scale))
     n_games = max(10, round(23_000 * scale))
     n_weeks = _SPAN_DAYS // 7 + 1

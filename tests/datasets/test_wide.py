@@ -52,6 +52,13 @@ def test_schema_and_sizes(small):
     assert {t.task_type for t in tasks.values()} == {"binary", "regression"}
 
 
+def test_n_entities_is_honoured():
+    db, _ = make_wide(n_entities=300, scale=0.2)
+    assert len(db["players"]) == 60 and len(db["teams"]) == 5  # not 8: rosters of at least 12
+    counts = db["players"].df["team_id"].value_counts()
+    assert counts.min() >= 12 and len(db["appearances"]) == 22 * 4_600
+
+
 def test_column_count_knob():
     db, _ = make_wide(scale=0.02, n_columns=50)
     assert sum(len(_feature_columns(db[t])) for t in db.table_names) == 50
@@ -164,11 +171,16 @@ def test_registered():
         load_dataset("wide", path="/tmp")
 
 
-def test_default_size_is_fast():
+@pytest.mark.slow
+def test_default_size_meets_issue_10():
     start = time.perf_counter()
     db, tasks = make_wide()
     seconds = time.perf_counter() - start
     rows = sum(len(db[t]) for t in db.table_names)
     assert len(db.table_names) >= 8 and rows > 500_000 and seconds < 20
+    assert sum(len(_feature_columns(db[t])) for t in db.table_names) >= 150
     assert db["players"].time_col is None
+    assert 20 <= len(_feature_columns(db["player_seasons"])) <= 45
+    assert 20 <= len(_feature_columns(db["team_seasons"])) <= 45
     assert len(tasks["player-form"].cutoffs(db, "train")) >= 100
+    assert tasks["player-form"].sizes(db)["train"] > 100_000
