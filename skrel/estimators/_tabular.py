@@ -78,7 +78,9 @@ def default_learner(task_type: str, random_state=None, n_estimators: int = 1000,
         Learning rate (shrinkage).
     num_leaves : int, default=31
     n_jobs : int or None, default=None
-        LightGBM threads (``None``: LightGBM's default, all cores). Training is deterministic
+        LightGBM threads. ``None``: one thread, scikit-learn's meaning of ``None`` (LightGBM's
+        own default, every core, spins: on a shared 2-core machine it made rel-f1's driver-dnf
+        fit take 330 s instead of about 15 s). Training is deterministic
         (``deterministic=True``) at a fixed thread count.
     **kwargs
         Other LightGBM parameters.
@@ -95,7 +97,7 @@ def default_learner(task_type: str, random_state=None, n_estimators: int = 1000,
         random_state=0 if random_state is None else random_state,
         deterministic=True,
         force_row_wise=True,
-        n_jobs=n_jobs,
+        n_jobs=1 if n_jobs is None else n_jobs,
         verbose=-1,
     )
     params.update(kwargs)

@@ -48,7 +48,8 @@ class BaselineEstimator(RelationalEstimator):
         Where ages are counted from: each row's cutoff, or the earlier of it and the last time
         of the entity table (see :func:`skrel.data.horizon_cutoffs`).
     n_jobs : int or None, default=None
-        LightGBM threads (``None``: LightGBM's default).
+        LightGBM threads (``None``: one, scikit-learn's meaning of ``None``; see
+        :func:`~skrel.estimators._tabular.default_learner`).
     task_type : {"auto", "binary", "multiclass", "regression"}, default="auto"
         ``"auto"`` takes the task's type, or infers it from ``y``.
     random_state : int, RandomState instance or None, default=None

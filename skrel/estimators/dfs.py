@@ -60,7 +60,9 @@ class DFSEstimator(RelationalEstimator):
     temp_directory : str or path, optional
         Where DuckDB spills beyond ``memory_limit``.
     n_jobs : int or None, default=None
-        Threads of DuckDB and of LightGBM (``None``: each library's default, all cores).
+        Threads of DuckDB and of LightGBM (``None``: DuckDB's default, all cores, and one
+        LightGBM thread, scikit-learn's meaning of ``None``; see
+        :func:`~skrel.estimators._tabular.default_learner`).
     learner : None, "tabpfn" or scikit-learn estimator, default=None
         ``None``: LightGBM (classifier or regressor as the task needs), early-stopped on the
         validation rows. An estimator is cloned. ``"tabpfn"``: TabPFN from ``model_path``.

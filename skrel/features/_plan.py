@@ -44,6 +44,10 @@ logger = logging.getLogger("skrel.features.plan")
 _WORK_FACTOR = 8
 #: Share of the available memory taken when ``memory_limit`` is None.
 _DEFAULT_SHARE = 0.4
+_DEFAULT_CAP = 2 * 2**30
+#: Features per query at most: DuckDB keeps every aggregate of a query in its hash tables at once,
+#: and plans and compiles a query in time that grows with its width.
+_MAX_QUERY_FEATURES = 256
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
@@ -61,10 +65,11 @@ def parse_memory(value) -> int:
 
 
 def default_memory_limit() -> int:
-    """40% of the memory available now (psutil), at least 256 MiB."""
+    """40% of the memory available now (psutil), between 256 MiB and 2 GiB (DuckDB spills
+    beyond it; a larger budget mostly makes queries wider, not faster)."""
     import psutil
 
-    return max(int(psutil.virtual_memory().available * _DEFAULT_SHARE), 256 * 2**20)
+    return min(max(int(psutil.virtual_memory().available * _DEFAULT_SHARE), 256 * 2**20), _DEFAULT_CAP)
 
 
 def plan_queries(groups: list[list[Feature]], n_rows: int, budget: int, itemsize: int = 8):
@@ -74,7 +79,7 @@ def plan_queries(groups: list[list[Feature]], n_rows: int, budget: int, itemsize
     Returns ``(queries, block_rows)``.
     """
     per_cell = itemsize * _WORK_FACTOR
-    cap = max(1, budget // max(1, per_cell * max(n_rows, 1)))  # features per query over all rows
+    cap = max(1, min(_MAX_QUERY_FEATURES, budget // max(1, per_cell * max(n_rows, 1))))  # features per query
     queries, current = [], []
     for g in groups:
         if current and len(current) + len(g) > cap:

@@ -39,6 +39,8 @@ logger = logging.getLogger("skrel.features.dfs")
 
 #: Rows the feature budget's pruning looks at, at most.
 _MAX_SAMPLE_ROWS = 20_000
+#: Rows x definitions the pruning sample holds at most (many definitions: fewer rows, at least 1000).
+_SAMPLE_CELLS = 20_000_000
 
 __all__ = ["DFSTransformer", "AGG_PRIMITIVES", "compute_features"]
 
@@ -247,7 +249,8 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
         # reused by transform(X)), else a random sample of whole rows
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(2**31 - 1))
-        fit_rows = max(1000, self._budget // max(1, len(features) * 8 * _WORK_FACTOR))
+        fit_rows = max(1000, min(self._budget // max(1, len(features) * 8 * _WORK_FACTOR),
+                                 _SAMPLE_CELLS // max(1, len(features))))
         n_sample = int(min(len(X), _MAX_SAMPLE_ROWS, fit_rows))
         rows = np.arange(len(X)) if n_sample >= len(X) else np.sort(rng.choice(len(X), n_sample, replace=False))
         Xs = X if n_sample >= len(X) else X[rows]
