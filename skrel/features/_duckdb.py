@@ -18,7 +18,9 @@ to the cutoff, at microsecond resolution (pandas' ``Timedelta.total_seconds()``)
 
 from __future__ import annotations
 
+import logging
 import tempfile
+import time
 from collections import OrderedDict
 
 import numpy as np
@@ -27,6 +29,8 @@ import pandas as pd
 from ._definitions import AGG_PRIMITIVES, Aggregation, Direct, Feature, Identity, Schema, as_seconds, used_columns
 
 __all__ = ["compute_duckdb", "prepare_tables"]
+
+logger = logging.getLogger("skrel.features.duckdb")
 
 _NS_PER_DAY = 86_400 * 10**9
 
@@ -546,7 +550,8 @@ def compute_duckdb(db, schema: Schema, features: list[Feature], entity_table: st
             for t, (df, select) in tables.items():
                 con.register(f"raw_{table_sql[t]}", df)
                 con.execute(f"CREATE TEMP VIEW {table_sql[t]} AS SELECT {select} FROM raw_{table_sql[t]}")
-            for (sql, decode), qfeats in zip(compiled, queries):
+            for qi, ((sql, decode), qfeats) in enumerate(zip(compiled, queries)):
+                tq = time.perf_counter()
                 for lo in range(0, n, block):
                     part = frame.iloc[lo:lo + block]
                     con.register("frame", part)
@@ -567,6 +572,8 @@ def compute_duckdb(db, schema: Schema, features: list[Feature], entity_table: st
                             col[lo + rows] = _strings_or_none(v)
                     if progress is not None:
                         progress(len(qfeats) * len(part) / n)
+                logger.info("query %d/%d: %d features x %d rows in %.1fs", qi + 1, len(compiled), len(qfeats), n,
+                            time.perf_counter() - tq)
         finally:
             con.close()
     out = pd.DataFrame(values[codes], columns=[f.name for f, k in zip(features, numeric) if k], copy=False)

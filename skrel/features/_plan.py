@@ -85,7 +85,11 @@ def plan_queries(groups: list[list[Feature]], n_rows: int, budget: int, itemsize
         if current and len(current) + len(g) > cap:
             queries.append(current)
             current = []
-        current = current + list(g)
+        g = list(g)
+        while len(g) > cap:  # a group wider than a query: split (its join is repeated per part)
+            queries.append(g[:cap])
+            g = g[cap:]
+        current = current + g
     if current:
         queries.append(current)
     widest = max((len(q) for q in queries), default=1)

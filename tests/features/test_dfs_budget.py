@@ -40,6 +40,8 @@ def test_plan_sizes_queries_and_blocks_to_the_budget():
     assert block is None or block >= 1000
     queries, block = plan_queries(groups, n_rows=10_000_000, budget=64 * 2**20)
     assert all(len(q) == 10 for q in queries) and block is not None and block < 10_000_000
+    queries, _ = plan_queries([[object()] * 600], n_rows=1000, budget=2**30)
+    assert [len(q) for q in queries] == [256, 256, 88]
     assert parse_memory("2GB") == 2 * 10**9 and parse_memory("512MiB") == 512 * 2**20 and parse_memory(10) == 10
     with pytest.raises(ValueError, match="memory_limit"):
         parse_memory("lots")
