@@ -86,9 +86,9 @@ def plan_queries(groups: list[list[Feature]], n_rows: int, budget: int, itemsize
             queries.append(current)
             current = []
         g = list(g)
-        while len(g) > cap:  # a group wider than a query: split (its join is repeated per part)
-            queries.append(g[:cap])
-            g = g[cap:]
+        while len(g) > _MAX_QUERY_FEATURES:  # a group wider than a query: split (its join repeats per part)
+            queries.append(g[:_MAX_QUERY_FEATURES])
+            g = g[_MAX_QUERY_FEATURES:]
         current = current + g
     if current:
         queries.append(current)
