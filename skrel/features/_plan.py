@@ -22,6 +22,12 @@ why in the pruning summary:
    and primitives together) is kept first, then the best of the others up to the budget.
    Without ``y`` the budget keeps the first features in definition order (``"budget"``).
 
+With more than four times ``max_features`` definitions (wide databases give thousands at depth 2),
+the screen is staged: the definitions of depth 0 and 1 (no aggregate of aggregates, cheap) are
+screened first to ``max_features // 2``; only the deeper definitions made from a source column
+among the survivors are computed (the others are pruned as ``"column screened out at depth 1"``),
+and the screen above runs over the shallow and those deep definitions together.
+
 Only the kept features are compiled afterwards: scoring never computes a pruned feature.
 """
 

@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from ..data import HORIZONS, RelationalDataset, SchemaError, horizon_cutoffs
 from ._definitions import AGG_PRIMITIVES, build_features, infer_schema, used_columns, window_days
-from ._plan import _WORK_FACTOR, default_memory_limit, parse_memory, plan_queries, prune
+from ._plan import _WORK_FACTOR, default_memory_limit, parse_memory, plan_queries, prune, source_column
 
 logger = logging.getLogger("skrel.features.dfs")
 
@@ -41,6 +41,8 @@ logger = logging.getLogger("skrel.features.dfs")
 _MAX_SAMPLE_ROWS = 20_000
 #: Rows x definitions the pruning sample holds at most (many definitions: fewer rows, at least 1000).
 _SAMPLE_CELLS = 20_000_000
+#: With more than this many times ``max_features`` definitions, pruning screens the shallow ones first.
+_STAGE_FACTOR = 4
 
 __all__ = ["DFSTransformer", "AGG_PRIMITIVES", "compute_features"]
 
@@ -254,12 +256,35 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
         n_sample = int(min(len(X), _MAX_SAMPLE_ROWS, fit_rows))
         rows = np.arange(len(X)) if n_sample >= len(X) else np.sort(rng.choice(len(X), n_sample, replace=False))
         Xs = X if n_sample >= len(X) else X[rows]
-        frame = self._cached(Xs, features)
         task = None
         if y is not None:
             y = np.asarray(y)[rows]
             task = "regression" if y.dtype.kind == "f" and len(np.unique(y)) > 10 else "classification"
-        keep, self.pruning_summary_ = prune(frame, features, self.max_features, y, task, seed)
+        staged = []
+        if len(features) > _STAGE_FACTOR * self.max_features and any(f.depth > 1 for f in features):
+            # many definitions: screen the shallow ones first (cheap: no aggregate of aggregates),
+            # then compute only the deep definitions made from a column that proved useful
+            shallow = [f for f in features if f.depth <= 1]
+            deep = [f for f in features if f.depth > 1]
+            frame1 = self._cached(Xs, shallow)
+            keep1, _ = prune(frame1, shallow, max(1, self.max_features // 2), y, task, seed)
+            useful = {source_column(shallow[j]) for j in keep1}
+            staged = [f for f in deep if source_column(f) not in useful]
+            candidates = shallow + [f for f in deep if source_column(f) in useful]
+            logger.info("staged screen: %d of %d deep definitions read a column useful at depth 1", len(
+                candidates) - len(shallow), len(deep))
+            deep_frame = self._cached(Xs, candidates[len(shallow):])
+            frame = pd.concat([frame1, deep_frame], axis=1) if len(deep_frame.columns) else frame1
+        else:
+            candidates = features
+            frame = self._cached(Xs, features)
+        keep, summary = prune(frame, candidates, self.max_features, y, task, seed)
+        if staged:
+            summary = pd.concat([summary, pd.DataFrame({"feature": [f.name for f in staged],
+                                                        "reason": "column screened out at depth 1"})],
+                                ignore_index=True)
+        self.pruning_summary_ = summary
+        features = candidates
         self._set_features([features[j] for j in keep])
         logger.info("kept %d of %d features (%s)", len(self.features_), len(features),
                     self.pruning_summary_["reason"].value_counts().to_dict())

@@ -57,7 +57,7 @@ def test_max_features_prunes_reports_and_computes_only_kept(monkeypatch):
     summary = t.pruning_summary_
     assert list(summary.columns) == ["feature", "reason"]
     assert len(summary) == len(full.features_) - 15
-    assert set(summary.reason) <= {"constant", "duplicate", "near-duplicate", "importance"}
+    assert set(summary.reason) <= {"constant", "duplicate", "near-duplicate", "importance", "column screened out at depth 1"}
     assert not set(summary.feature) & set(t.feature_names_out_)
     # the kept features have the values the full definitions give
     F = t.transform(X)
@@ -89,3 +89,20 @@ def test_verbose_logs_and_progress(caplog, capsys):
     db = make_market(seed=2)
     DFSTransformer(max_depth=1, verbose=1).fit_transform(market_rows(db))
     assert "DFS features" in capsys.readouterr().err  # a tqdm bar
+
+
+def test_staged_screen_with_many_definitions():
+    db = make_market()
+    X = market_rows(db)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, len(X))
+    full = DFSTransformer(max_depth=2, windows=[30]).fit(X)
+    t = DFSTransformer(max_depth=2, windows=[30], max_features=8, random_state=0).fit(X, y)
+    assert len(full.features_) > 4 * 8 and len(t.features_) <= 8
+    summary = t.pruning_summary_
+    assert len(summary) + len(t.features_) == len(full.features_)
+    assert "column screened out at depth 1" in set(summary.reason)
+    screened = set(summary.feature[summary.reason == "column screened out at depth 1"])
+    depth = {f.name: f.depth for f in full.features_}
+    assert all(depth[n] > 1 for n in screened)
+    assert_frames_equal(t.transform(X), full.transform(X)[t.feature_names_out_])
