@@ -225,7 +225,7 @@ def _screen(frame, features, alive, reason, max_features, y, task, random_state)
     y = np.asarray(y)
     params = dict(n_estimators=100, learning_rate=0.1, num_leaves=15, colsample_bytree=0.5, subsample=0.8,
                   subsample_freq=1, random_state=random_state, deterministic=True, force_row_wise=True,
-                  importance_type="gain", verbose=-1)
+                  importance_type="gain", n_jobs=1, verbose=-1)  # LightGBM's all-core default spins when shared
     model = lgb.LGBMRegressor(**params) if task == "regression" else lgb.LGBMClassifier(**params)
     model.fit(X, y)
     gain = np.asarray(model.feature_importances_, dtype=np.float64)
