@@ -24,9 +24,11 @@ why in the pruning summary:
 
 With more than four times ``max_features`` definitions (wide databases give thousands at depth 2),
 the screen is staged: the definitions of depth 0 and 1 (no aggregate of aggregates, cheap) are
-screened first to ``max_features // 2``; only the deeper definitions made from a source column
-among the survivors are computed (the others are pruned as ``"column screened out at depth 1"``),
-and the screen above runs over the shallow and those deep definitions together.
+screened first to ``max_features // 2``; source columns are ranked by the best gain of their
+surviving features, and only the deeper definitions made from the best columns are computed, as
+many columns as keep them within twice ``max_features`` (the others are pruned as ``"column
+screened out at depth 1"``); the screen above then runs over the shallow and those deep
+definitions together.
 
 Only the kept features are compiled afterwards: scoring never computes a pruned feature.
 """
@@ -119,7 +121,7 @@ def _column_hash(s: pd.Series) -> int:
 
 
 def prune(frame: pd.DataFrame, features: list[Feature], max_features: int | None, y=None, task: str | None = None,
-          random_state: int = 0):
+          random_state: int = 0, gains: dict | None = None):
     """Features to keep and a summary of the pruned ones.
 
     Parameters
@@ -133,6 +135,8 @@ def prune(frame: pd.DataFrame, features: list[Feature], max_features: int | None
         Labels of the sample rows, for the importance screen.
     task : {"regression", "classification"}, optional
     random_state : int
+    gains : dict, optional
+        Filled with ``{position: gain}`` of the importance screen, when it runs.
 
     Returns
     -------
@@ -159,7 +163,7 @@ def prune(frame: pd.DataFrame, features: list[Feature], max_features: int | None
     if max_features is not None and len(alive) > max_features:
         alive = _near_duplicates(frame, alive, reason, random_state)
     if max_features is not None and len(alive) > max_features:
-        alive = _screen(frame, features, alive, reason, max_features, y, task, random_state)
+        alive = _screen(frame, features, alive, reason, max_features, y, task, random_state, gains)
     keep = np.asarray(sorted(alive), dtype=np.intp)
     names = [features[j].name for j in sorted(reason)]
     summary = pd.DataFrame({"feature": names, "reason": [reason[j] for j in sorted(reason)]})
@@ -209,7 +213,7 @@ def _near_duplicates(frame, alive, reason, random_state, threshold: float = 0.99
     return [j for j in alive if j not in dropped]
 
 
-def _screen(frame, features, alive, reason, max_features, y, task, random_state):
+def _screen(frame, features, alive, reason, max_features, y, task, random_state, gains=None):
     if y is None:
         for j in alive[max_features:]:
             reason[j] = "budget"
@@ -229,6 +233,8 @@ def _screen(frame, features, alive, reason, max_features, y, task, random_state)
     model = lgb.LGBMRegressor(**params) if task == "regression" else lgb.LGBMClassifier(**params)
     model.fit(X, y)
     gain = np.asarray(model.feature_importances_, dtype=np.float64)
+    if gains is not None:
+        gains.update({alive[i]: float(g) for i, g in enumerate(gain)})
     order = np.argsort(-gain, kind="stable")
     chosen: list[int] = []
     best_of: set = set()

@@ -267,11 +267,24 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
             shallow = [f for f in features if f.depth <= 1]
             deep = [f for f in features if f.depth > 1]
             frame1 = self._cached(Xs, shallow)
-            keep1, _ = prune(frame1, shallow, max(1, self.max_features // 2), y, task, seed)
-            useful = {source_column(shallow[j]) for j in keep1}
+            gains: dict = {}
+            keep1, _ = prune(frame1, shallow, max(1, self.max_features // 2), y, task, seed, gains)
+            best: dict = {}
+            for j in keep1:
+                src = source_column(shallow[j])
+                best[src] = max(best.get(src, 0.0), gains.get(j, 0.0))
+            n_deep: dict = {}
+            for f in deep:
+                n_deep[source_column(f)] = n_deep.get(source_column(f), 0) + 1
+            useful, total = set(), 0
+            for src in sorted(best, key=lambda c: -best[c]):  # the best columns, within 2 x max_features
+                if useful and total + n_deep.get(src, 0) > 2 * self.max_features:
+                    continue
+                useful.add(src)
+                total += n_deep.get(src, 0)
             staged = [f for f in deep if source_column(f) not in useful]
             candidates = shallow + [f for f in deep if source_column(f) in useful]
-            logger.info("staged screen: %d of %d deep definitions read a column useful at depth 1", len(
+            logger.info("staged screen: %d of %d deep definitions read one of the best columns at depth 1", len(
                 candidates) - len(shallow), len(deep))
             deep_frame = self._cached(Xs, candidates[len(shallow):])
             frame = pd.concat([frame1, deep_frame], axis=1) if len(deep_frame.columns) else frame1
