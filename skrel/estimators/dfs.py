@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from numbers import Integral, Real
 
@@ -14,9 +15,12 @@ from sklearn.utils.validation import check_is_fitted
 from ..data import HORIZONS
 from ..features.dfs import ENGINES, DFSTransformer
 from ._base import RelationalEstimator, seed_from
-from ._tabular import FrameEncoder, TabPFNLearner, fit_learner, learner_proba, learner_values, prepare_learner
+from ._tabular import (FrameEncoder, TabPFNLearner, fit_learner, holdout_latest_cutoffs, importance_series,
+                       learner_proba, learner_values, prepare_learner, prior_learner)
 
 __all__ = ["DFSEstimator", "DEFAULT_WINDOWS"]
+
+logger = logging.getLogger("skrel.estimators.dfs")
 
 #: Look-back windows (days) of the default feature set, chosen on rel-f1's validation split.
 DEFAULT_WINDOWS = (30, 90, 365)
@@ -37,19 +41,48 @@ class DFSEstimator(RelationalEstimator):
         time_since_last).
     windows : list of int, default=(30, 90, 365)
         Look-back windows in days; each adds the entity's aggregations over its last days.
-        ``()`` for whole-history aggregates only.
+        ``()`` for whole-history aggregates only. (The estimator's default, chosen on rel-f1;
+        :class:`~skrel.features.DFSTransformer` alone has no window by default.)
     tables, ignore_columns, max_categories
         Which tables and columns to use; see :class:`~skrel.features.DFSTransformer`.
     engine : {"duckdb", "featuretools"}, default="duckdb"
-    memory_limit, temp_directory, n_jobs
-        DuckDB's memory limit, spill directory and threads.
+    max_features : int or None, default=500
+        Feature budget: constant and duplicate features are dropped, and when more remain,
+        near-duplicates and then the least important on a sample (a small LightGBM's gain,
+        keeping the best window/primitive of each source column first); see
+        :class:`~skrel.features.DFSTransformer` and ``pruning_summary_``. 500 keeps rel-f1's
+        defaults whole (about 600 definitions, under 500 once constant and duplicate ones are
+        gone) and bounds wide databases: 100k rows x 500 float32 features are 200 MB, and
+        LightGBM's cost grows with the features while a few hundred carry nearly all the gain.
+        ``None``: every definition.
+    memory_limit : int, str or None, default=None
+        Memory budget of feature computation (``None``: 40% of the memory available at fit);
+        see :class:`~skrel.features.DFSTransformer`.
+    temp_directory : str or path, optional
+        Where DuckDB spills beyond ``memory_limit``.
+    n_jobs : int or None, default=None
+        Threads of DuckDB and of LightGBM (``None``: DuckDB's default, all cores, and one
+        LightGBM thread, scikit-learn's meaning of ``None``; see
+        :func:`~skrel.estimators._tabular.default_learner`).
     learner : None, "tabpfn" or scikit-learn estimator, default=None
         ``None``: LightGBM (classifier or regressor as the task needs), early-stopped on the
         validation rows. An estimator is cloned. ``"tabpfn"``: TabPFN from ``model_path``.
     model_path : str or path, optional
         TabPFN checkpoint for ``learner="tabpfn"`` (never downloaded; must exist).
-    early_stopping_rounds : int, default=50
-        LightGBM early stopping patience on the validation rows.
+    n_estimators : int, default=1000
+        Boosting rounds at most of the default LightGBM learner (``learner=None``).
+    lr : float, default=0.03
+        Learning rate of the default LightGBM learner.
+    num_leaves : int, default=31
+        Leaves per tree of the default LightGBM learner.
+    n_iter_no_change : int or None, default=50
+        Early stopping of the default learner: stop after this many boosting rounds without a
+        better validation score; ``None`` never stops early. The best round is kept whenever
+        there are validation rows.
+    validation_fraction : float in [0, 1) or None, default=0.1
+        With ``fit(X, y)`` and no ``X_val``: hold out the rows with the latest cutoffs (about
+        this fraction, whole cutoffs) as validation rows; ``None`` or ``0``: none.
+        ``fit(db, task)`` always uses the task's val split.
     horizon : {"cutoff", "data"}, default="data"
         Compute features at the earlier of each row's cutoff and the end of the data (the
         default), or at the cutoff. They differ only for rows whose cutoff lies past the last
@@ -69,6 +102,9 @@ class DFSEstimator(RelationalEstimator):
     encoder_ : FrameEncoder
     learner_ : estimator
     feature_names_ : list of str
+        The features the learner sees (after pruning).
+    pruning_summary_ : pandas.DataFrame
+        The pruned feature definitions (``feature``) and why (``reason``).
     feature_importances_ : pandas.Series
         The learner's importances (or absolute coefficients) by feature name.
     classes_ : ndarray (classification)
@@ -91,19 +127,25 @@ class DFSEstimator(RelationalEstimator):
         "ignore_columns": [dict, None],
         "max_categories": [Interval(Integral, 1, None, closed="left"), Interval(Real, 0, 1, closed="right")],
         "engine": [StrOptions(set(ENGINES))],
-        "memory_limit": [str, None],
+        "max_features": [Interval(Integral, 1, None, closed="left"), None],
+        "memory_limit": [str, Interval(Integral, 1, None, closed="left"), None],
         "temp_directory": [str, os.PathLike, None],
         "n_jobs": [Interval(Integral, 1, None, closed="left"), None],
         "learner": [None, StrOptions({"tabpfn"}), HasMethods(["fit"])],
         "model_path": [str, os.PathLike, None],
-        "early_stopping_rounds": [Interval(Integral, 1, None, closed="left")],
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "num_leaves": [Interval(Integral, 2, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left"), None],
         "horizon": [StrOptions(set(HORIZONS))],
     }
 
     def __init__(self, max_depth=2, agg_primitives=None, windows=DEFAULT_WINDOWS, tables=None, ignore_columns=None,
-                 max_categories=0.5, engine="duckdb", memory_limit=None, temp_directory=None, n_jobs=None,
-                 learner=None, model_path=None, early_stopping_rounds=50, horizon="data", task_type="auto",
-                 random_state=None, verbose=0):
+                 max_categories=0.5, engine="duckdb", max_features=500, memory_limit=None, temp_directory=None,
+                 n_jobs=None,
+                 learner=None, model_path=None, n_estimators=1000, lr=0.03, num_leaves=31, n_iter_no_change=50,
+                 validation_fraction=0.1, horizon="data", task_type="auto", random_state=None, verbose=0):
         self.max_depth = max_depth
         self.agg_primitives = agg_primitives
         self.windows = windows
@@ -111,12 +153,17 @@ class DFSEstimator(RelationalEstimator):
         self.ignore_columns = ignore_columns
         self.max_categories = max_categories
         self.engine = engine
+        self.max_features = max_features
         self.memory_limit = memory_limit
         self.temp_directory = temp_directory
         self.n_jobs = n_jobs
         self.learner = learner
         self.model_path = model_path
-        self.early_stopping_rounds = early_stopping_rounds
+        self.n_estimators = n_estimators
+        self.lr = lr
+        self.num_leaves = num_leaves
+        self.n_iter_no_change = n_iter_no_change
+        self.validation_fraction = validation_fraction
         self.horizon = horizon
         self.task_type = task_type
         self.random_state = random_state
@@ -127,32 +174,47 @@ class DFSEstimator(RelationalEstimator):
         return DFSTransformer(
             max_depth=self.max_depth, agg_primitives=self.agg_primitives, windows=self.windows, tables=self.tables,
             ignore_columns=self.ignore_columns, max_categories=self.max_categories, engine=self.engine,
-            memory_limit=self.memory_limit, temp_directory=self.temp_directory, n_jobs=self.n_jobs,
-            horizon=self.horizon, verbose=max(0, int(self.verbose) - 1),
+            max_features=self.max_features, memory_limit=self.memory_limit, temp_directory=self.temp_directory,
+            n_jobs=self.n_jobs, dtype="float32", random_state=seed_from(self.random_state), horizon=self.horizon,
+            verbose=self.verbose,
         )
 
     def _make_learner(self):
         seed = seed_from(self.random_state)
-        return prepare_learner(self.learner, self.task_type_, seed, model_path=self.model_path)
+        return prepare_learner(self.learner, self.task_type_, seed, model_path=self.model_path,
+                               n_estimators=self.n_estimators, lr=self.lr, num_leaves=self.num_leaves,
+                               n_jobs=self.n_jobs)
 
     def _fit(self, X, y, X_val, y_val):
         if isinstance(self.learner, str):
             TabPFNLearner(model_path=self.model_path)._check_path()  # fail before computing features
-        self.transformer_ = self._make_transformer().fit(X)
+        if X_val is None:  # fit(X, y): the latest cutoffs validate, unless the caller gave X_val
+            X, y, X_val, y_val = holdout_latest_cutoffs(X, y, self.validation_fraction,
+                                                        classification=self.task_type_ != "regression")
+        self.transformer_ = self._make_transformer().fit(X, y)
         frame = self.transformer_.transform(X)
         self.feature_names_ = list(frame.columns)
         self._log(f"{len(X)} rows x {frame.shape[1]} features")
         self.encoder_ = FrameEncoder().fit(frame)
+        if not self.feature_names_:  # nothing to learn from: the training prior
+            logger.warning("no feature for entity table %r (no usable column, no related table): predicting the "
+                           "training prior", X.entity_table)
+            self.learner_ = prior_learner(self.task_type_, getattr(getattr(self, "task_", None), "metric", None))
+            self.learner_.fit(np.zeros((len(y), 1), dtype=np.float32), y)
+            return
         Xm = self.encoder_.transform(frame)
         Xm_val = None if X_val is None else self._matrix(X_val)
         self.learner_ = self._make_learner()
         self._log(f"fitting {type(self.learner_).__name__}")
         fit_learner(self.learner_, Xm, y, Xm_val, y_val, categorical=self.encoder_.categorical_indices_,
-                    early_stopping_rounds=self.early_stopping_rounds)
+                    n_iter_no_change=self.n_iter_no_change)
         self._log("done")
 
     def _matrix(self, X):
-        return self.encoder_.transform(self.transformer_.transform(X))
+        frame = self.transformer_.transform(X)
+        if not self.feature_names_:
+            return np.zeros((len(X), 1), dtype=np.float32)
+        return self.encoder_.transform(frame)
 
     def _predict_proba(self, X):
         return learner_proba(self.learner_, self._matrix(X), len(self.classes_))
@@ -166,18 +228,13 @@ class DFSEstimator(RelationalEstimator):
         """Importances of the fitted learner by feature name (``feature_importances_``, or the
         mean absolute ``coef_`` for linear learners)."""
         check_is_fitted(self, "learner_")
-        est = self.learner_
-        if hasattr(est, "feature_importances_"):
-            values = np.asarray(est.feature_importances_, dtype=np.float64)
-        elif hasattr(est, "coef_"):
-            coef = np.atleast_2d(np.asarray(est.coef_, dtype=np.float64))
-            values = np.abs(coef).mean(axis=0)
-        else:
-            raise AttributeError(
-                f"The learner {type(est).__name__} exposes neither feature_importances_ nor coef_; "
-                "use sklearn.inspection.permutation_importance on est.transformer_'s features instead."
-            )
-        return pd.Series(values, index=pd.Index(self.feature_names_, name="feature"), name="importance")
+        return importance_series(self.learner_, self.feature_names_)
+
+    @property
+    def pruning_summary_(self) -> pd.DataFrame:
+        """The pruned feature definitions and why (see :class:`~skrel.features.DFSTransformer`)."""
+        check_is_fitted(self, "transformer_")
+        return self.transformer_.pruning_summary_
 
     def get_feature_names_out(self, input_features=None):
         """Names of the DFS features the learner sees."""

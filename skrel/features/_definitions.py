@@ -14,6 +14,7 @@ and :mod:`skrel.features._duckdb` (compiled to SQL).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -24,6 +25,7 @@ from ..data import Database, SchemaError
 
 __all__ = [
     "AGG_PRIMITIVES",
+    "Primitive",
     "Column",
     "Relationship",
     "Schema",
@@ -34,22 +36,79 @@ __all__ = [
     "build_features",
     "window_days",
     "used_columns",
+    "as_seconds",
 ]
 
-#: Aggregation primitives, in featuretools' names: input semantic type, default value (for rows
-#: with nothing to aggregate), whether the primitive may stack on itself, primitives it may not
-#: stack on.
-AGG_PRIMITIVES: dict[str, dict] = {
-    "count": dict(input="index", default=0.0, stack_on_self=False, stack_on_exclude=()),
-    "max": dict(input="numeric", default=np.nan, stack_on_self=False, stack_on_exclude=()),
-    "mean": dict(input="numeric", default=np.nan, stack_on_self=True, stack_on_exclude=()),
-    "min": dict(input="numeric", default=np.nan, stack_on_self=False, stack_on_exclude=()),
-    "mode": dict(input="category", default=np.nan, stack_on_self=True, stack_on_exclude=()),
-    "num_unique": dict(input="category", default=np.nan, stack_on_self=False, stack_on_exclude=()),
-    "std": dict(input="numeric", default=np.nan, stack_on_self=False, stack_on_exclude=()),
-    "sum": dict(input="numeric", default=0.0, stack_on_self=False, stack_on_exclude=("count",)),
-    "time_since_last": dict(input="time_index", default=np.nan, stack_on_self=True, stack_on_exclude=()),
-}
+
+def as_seconds(s: pd.Series) -> pd.Series:
+    """Durations (``timedelta64``) as float seconds; other series unchanged."""
+    if pd.api.types.is_timedelta64_dtype(s.dtype):
+        return s.dt.total_seconds()
+    return s
+
+@dataclass(frozen=True)
+class Primitive:
+    """One aggregation primitive, defined once: the definitions, the DuckDB engine and the
+    featuretools engine all read it.
+
+    Attributes
+    ----------
+    name : str
+        featuretools' name (``"num_unique"``); features are named ``NAME.upper()(...)``.
+    input : str
+        Semantic tag of the input column (``"numeric"``, ``"category"``, ``"index"``: the
+        child's primary key, ``"time_index"``: its time column).
+    output : str
+        ``"numeric"``, or ``"input"`` (the input's type: ``mode``).
+    default : float
+        Value for a row with nothing to aggregate.
+    stack_on_self : bool
+        May the primitive aggregate a feature made by itself?
+    stack_on_exclude : tuple of str
+        Primitives whose features it may not aggregate.
+    featuretools : str
+        Class name in ``featuretools.primitives``.
+    sql : str
+        DuckDB aggregate over the values ``{x}`` of the rows of a group; ``{order}`` is an
+        expression ordering the rows by time (then primary key), or by position.
+    since_cutoff : bool
+        The SQL aggregate is a time in nanoseconds and the feature is the seconds from it to
+        the cutoff (``time_since_last``).
+    """
+
+    name: str
+    input: str
+    output: str
+    default: float
+    stack_on_self: bool
+    stack_on_exclude: tuple
+    featuretools: str
+    sql: str
+    since_cutoff: bool = False
+
+
+_PRIMITIVES = [
+    Primitive("count", "index", "numeric", 0.0, False, (), "Count", "count(*)"),
+    Primitive("max", "numeric", "numeric", np.nan, False, (), "Max", "CAST(max({x}) AS DOUBLE)"),
+    Primitive("mean", "numeric", "numeric", np.nan, True, (), "Mean", "fsum(CAST({x} AS DOUBLE)) / count({x})"),
+    Primitive("min", "numeric", "numeric", np.nan, False, (), "Min", "CAST(min({x}) AS DOUBLE)"),
+    # the most frequent value, ties to the smallest (pandas' Series.mode()[0])
+    Primitive("mode", "category", "input", np.nan, True, (), "Mode",
+              "list_min(list_transform(map_entries(list_aggregate(list({x}), 'histogram')), "
+              "lambda e: {{'n': -CAST(e.value AS BIGINT), 'k': e.key}})).k"),
+    # list(x), not count(DISTINCT x) or histogram(x): DuckDB plans those as extra pipelines;
+    # missing with no rows, 0 with rows whose values are all missing (featuretools')
+    Primitive("num_unique", "category", "numeric", np.nan, False, (), "NumUnique",
+              "CASE WHEN count(*) > 0 THEN length(list_distinct(list({x}))) END"),
+    Primitive("std", "numeric", "numeric", np.nan, False, (), "Std", "stddev_samp(CAST({x} AS DOUBLE))"),
+    Primitive("sum", "numeric", "numeric", 0.0, False, ("count",), "Sum", "fsum(CAST({x} AS DOUBLE))"),
+    # the value in the last row (by time, then primary key; by position without a time column)
+    Primitive("time_since_last", "time_index", "numeric", np.nan, True, (), "TimeSinceLast",
+              "arg_max_null({x}, {order})", since_cutoff=True),
+]
+
+#: Aggregation primitives by featuretools' name.
+AGG_PRIMITIVES: dict[str, Primitive] = {p.name: p for p in _PRIMITIVES}
 
 
 # ---------------------------------------------------------------------------------------- schema
@@ -100,22 +159,35 @@ class Schema:
     def backward(self, table: str) -> list[Relationship]:
         return [r for r in self.relationships if r.parent == table]
 
-    def backward_deep(self, table: str) -> list[tuple[str, tuple[Relationship, ...]]]:
+    def backward_deep(self, table: str, _seen: tuple = ()) -> list[tuple[str, tuple[Relationship, ...]]]:
+        """Backward paths from ``table``: ``(last table, relationships)``, depth first.
+
+        A path uses each relationship at most once, so self-references (``employees.manager
+        -> employees``) and cycles of foreign keys give finite paths: a self-reference is walked
+        once (an employee's direct reports), a cycle once around.
+        """
         out = []
         for r in self.backward(table):
+            if r in _seen:
+                continue
             out.append((r.child, (r,)))
-            for sub, path in self.backward_deep(r.child):
+            for sub, path in self.backward_deep(r.child, _seen + (r,)):
                 out.append((sub, (r, *path)))
         return out
 
     def is_unique(self, rel: Relationship) -> bool:
         return sum(r.parent == rel.parent for r in self.forward(rel.child)) == 1
 
-    def n_forward_paths(self, start: str, end: str, limit: int = 2) -> int:
-        """Number of forward paths from ``start`` to ``end`` (counting stops at ``limit``)."""
+    def n_forward_paths(self, start: str, end: str, limit: int = 2, _seen: frozenset = frozenset()) -> int:
+        """Number of forward paths from ``start`` to ``end`` (counting stops at ``limit``; a
+        path visits each table at most once, so foreign-key cycles end)."""
         n = 0
+        seen = _seen | {start}
         for r in self.forward(start):
-            n += 1 if r.parent == end else self.n_forward_paths(r.parent, end, limit)
+            if r.parent == end:
+                n += 1
+            elif r.parent not in seen:
+                n += self.n_forward_paths(r.parent, end, limit, seen)
             if n >= limit:
                 return n
         return n
@@ -130,8 +202,14 @@ class Schema:
         )
 
 
+_CONTAINERS = (list, tuple, set, frozenset, dict, np.ndarray)
+
+
 def _object_kind(s: pd.Series) -> str:
-    values = s.dropna()
+    """``"boolean"``, ``"container"`` (lists, arrays, dicts: not usable) or ``"string"``."""
+    values = s.dropna() if s.dtype != object else s[s.map(lambda v: isinstance(v, _CONTAINERS) or pd.notna(v))]
+    if len(values) and isinstance(values.iloc[0], _CONTAINERS):
+        return "container"
     if len(values) and all(isinstance(v, (bool, np.bool_)) for v in values.iloc[:1000]) and values.map(
         lambda v: isinstance(v, (bool, np.bool_))
     ).all():
@@ -217,14 +295,26 @@ def infer_schema(
                 continue
             s = tab.df[col]
             dtype = s.dtype
+            kind = _object_kind(s) if dtype == object else None
             if pd.api.types.is_bool_dtype(dtype):
                 logical = "boolean"
-            elif pd.api.types.is_numeric_dtype(dtype):
-                logical = "numeric"
+            elif pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
+                logical = "numeric"  # durations count in seconds (see the engines)
             elif pd.api.types.is_datetime64_any_dtype(dtype):
                 logical = "datetime"
-            elif _object_kind(s) == "boolean":
+            elif kind == "boolean":
                 logical = "boolean"
+            elif kind == "container":
+                if col in (tab.pkey, tab.time_col, *tab.fkeys):
+                    raise SchemaError(f"Key column {name}.{col} holds lists or arrays; keys must be numbers or strings.")
+                warnings.warn(
+                    f"Column {name}.{col} holds lists, arrays or dicts, which deep feature synthesis cannot use; "
+                    f"it is ignored (pass ignore_columns={{{name!r}: [{col!r}]}} to silence this, or explode it into "
+                    "a child table).",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                continue
             else:
                 logical = "categorical"
             tags: set[str] = set()
@@ -286,7 +376,9 @@ class Feature:
         raise NotImplementedError
 
     def key(self) -> tuple:
-        return (self.table, self.name)
+        """What the feature computes (not its name: a user's column may be named like a
+        generated feature, e.g. ``"COUNT(orders)"``, and both are kept)."""
+        raise NotImplementedError  # pragma: no cover - abstract
 
     def __hash__(self):
         return hash(self.key())
@@ -326,6 +418,9 @@ class Identity(Feature):
     def name(self) -> str:
         return self.column.name
 
+    def key(self) -> tuple:
+        return ("identity", self.table, self.column.name)
+
     def root_primitive(self):
         return None
 
@@ -351,6 +446,9 @@ class Direct(Feature):
     def default(self) -> float:
         return self.base.default
 
+    def key(self) -> tuple:
+        return ("direct", self.rel, self.base.key())
+
     def dependencies(self):
         return [self.base]
 
@@ -374,7 +472,7 @@ class Aggregation(Feature):
         self.path = tuple(path)
         self.path_name = path_name
         self.window = window
-        if primitive == "mode":
+        if AGG_PRIMITIVES[primitive].output == "input":
             self.logical = base.logical
             self.tags = _strip(base.logical, base.tags, keep_fk=False)
         else:
@@ -383,19 +481,27 @@ class Aggregation(Feature):
         self.depth = base.depth + 1
 
     @property
+    def spec(self) -> Primitive:
+        """The primitive's one definition (:data:`AGG_PRIMITIVES`)."""
+        return AGG_PRIMITIVES[self.primitive]
+
+    @property
     def child(self) -> str:
         return self.path[-1].child
 
     @property
     def name(self) -> str:
         window = f", Last {self.window} Days" if self.window is not None else ""
-        if self.primitive == "count":
+        if self.spec.input == "index":
             return f"COUNT({self.path_name}{window})"
         return f"{self.primitive.upper()}({self.path_name}.{self.base.name}{window})"
 
     @property
     def default(self) -> float:
-        return AGG_PRIMITIVES[self.primitive]["default"]
+        return AGG_PRIMITIVES[self.primitive].default
+
+    def key(self) -> tuple:
+        return ("aggregation", self.primitive, self.table, self.path, self.window, self.base.key())
 
     def dependencies(self):
         return [self.base]
@@ -419,9 +525,9 @@ def _can_stack(primitive: str, f: Feature) -> bool:
     root = f.root_primitive()
     if root is None:
         return True
-    if not spec["stack_on_self"] and root == primitive:
+    if not spec.stack_on_self and root == primitive:
         return False
-    if root in spec["stack_on_exclude"]:
+    if root in spec.stack_on_exclude:
         return False
     return True
 
@@ -434,7 +540,7 @@ class _DFS:
         self.target = target
         self.primitives = sorted(primitives)
         self.max_depth = max_depth
-        self.all: dict[str, dict[str, Feature]] = {}
+        self.all: dict[str, dict[tuple, Feature]] = {}
 
     def build(self) -> list[Feature]:
         self._run(self.target, (), self.max_depth)
@@ -448,7 +554,7 @@ class _DFS:
         return sorted(feats, key=lambda f: f.depth)
 
     def _add(self, f: Feature) -> None:
-        self.all[f.table].setdefault(f.name, f)
+        self.all[f.table].setdefault(f.key(), f)
 
     def _run(self, table: str, path: tuple, max_depth: int) -> None:
         if max_depth < 0:
@@ -480,7 +586,10 @@ class _DFS:
             unique = self.schema.is_unique(r)
             child = r.child if unique else f"{r.child}[{r.fk}]"
             parent = r.parent if unique else f"{r.parent}[{r.fk}]"
-            if (child == f.table and r.fk == f.name) or (parent == f.table and r.pk == f.name):
+            if child == f.table and r.fk == f.name:
+                return True
+            # a self-reference's parent key is also the child's own key, which COUNT reads
+            if parent == f.table and r.pk == f.name and r.child != r.parent:
                 return True
         return False
 
@@ -508,7 +617,7 @@ class _DFS:
         ]
         candidates.sort(key=lambda f: f.name)  # featuretools sorts matches by unique name
         for prim in self.primitives:
-            input_type = AGG_PRIMITIVES[prim]["input"]
+            input_type = AGG_PRIMITIVES[prim].input
             for f in candidates:
                 if not _matches(f, input_type):
                     continue
@@ -556,7 +665,7 @@ def build_features(schema: Schema, target: str, max_depth: int = 2, primitives: 
             if (
                 isinstance(f, Aggregation)
                 and f.table == target
-                and f.primitive != "time_since_last"
+                and not f.spec.since_cutoff
                 and schema.time_cols.get(f.child) is not None
             ):
                 out.append(f.with_window(days))

@@ -18,15 +18,19 @@ to the cutoff, at microsecond resolution (pandas' ``Timedelta.total_seconds()``)
 
 from __future__ import annotations
 
+import logging
 import tempfile
+import time
 from collections import OrderedDict
 
 import numpy as np
 import pandas as pd
 
-from ._definitions import Aggregation, Direct, Feature, Identity, Schema, used_columns
+from ._definitions import AGG_PRIMITIVES, Aggregation, Direct, Feature, Identity, Schema, as_seconds, used_columns
 
 __all__ = ["compute_duckdb", "prepare_tables"]
+
+logger = logging.getLogger("skrel.features.duckdb")
 
 _NS_PER_DAY = 86_400 * 10**9
 
@@ -50,59 +54,65 @@ def _strings(s: pd.Series) -> pd.Series:
 def prepare_tables(db, schema: Schema, columns: dict[str, list[str]]):
     """The tables as DuckDB reads them.
 
-    Returns ``{table: (frame, select)}`` and ``{(table, column): categories}``: a DataFrame to
-    register (the database's own, not copied, unless a column needs converting) and the select
-    list of a view over it that keeps the used columns, with times as int64 nanoseconds,
-    ``__pos``, the row position (for tables without a time column, where it orders rows; else 0),
-    and categorical columns as codes into their sorted categories (so the smallest code is the
-    smallest string, and lists of codes are small); string keys stay strings.
+    Returns ``{table: (frame, select)}``, ``{(table, column): categories}`` and
+    ``{table: {column: sql name}}``. ``frame`` is a DataFrame to register (the database's own,
+    not copied, unless a column needs converting) and ``select`` the select list of a view over
+    it. The view renames every used column to a generated identifier (``u0``, ``u1``, ...): the
+    generated SQL never names a user's column, so no user name can collide with the names it
+    uses internally (see :class:`_Compiler`). The view also has ``__pos``, the row position
+    (for tables without a time column, where it orders rows; else 0), times as int64
+    nanoseconds, and categorical columns as codes into their sorted categories (so the smallest
+    code is the smallest string, and lists of codes are small); string keys stay strings.
     """
-    out, categories = {}, {}
+    out, categories, names = {}, {}, {}
     for t, cols in columns.items():
         df = db[t].df
+        sql_names = {c: f"u{j}" for j, c in enumerate(cols)}
+        names[t] = sql_names
         converted = {}
-        select = []
+        exprs = {}
         for c in cols:
             col = schema.column(t, c)
             s = df[c]
             if col.logical == "datetime":
                 if s.dtype != "datetime64[ns]":
                     converted[c] = s.astype("datetime64[ns]")
-                select.append(f"epoch_ns({_q(c)}) AS {_q(c)}")
+                exprs[c] = "epoch_ns({})"
             elif col.logical == "categorical" and col.tags == frozenset({"category"}):
                 codes, uniques = pd.factorize(_strings(s), sort=True)
                 converted[c] = codes.astype(np.int32)
                 categories[(t, c)] = np.asarray(uniques, dtype=object)
-                select.append(f"NULLIF({_q(c)}, -1) AS {_q(c)}")
+                exprs[c] = "NULLIF({}, -1)"
             elif col.logical == "categorical" and "numeric" not in col.tags:
                 strings = _strings(s)
                 if strings is not s:
                     converted[c] = strings
-                select.append(_q(c))
             elif col.logical == "boolean":
                 if s.dtype == object:
                     converted[c] = s.astype("boolean")
-                select.append(_q(c))
-            else:
-                select.append(_q(c))
-        if schema.time_cols[t] is None:
-            converted["__pos"] = np.arange(len(df), dtype=np.int64)
-            select.append("__pos")
-        else:
-            select.append("0::BIGINT AS __pos")
-        if converted:
-            frame = pd.DataFrame({c: converted.get(c, df[c]) for c in cols} | {k: v for k, v in converted.items()
-                                                                             if k not in cols}, copy=False)
+            elif pd.api.types.is_timedelta64_dtype(s.dtype):
+                converted[c] = as_seconds(s)
+        positions = schema.time_cols[t] is None
+        if converted or positions or any(c == "" for c in df.columns):
+            # a new frame over generated column names (its columns are views of the database's
+            # arrays where pandas allows; converted ones are new)
+            frame = pd.DataFrame({sql_names[c]: converted.get(c, df[c]) for c in cols}, copy=False)
+            if positions:
+                frame["__pos"] = np.arange(len(df), dtype=np.int64)
+            src = {c: sql_names[c] for c in cols}
         else:
             frame = df
+            src = {c: _q(c) for c in cols}
+        select = [f"{exprs.get(c, '{}').format(src[c])} AS {sql_names[c]}" for c in cols]
+        select.append("__pos" if positions else "0::BIGINT AS __pos")
         out[t] = (frame, ", ".join(select))
-    return out, categories
+    return out, categories, names
 
 
 def _root(f: Feature) -> Identity | None:
     """The column a categorical feature's values come from (through parents and modes)."""
     while not isinstance(f, Identity):
-        if isinstance(f, Direct) or (isinstance(f, Aggregation) and f.primitive == "mode"):
+        if isinstance(f, Direct) or (isinstance(f, Aggregation) and f.spec.output == "input"):
             f = f.base
         else:
             return None
@@ -120,7 +130,7 @@ def _stable(f: Feature) -> bool:
         return True
     if isinstance(f, Direct):
         return _stable(f.base)
-    return f.primitive != "time_since_last" and f.window is None and _stable(f.base)
+    return not f.spec.since_cutoff and f.window is None and _stable(f.base)
 
 
 def _has_aggregation(f: Feature) -> bool:
@@ -132,7 +142,7 @@ def _since_last(f: Feature) -> bool:
     ``cutoff - last``, with ``last`` stable."""
     if isinstance(f, Direct):
         return _since_last(f.base)
-    return isinstance(f, Aggregation) and f.primitive == "time_since_last" and f.window is None and _stable(f.base)
+    return isinstance(f, Aggregation) and f.spec.since_cutoff and f.window is None and _stable(f.base)
 
 
 _NEVER = -(2**62)  # "final since always" (no row can change the value)
@@ -151,14 +161,20 @@ class _Compiler:
     one skips grouping every (row, child) pair.
     """
 
-    def __init__(self, schema: Schema, table_sql: dict[str, str], columns: dict[str, list[str]]):
+    def __init__(self, schema: Schema, table_sql: dict[str, str], columns: dict[str, list[str]],
+                 colnames: dict[str, dict[str, str]]):
         self.schema = schema
+        self.colnames = colnames
         self.table_sql = table_sql
         self.columns = columns
         self.ctes: OrderedDict[str, str] = OrderedDict()
         self.refs: dict[str, int] = {}
         self.static_tables: dict = {}
         self.n = 0
+
+    def col(self, table: str, column: str) -> str:
+        """The generated SQL name of a user's column (see :func:`prepare_tables`)."""
+        return self.colnames[table][column]
 
     def alias(self, prefix: str = "a") -> str:
         self.n += 1
@@ -231,10 +247,10 @@ class _Compiler:
             if static and tcol:
                 pcols.add(tcol)
             pmap = {c: self.alias() for c in sorted(pcols)}
-            select = ", ".join(f"p.{_q(c)} AS {a}" for c, a in pmap.items())
-            cond = f"p.{_q(rel_obj.pk)} = s.{colmap[rel_obj.fk]}"
+            select = ", ".join(f"p.{self.col(parent, c)} AS {a}" for c, a in pmap.items())
+            cond = f"p.{self.col(parent, rel_obj.pk)} = s.{colmap[rel_obj.fk]}"
             if tcol:
-                cond += f" AND p.{_q(tcol)} <= s.__cut"
+                cond += f" AND p.{self.col(parent, tcol)} <= s.__cut"
             rel = self.cte(
                 f"SELECT s.*, {select} FROM {self.ref(rel)} s LEFT JOIN {self.table_sql[parent]} p ON {cond}"
             )
@@ -280,17 +296,17 @@ class _Compiler:
             a = f"c{i}"
             last = i == len(path) - 1
             src = last_sql if (last and last_sql) else self.table_sql[r.child]
-            cond = f"{a}.{_q(r.fk)} = {prev}.{prev_pk}"
+            cond = f"{a}.{self.col(r.child, r.fk)} = {prev}.{prev_pk}"
             tcol = schema.time_cols[r.child]
             if tcol:
-                cond += f" AND {a}.{_q(tcol)} <= s.__cut"
-                times.append(f"{a}.{_q(tcol)}")
+                cond += f" AND {a}.{self.col(r.child, tcol)} <= s.__cut"
+                times.append(f"{a}.{self.col(r.child, tcol)}")
                 if window is not None and last:
-                    cond += f" AND {a}.{_q(tcol)} >= s.__cut - {int(window) * _NS_PER_DAY}"
+                    cond += f" AND {a}.{self.col(r.child, tcol)} >= s.__cut - {int(window) * _NS_PER_DAY}"
             if last and last_extra:
                 cond += f" AND {last_extra}"
             joins.append(f"JOIN {src} {a} ON {cond}")
-            prev, prev_pk = a, _q(schema.pkeys[r.child])
+            prev, prev_pk = a, self.col(r.child, schema.pkeys[r.child])
         return joins, times
 
     def _static_table(self, child: str, bases: list[Feature]):
@@ -304,14 +320,14 @@ class _Compiler:
         cols = set(self._needed(child, bases)) | {schema.pkeys[child]} | ({tcol} if tcol else set())
         cols |= {r.fk for r in schema.forward(child)} & set(self.columns[child])
         cmap = {c: self.alias() for c in sorted(cols)}
-        sel = ", ".join(f"c.{_q(c)} AS {a}" for c, a in cmap.items())
-        where = f" WHERE c.{_q(tcol)} IS NOT NULL" if tcol else ""
+        sel = ", ".join(f"c.{self.col(child, c)} AS {a}" for c, a in cmap.items())
+        where = f" WHERE c.{self.col(child, tcol)} IS NOT NULL" if tcol else ""
         rel = self.cte(f"SELECT {sel}, c.__pos AS __pos, {_ALWAYS}::BIGINT AS __cut "
                        f"FROM {self.table_sql[child]} c{where}")
         key_alias = cmap[schema.pkeys[child]]
         rel, names, fins = self.extend(rel, [key_alias], child, cmap, bases, static=True)
         fin = self._greatest([fins[b] for b in bases])
-        cols_out = [f"{a} AS {_q(c)}" for c, a in cmap.items()] + ["__pos"]
+        cols_out = [f"{a} AS {self.col(child, c)}" for c, a in cmap.items()] + ["__pos"]
         values = [f"{names[b]} AS v{i}" for i, b in enumerate(bases)]
         table = self.cte(f"SELECT {', '.join(cols_out + values)}, {fin} AS __fin FROM {self.ref(rel)}")
         self.static_tables[key] = (table, {b: f"v{i}" for i, b in enumerate(bases)})
@@ -321,9 +337,9 @@ class _Compiler:
                    static: bool):
         """Aggregations over one path and window: one join (two with the static/live split), one
         GROUP BY."""
-        bases = [f.base for f in group if f.primitive != "count"]
+        bases = [f.base for f in group if f.spec.input != "index"]
         if not static and any(_has_aggregation(b) for b in bases):
-            split = [f for f in group if f.primitive == "count" or _stable(f.base) or _since_last(f.base)]
+            split = [f for f in group if f.spec.input == "index" or _stable(f.base) or _since_last(f.base)]
             rest = [f for f in group if f not in split]
             blocks, names, fins = self._aggregate_rows(rel, ids, pk_alias, path, window, split, static, True)
             if rest:
@@ -338,7 +354,7 @@ class _Compiler:
         child = path[-1].child
         tcol = schema.time_cols[child]
         pkc = schema.pkeys[child]
-        bases = list(OrderedDict.fromkeys(f.base for f in group if f.primitive != "count"))
+        bases = list(OrderedDict.fromkeys(f.base for f in group if f.spec.input != "index"))
         ccols = self._needed(child, bases) | {pkc} | ({tcol} if tcol else set())
         cmap = {c: self.alias() for c in sorted(ccols)}
         pos = self.alias()
@@ -353,16 +369,16 @@ class _Compiler:
             # child rows whose features are final at the cutoff: the static values
             joins, _ = self._path_join(rel, pk_alias, path, window, self.ref(stab), f"{last}.__fin <= s.__cut")
             vals = {b: self.alias() for b in bases}
-            sel = keep + [f"{last}.{_q(pkc)} AS {key}", f"{last}.__pos AS {pos}"]
-            sel += [f"{last}.{_q(tcol)} AS {time}"] if tcol else []
+            sel = keep + [f"{last}.{self.col(child, pkc)} AS {key}", f"{last}.__pos AS {pos}"]
+            sel += [f"{last}.{self.col(child, tcol)} AS {time}"] if tcol else []
             for b in bases:
                 v = f"{last}.{vcols[b]}"
                 sel.append(f"{_seconds(f's.__cut - {v}')} AS {vals[b]}" if _since_last(b) else f"{v} AS {vals[b]}")
             final = self.cte(f"SELECT {', '.join(sel)} FROM {self.ref(rel)} s {' '.join(joins)}")
             # the other rows, evaluated at the cutoff
             joins, _ = self._path_join(rel, pk_alias, path, window)
-            joins.append(f"JOIN {self.ref(stab)} z ON z.{_q(pkc)} = {last}.{_q(pkc)} AND z.__fin > s.__cut")
-            sel = keep + [f"{last}.{_q(c)} AS {a}" for c, a in cmap.items()] + [f"{last}.__pos AS {pos}"]
+            joins.append(f"JOIN {self.ref(stab)} z ON z.{self.col(child, pkc)} = {last}.{self.col(child, pkc)} AND z.__fin > s.__cut")
+            sel = keep + [f"{last}.{self.col(child, c)} AS {a}" for c, a in cmap.items()] + [f"{last}.__pos AS {pos}"]
             live = self.cte(f"SELECT {', '.join(sel)} FROM {self.ref(rel)} s {' '.join(joins)}")
             live, sub, _ = self.extend(live, ids + [key], child, cmap, bases)
             cols = ids + ["__cut", key, pos] + ([time] if tcol else [])
@@ -378,7 +394,7 @@ class _Compiler:
                 talias = [self.alias() for _ in path_times]
                 tsel = [f"{t} AS {a}" for t, a in zip(path_times, talias)]
                 path_times = talias
-            sel = keep + [f"{last}.{_q(c)} AS {a}" for c, a in cmap.items()] + [f"{last}.__pos AS {pos}"] + tsel
+            sel = keep + [f"{last}.{self.col(child, c)} AS {a}" for c, a in cmap.items()] + [f"{last}.__pos AS {pos}"] + tsel
             crel = self.cte(f"SELECT {', '.join(sel)} FROM {self.ref(rel)} s {' '.join(joins)}")
             key = cmap[pkc]
             crel, sub, subfins = self.extend(crel, ids + [key], child, cmap, bases, static)
@@ -392,40 +408,19 @@ class _Compiler:
         for f in group:
             a = self.alias("f")
             names[f] = a
-            x = sub.get(f.base) if f.primitive != "count" else None
+            x = sub.get(f.base) if f.spec.input != "index" else None
             p = f.primitive
-            if p == "count":
-                e = "count(*)"
-            elif p == "sum":
-                e = f"fsum(CAST({x} AS DOUBLE))"
-            elif p == "mean":
-                e = f"fsum(CAST({x} AS DOUBLE)) / count({x})"
-            elif p == "min":
-                e = f"CAST(min({x}) AS DOUBLE)"
-            elif p == "max":
-                e = f"CAST(max({x}) AS DOUBLE)"
-            elif p == "std":
-                e = f"stddev_samp(CAST({x} AS DOUBLE))"
-            elif p == "num_unique":
-                # list(x), not count(DISTINCT x) or histogram(x): DuckDB plans those as extra pipelines
-                e = f"CASE WHEN count(*) > 0 THEN length(list_distinct(list({x}))) END"
-            elif p == "mode":
-                # the most frequent value, ties to the smallest (pandas' Series.mode()[0])
-                e = (f"list_min(list_transform(map_entries(list_aggregate(list({x}), 'histogram')), "
-                     f"lambda e: {{'n': -CAST(e.value AS BIGINT), 'k': e.key}})).k")
-            elif p == "time_since_last":
-                if isinstance(f.base, Identity) and f.base.table == child and f.base.name == tcol:
-                    e = f"max({x})"  # the last row's time is the largest
-                else:
-                    e = f"arg_max_null({x}, {order})"
-                if not static:  # a static table keeps the last time; readers subtract it from their cutoff
-                    e = _seconds(f"any_value(__cut) - {e}")
-            else:  # pragma: no cover - guarded by build_features
-                raise ValueError(p)
+            prim = AGG_PRIMITIVES[p]
+            if prim.since_cutoff and isinstance(f.base, Identity) and f.base.table == child and f.base.name == tcol:
+                e = f"max({x})"  # the last row's time is the largest
+            else:
+                e = prim.sql.format(x=x, order=order)
+            if prim.since_cutoff and not static:  # a static table keeps the time; readers subtract it
+                e = _seconds(f"any_value(__cut) - {e}")
             exprs.append(f"{e} AS {a}")
             if static:
                 parts = [f"coalesce({t}, {_NEVER})" for t in path_times]
-                if p != "count":
+                if AGG_PRIMITIVES[p].input != "index":
                     parts.append(subfins[f.base])
                 fin = f"max({self._greatest(parts)})"
                 if fin not in fin_exprs:  # most features of a group share one final time
@@ -437,13 +432,78 @@ class _Compiler:
         return [(block, list(group))], names, fin_names
 
 
+def query_groups(features: list[Feature]) -> list[list[Feature]]:
+    """``features`` grouped as the compiler shares work: identity features, direct features
+    through one relationship, aggregations over one (path, window). Queries are made of whole
+    groups."""
+    groups: OrderedDict = OrderedDict()
+    for f in features:
+        if isinstance(f, Identity):
+            k = ("identity",)
+        elif isinstance(f, Direct):
+            k = ("direct", f.rel)
+        else:
+            k = ("aggregation", f.path, f.window)
+        groups.setdefault(k, []).append(f)
+    return list(groups.values())
+
+
+def _compile(schema, features, entity_table, columns, table_sql, colnames, categories):
+    """One query computing ``features`` for the rows of the ``frame`` table (``__r``, ``__key``,
+    ``__cut``); output columns ``o0, o1, ...`` in the order of ``features``."""
+    comp = _Compiler(schema, table_sql, columns, colnames)
+    ent = schema.pkeys[entity_table]
+    ecols = columns[entity_table]
+    emap = {c: comp.alias() for c in ecols}
+    cond = f"e.{comp.col(entity_table, ent)} = f.__key"
+    tcol = schema.time_cols[entity_table]
+    if tcol:
+        cond += f" AND e.{comp.col(entity_table, tcol)} <= f.__cut"
+    sel = ", ".join(f"e.{comp.col(entity_table, c)} AS {a}" for c, a in emap.items())
+    rel = comp.cte(f"SELECT f.__r, f.__cut, {sel} FROM frame f LEFT JOIN {table_sql[entity_table]} e ON {cond}")
+    rel, names, _ = comp.extend(rel, ["__r"], entity_table, emap, list(features))
+    outs = []
+    decode = {}
+    for i, f in enumerate(features):
+        a = names[f]
+        o = f"o{i}"  # output columns by position: feature names may repeat or look like SQL
+        root = _root(f) if f.logical == "categorical" else None
+        if root is not None and (root.table, root.name) in categories:
+            decode[i] = categories[(root.table, root.name)]
+            outs.append(f"CAST({a} AS BIGINT) AS {o}")
+        elif f.logical == "categorical":
+            outs.append(f"CAST({a} AS VARCHAR) AS {o}")
+        else:
+            outs.append(f"CAST({a} AS DOUBLE) AS {o}")
+    return comp.sql(f"SELECT __r, {', '.join(outs)} FROM {comp.ref(rel)} ORDER BY __r"), decode
+
+
 def compute_duckdb(db, schema: Schema, features: list[Feature], entity_table: str, entity_ids, cutoffs, *,
-                   memory_limit=None, temp_directory=None, threads=None, return_sql: bool = False):
+                   memory_limit=None, temp_directory=None, threads=None, return_sql: bool = False,
+                   queries: list[list[Feature]] | None = None, block_rows: int | None = None,
+                   dtype="float64", progress=None):
     """Evaluate ``features`` for the rows ``(entity_ids[i], cutoffs[i])`` in DuckDB.
 
-    Returns a DataFrame with one column per feature (named as the feature), one row per input
-    row; numeric features as float64, categorical ones as object (str or None), booleans as
-    float64 (0/1).
+    Parameters
+    ----------
+    memory_limit, temp_directory, threads
+        DuckDB's ``memory_limit`` (beyond it DuckDB spills to ``temp_directory``, a private
+        temporary directory by default) and threads.
+    queries : list of list of Feature, optional
+        The features split into queries (each a list of whole :func:`query_groups`), run one
+        after the other; default: one query.
+    block_rows : int, optional
+        Distinct (entity, cutoff) rows per execution of each query (default: all at once).
+    dtype : {"float64", "float32"}, default="float64"
+        Storage of numeric features.
+    progress : callable, optional
+        Called with the number of features done after each (query, block).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One column per feature (named as the feature), one row per input row; numeric features
+        as ``dtype``, categorical ones as object (str or None), booleans as numbers (0/1).
     """
     import duckdb
 
@@ -458,37 +518,24 @@ def compute_duckdb(db, schema: Schema, features: list[Feature], entity_table: st
     frame = pd.DataFrame({"__r": np.arange(len(uniq), dtype=np.int64),
                           "__key": keys,
                           "__cut": uniq.get_level_values(1).to_numpy().astype(np.int64)})
+    features = list(features)
+    queries = [features] if queries is None else [list(q) for q in queries]
     columns = used_columns(schema, features)
     columns.setdefault(entity_table, [schema.pkeys[entity_table]])
-    tables, categories = prepare_tables(db, schema, columns)
-
+    tables, categories, colnames = prepare_tables(db, schema, columns)
     table_sql = {t: f"t{i}" for i, t in enumerate(tables)}
-    comp = _Compiler(schema, table_sql, columns)
-    ent = schema.pkeys[entity_table]
-    ecols = columns[entity_table]
-    emap = {c: comp.alias() for c in ecols}
-    cond = f"e.{_q(ent)} = f.__key"
-    tcol = schema.time_cols[entity_table]
-    if tcol:
-        cond += f" AND e.{_q(tcol)} <= f.__cut"
-    sel = ", ".join(f"e.{_q(c)} AS {a}" for c, a in emap.items())
-    rel = comp.cte(f"SELECT f.__r, f.__cut, {sel} FROM frame f LEFT JOIN {table_sql[entity_table]} e ON {cond}")
-    rel, names, _ = comp.extend(rel, ["__r"], entity_table, emap, list(features))
-    outs = []
-    decode = {}
-    for f in features:
-        a = names[f]
-        root = _root(f) if f.logical == "categorical" else None
-        if root is not None and (root.table, root.name) in categories:
-            decode[f.name] = categories[(root.table, root.name)]
-            outs.append(f"CAST({a} AS BIGINT) AS {_q(f.name)}")
-        elif f.logical == "categorical":
-            outs.append(f"CAST({a} AS VARCHAR) AS {_q(f.name)}")
-        else:
-            outs.append(f"CAST({a} AS DOUBLE) AS {_q(f.name)}")
-    sql = comp.sql(f"SELECT __r, {', '.join(outs)} FROM {comp.ref(rel)} ORDER BY __r")
+    compiled = [_compile(schema, q, entity_table, columns, table_sql, colnames, categories) for q in queries]
     if return_sql:
-        return sql
+        return compiled[0][0] if len(compiled) == 1 else [sql for sql, _ in compiled]
+
+    n = len(frame)
+    block = n if not block_rows else max(1, int(block_rows))
+    position = {f: j for j, f in enumerate(features)}
+    numeric = [f.logical != "categorical" for f in features]
+    num_index = np.cumsum(numeric) - 1
+    values = np.empty((n, int(sum(numeric))), dtype=dtype)
+    objects: dict[int, np.ndarray] = {}
+
     config = {}
     if memory_limit is not None:
         config["memory_limit"] = str(memory_limit)
@@ -503,16 +550,60 @@ def compute_duckdb(db, schema: Schema, features: list[Feature], entity_table: st
             for t, (df, select) in tables.items():
                 con.register(f"raw_{table_sql[t]}", df)
                 con.execute(f"CREATE TEMP VIEW {table_sql[t]} AS SELECT {select} FROM raw_{table_sql[t]}")
-            con.register("frame", frame)
-            res = con.execute(sql).df()
+            for qi, ((sql, decode), qfeats) in enumerate(zip(compiled, queries)):
+                tq = time.perf_counter()
+                for lo in range(0, n, block):
+                    part = frame.iloc[lo:lo + block]
+                    con.register("frame", part)
+                    res = con.execute(sql).fetchnumpy()
+                    con.unregister("frame")
+                    if len(res["__r"]) != len(part):  # pragma: no cover - a bug, not a user error
+                        raise RuntimeError(f"DuckDB returned {len(res['__r'])} rows for {len(part)} rows.")
+                    rows = np.asarray(res["__r"]) - lo
+                    for i, f in enumerate(qfeats):
+                        j = position[f]
+                        v = res[f"o{i}"]
+                        if i in decode:
+                            v = _decode(v, decode[i])
+                        if numeric[j]:
+                            values[lo + rows, num_index[j]] = _floats(v)
+                        else:
+                            col = objects.setdefault(j, np.full(n, None, dtype=object))
+                            col[lo + rows] = _strings_or_none(v)
+                    if progress is not None:
+                        progress(len(qfeats) * len(part) / n)
+                logger.info("query %d/%d: %d features x %d rows in %.1fs", qi + 1, len(compiled), len(qfeats), n,
+                            time.perf_counter() - tq)
         finally:
             con.close()
-    if len(res) != len(frame):  # pragma: no cover - a bug, not a user error
-        raise RuntimeError(f"DuckDB returned {len(res)} rows for {len(frame)} (entity, cutoff) pairs.")
-    res = res.drop(columns="__r")
-    for name, cats in decode.items():
-        v = res[name].to_numpy(dtype=np.float64, na_value=np.nan)
-        missing = np.isnan(v)
-        values = cats[np.where(missing, 0, v).astype(np.int64)] if len(cats) else np.full(len(v), None, object)
-        res[name] = np.where(missing, None, values)
-    return res.iloc[codes].reset_index(drop=True)  # NULL strings come back as None
+    out = pd.DataFrame(values[codes], columns=[f.name for f, k in zip(features, numeric) if k], copy=False)
+    del values
+    if objects:
+        for j, col in sorted(objects.items(), key=lambda kv: kv[0]):
+            out.insert(j, features[j].name, col[codes], allow_duplicates=True)
+    return out
+
+
+def _floats(v) -> np.ndarray:
+    if isinstance(v, np.ma.MaskedArray):
+        return v.astype(np.float64).filled(np.nan)
+    return np.asarray(v, dtype=np.float64)
+
+
+def _strings_or_none(v) -> np.ndarray:
+    if isinstance(v, np.ma.MaskedArray):
+        out = v.data.astype(object)
+        out[np.ma.getmaskarray(v)] = None
+        return out
+    out = np.asarray(v, dtype=object)
+    return np.where(pd.isna(out), None, out)
+
+
+def _decode(v, cats: np.ndarray) -> np.ndarray:
+    """Category codes (possibly NULL) back to strings (None when missing)."""
+    codes = _floats(v)
+    missing = np.isnan(codes)
+    if not len(cats):
+        return np.full(len(codes), None, dtype=object)
+    values = cats[np.where(missing, 0, codes).astype(np.int64)]
+    return np.where(missing, None, values)

@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ._definitions import Aggregation, Direct, Feature, Identity, Schema, used_columns
+from ._definitions import AGG_PRIMITIVES, Aggregation, Direct, Feature, Identity, Schema, as_seconds, used_columns
 
 __all__ = ["compute_featuretools", "make_entityset"]
 
@@ -48,7 +48,7 @@ def make_entityset(db, schema: Schema, columns: dict[str, list[str]]):
         types = {}
         for c in cols:
             col = schema.column(t, c)
-            s = src[c]
+            s = as_seconds(src[c])
             if col.logical == "numeric":
                 if isinstance(s.dtype, pd.api.extensions.ExtensionDtype) and s.dtype.kind in "iu":
                     s = s.astype("Int64")
@@ -94,10 +94,9 @@ def to_featuretools(features: list[Feature], es) -> list:
     """featuretools feature objects for ``features`` (same names)."""
     import featuretools as ft
     from featuretools.entityset.relationship import RelationshipPath
-    from featuretools.primitives import Count, Max, Mean, Min, Mode, NumUnique, Std, Sum, TimeSinceLast
+    import featuretools.primitives as ftp
 
-    prims = {"count": Count, "max": Max, "mean": Mean, "min": Min, "mode": Mode, "num_unique": NumUnique,
-             "std": Std, "sum": Sum, "time_since_last": TimeSinceLast}
+    prims = {name: getattr(ftp, p.featuretools) for name, p in AGG_PRIMITIVES.items()}
     rels = {(r._child_dataframe_name, r._child_column_name): r for r in es.relationships}
     memo: dict = {}
 

@@ -18,8 +18,8 @@ rows dated in ``[t - w, t]`` (featuretools' ``use_previous``).
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
-import sys
 import time
 from numbers import Integral, Real
 
@@ -27,10 +27,22 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
+from tqdm.auto import tqdm
 
 from ..data import HORIZONS, RelationalDataset, SchemaError, horizon_cutoffs
 from ._definitions import AGG_PRIMITIVES, build_features, infer_schema, used_columns, window_days
+from ._plan import _WORK_FACTOR, default_memory_limit, parse_memory, plan_queries, prune, source_column
+
+logger = logging.getLogger("skrel.features.dfs")
+
+#: Rows the feature budget's pruning looks at, at most.
+_MAX_SAMPLE_ROWS = 20_000
+#: Rows x definitions the pruning sample holds at most (many definitions: fewer rows, at least 1000).
+_SAMPLE_CELLS = 20_000_000
+#: With more than this many times ``max_features`` definitions, pruning screens the shallow ones first.
+_STAGE_FACTOR = 4
 
 __all__ = ["DFSTransformer", "AGG_PRIMITIVES", "compute_features"]
 
@@ -59,7 +71,7 @@ def compute_features(engine: str, db, schema, features, entity_table, entity_ids
 def _logical_of(s: pd.Series) -> str:
     if pd.api.types.is_bool_dtype(s.dtype):
         return "boolean"
-    if pd.api.types.is_numeric_dtype(s.dtype):
+    if pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_timedelta64_dtype(s.dtype):
         return "numeric"
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
         return "datetime"
@@ -93,12 +105,25 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
         values (a float); other string columns (names, free text) are not used.
     engine : {"duckdb", "featuretools"}, default="duckdb"
         ``"featuretools"`` computes the same features with featuretools (the reference; slow).
-    memory_limit : str, optional
-        DuckDB's memory limit, e.g. ``"2GB"``; beyond it DuckDB spills to ``temp_directory``.
+    max_features : int or None, default=None
+        Feature budget. When set, ``fit`` computes every feature on a sample of the rows and
+        prunes constant, duplicate and (over the budget) near-duplicate features, then keeps
+        the ``max_features`` most important ones (with ``y``: a small LightGBM's gain, the best
+        feature of each source column first); ``pruning_summary_`` says what was dropped and
+        why, and only the kept features are ever computed again. ``None``: every definition.
+    memory_limit : int, str or None, default=None
+        Memory budget of feature computation, bytes or a size such as ``"2GB"``. ``None``: 40%
+        of the memory available at ``fit``. It is DuckDB's own ``memory_limit`` (DuckDB spills
+        beyond it to ``temp_directory``) and sizes the queries and row blocks features are
+        computed in (see :mod:`skrel.features._plan`).
     temp_directory : str or path, optional
-        Where DuckDB spills (default: DuckDB's own choice).
+        Where DuckDB spills (default: a private temporary directory, removed afterwards).
     n_jobs : int, optional
         DuckDB threads (default: DuckDB's, all cores).
+    dtype : {"float64", "float32"}, default="float64"
+        Storage of numeric features (``"float32"`` halves memory).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the row sample and the importance screen of ``max_features``.
     horizon : {"cutoff", "data"}, default="cutoff"
         The time features are computed at. ``"cutoff"``: each row's cutoff. ``"data"``: the
         earlier of the row's cutoff and the last time in the database's used tables, so rows
@@ -108,14 +133,24 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
         past the data, as in RelBench's protocol (test rows over the database cut at the test
         timestamp).
     verbose : int, default=0
-        Print progress to stderr.
+        0: silent; 1: a progress bar (tqdm) over the features computed, and log lines through
+        the ``logging`` logger ``skrel.features.dfs``.
 
     Attributes
     ----------
     schema_ : Schema
         Column types and relationships inferred at fit.
     features_ : list
-        Feature definitions, in output order.
+        Feature definitions computed by ``transform``, in output order (the kept ones when
+        ``max_features`` is set).
+    feature_names_out_ : list of str
+        Their names; a name that repeats (a user's column named like a generated feature) gets
+        a suffix: ``"COUNT(orders) (2)"``.
+    pruning_summary_ : pandas.DataFrame
+        ``feature`` and ``reason`` (``"constant"``, ``"duplicate"``, ``"near-duplicate"``,
+        ``"importance"`` or ``"budget"``) of each pruned definition; empty without pruning.
+    n_definitions_ : int
+        Feature definitions before pruning.
     entity_table_ : str
         The entity table seen at fit.
 
@@ -143,16 +178,19 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
         "ignore_columns": [dict, None],
         "max_categories": [Interval(Integral, 1, None, closed="left"), Interval(Real, 0, 1, closed="right")],
         "engine": [StrOptions(set(ENGINES))],
-        "memory_limit": [str, None],
+        "max_features": [Interval(Integral, 1, None, closed="left"), None],
+        "memory_limit": [str, Interval(Integral, 1, None, closed="left"), None],
         "temp_directory": [str, os.PathLike, None],
         "n_jobs": [Interval(Integral, 1, None, closed="left"), None],
+        "dtype": [StrOptions({"float64", "float32"})],
+        "random_state": ["random_state"],
         "horizon": [StrOptions(set(HORIZONS))],
         "verbose": ["verbose"],
     }
 
     def __init__(self, max_depth=2, agg_primitives=None, windows=None, tables=None, ignore_columns=None,
-                 max_categories=0.5, engine="duckdb", memory_limit=None, temp_directory=None, n_jobs=None,
-                 horizon="cutoff", verbose=0):
+                 max_categories=0.5, engine="duckdb", max_features=None, memory_limit=None, temp_directory=None,
+                 n_jobs=None, dtype="float64", random_state=None, horizon="cutoff", verbose=0):
         self.max_depth = max_depth
         self.agg_primitives = agg_primitives
         self.windows = windows
@@ -160,9 +198,12 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
         self.ignore_columns = ignore_columns
         self.max_categories = max_categories
         self.engine = engine
+        self.max_features = max_features
         self.memory_limit = memory_limit
         self.temp_directory = temp_directory
         self.n_jobs = n_jobs
+        self.dtype = dtype
+        self.random_state = random_state
         self.horizon = horizon
         self.verbose = verbose
 
@@ -173,7 +214,8 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : RelationalDataset
-        y : ignored
+        y : array-like of shape (n_rows,), optional
+            Labels, used only by the importance screen of ``max_features``.
 
         Returns
         -------
@@ -190,12 +232,137 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
                 )
         windows = sorted({window_days(w) for w in (self.windows or ())})
         self.schema_ = infer_schema(X.db, X.entity_table, self.tables, self.ignore_columns, self.max_categories)
-        self.features_ = build_features(self.schema_, X.entity_table, self.max_depth, prims, windows)
+        features = build_features(self.schema_, X.entity_table, self.max_depth, prims, windows)
         self.entity_table_ = X.entity_table
         self.windows_ = windows
-        self._columns = used_columns(self.schema_, self.features_)
-        self._log(f"{len(self.features_)} features at depth {self.max_depth} over tables {sorted(self._columns)}")
+        self.n_definitions_ = len(features)
+        self._budget = parse_memory(self.memory_limit) if self.memory_limit is not None else default_memory_limit()
+        # the horizon's "end of the data" is over every table a definition reads, pruned or not
+        self._horizon_tables = sorted(used_columns(self.schema_, features))
+        itemsize = np.dtype(self.dtype).itemsize
+        logger.info("%d feature definitions at depth %d over tables %s; %d rows x %d features = %.0f MB "
+                    "(memory budget %.0f MB)", len(features), self.max_depth, self._horizon_tables, len(X),
+                    len(features), len(X) * len(features) * itemsize / 1e6, self._budget / 1e6)
+        self.pruning_summary_ = pd.DataFrame({"feature": pd.Series(dtype=object), "reason": pd.Series(dtype=object)})
+        if self.max_features is None:
+            self._set_features(features)
+            return self
+        # prune on a sample: all rows when they fit the budget (then the result is exact and
+        # reused by transform(X)), else a random sample of whole rows
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(2**31 - 1))
+        fit_rows = max(1000, min(self._budget // max(1, len(features) * 8 * _WORK_FACTOR),
+                                 _SAMPLE_CELLS // max(1, len(features))))
+        n_sample = int(min(len(X), _MAX_SAMPLE_ROWS, fit_rows))
+        rows = np.arange(len(X)) if n_sample >= len(X) else np.sort(rng.choice(len(X), n_sample, replace=False))
+        Xs = X if n_sample >= len(X) else X[rows]
+        task = None
+        if y is not None:
+            y = np.asarray(y)[rows]
+            task = "regression" if y.dtype.kind == "f" and len(np.unique(y)) > 10 else "classification"
+        staged = []
+        if len(features) > _STAGE_FACTOR * self.max_features and any(f.depth > 1 for f in features):
+            # many definitions: screen the shallow ones first (cheap: no aggregate of aggregates),
+            # then compute only the deep definitions made from a column that proved useful
+            shallow = [f for f in features if f.depth <= 1]
+            deep = [f for f in features if f.depth > 1]
+            frame1 = self._cached(Xs, shallow)
+            gains: dict = {}
+            keep1, _ = prune(frame1, shallow, max(1, self.max_features // 2), y, task, seed, gains)
+            best: dict = {}
+            for j in keep1:
+                src = source_column(shallow[j])
+                best[src] = max(best.get(src, 0.0), gains.get(j, 0.0))
+            n_deep: dict = {}
+            for f in deep:
+                n_deep[source_column(f)] = n_deep.get(source_column(f), 0) + 1
+            useful, total = set(), 0
+            for src in sorted(best, key=lambda c: -best[c]):  # the best columns, within 2 x max_features
+                if useful and total + n_deep.get(src, 0) > 2 * self.max_features:
+                    continue
+                useful.add(src)
+                total += n_deep.get(src, 0)
+            staged = [f for f in deep if source_column(f) not in useful]
+            candidates = shallow + [f for f in deep if source_column(f) in useful]
+            logger.info("staged screen: %d of %d deep definitions read one of the best columns at depth 1", len(
+                candidates) - len(shallow), len(deep))
+            deep_frame = self._cached(Xs, candidates[len(shallow):])
+            frame = pd.concat([frame1, deep_frame], axis=1) if len(deep_frame.columns) else frame1
+        else:
+            candidates = features
+            frame = self._cached(Xs, features)
+        keep, summary = prune(frame, candidates, self.max_features, y, task, seed)
+        if staged:
+            summary = pd.concat([summary, pd.DataFrame({"feature": [f.name for f in staged],
+                                                        "reason": "column screened out at depth 1"})],
+                                ignore_index=True)
+        self.pruning_summary_ = summary
+        features = candidates
+        self._set_features([features[j] for j in keep])
+        logger.info("kept %d of %d features (%s)", len(self.features_), len(features),
+                    self.pruning_summary_["reason"].value_counts().to_dict())
+        if Xs is X:
+            key = self._cache_key(X)
+            if key is not None:
+                kept = frame.iloc[:, keep]
+                kept.columns = self.feature_names_out_
+                X.db.cache[key] = kept
         return self
+
+    def _set_features(self, features) -> None:
+        self.features_ = list(features)
+        self.feature_names_out_ = unique_names([f.name for f in self.features_])
+        self._columns = used_columns(self.schema_, self.features_)
+
+    def _compute(self, X, features) -> pd.DataFrame:
+        """``features`` at the rows of ``X`` (no cache), planned within the memory budget."""
+        if not features:
+            return pd.DataFrame(index=pd.RangeIndex(len(X)))
+        t0 = time.perf_counter()
+        options = {}
+        cutoffs = horizon_cutoffs(X, self.horizon, tables=self._horizon_tables)
+        n_pairs = len(pd.MultiIndex.from_arrays([np.asarray(X.entity_ids), cutoffs]).unique())
+        itemsize = np.dtype(self.dtype).itemsize
+        with tqdm(total=len(features), desc="DFS features", unit="feature", disable=not self.verbose,
+                  leave=False) as bar:
+            if self.engine == "duckdb":
+                from ._duckdb import query_groups
+
+                queries, block_rows = plan_queries(query_groups(features), n_pairs, self._budget, itemsize)
+                logger.info("%d rows x %d features: %d queries, %s rows per block", n_pairs, len(features),
+                            len(queries), block_rows or "all")
+                options = dict(memory_limit=f"{max(self._budget // 2**20, 64)}MiB",
+                               temp_directory=self.temp_directory, threads=self.n_jobs, queries=queries,
+                               block_rows=block_rows, dtype=self.dtype,
+                               progress=lambda k: bar.update(k))
+            out = compute_features(self.engine, X.db, self.schema_, features, X.entity_table, X.entity_ids,
+                                   cutoffs, **options)
+            if self.engine != "duckdb":
+                bar.update(len(features))
+        for j, t in enumerate(out.dtypes):  # the featuretools engine returns float64
+            if t != object and t != self.dtype:
+                out.isetitem(j, out.iloc[:, j].astype(self.dtype))
+        logger.info("%d rows x %d features with %s in %.1fs", len(X), len(features), self.engine,
+                    time.perf_counter() - t0)
+        return out
+
+    def _cache_key(self, X, features=None):
+        try:
+            return ("skrel.DFSTransformer", X.key, self._config_key(features))
+        except TypeError:  # a column pandas cannot hash (lists): no fingerprint, no cache
+            return None
+
+    def _cached(self, X, features) -> pd.DataFrame:
+        """``features`` at the rows of ``X`` through the database's cache (not copied: the
+        caller must not modify it)."""
+        key = self._cache_key(X, features)
+        if key is not None and key in X.db.cache:
+            logger.info("%d rows: features from the cache", len(X))
+            return X.db.cache[key]
+        out = self._compute(X, features)
+        if key is not None:
+            X.db.cache[key] = out
+        return out
 
     # ------------------------------------------------------------------ transform
     def transform(self, X) -> pd.DataFrame:
@@ -218,32 +385,28 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
             )
         self._check_database(X.db)
         _check_entities(X)
-        key = ("skrel.DFSTransformer", X.key, self._config_key())
+        key = self._cache_key(X)
         cache = X.db.cache
-        if key in cache:
-            self._log(f"{len(X)} rows: features from the cache")
+        if key is not None and key in cache:
+            logger.info("%d rows: features from the cache", len(X))
             return cache[key].copy()
-        t0 = time.perf_counter()
-        options = {}
-        if self.engine == "duckdb":
-            options = dict(memory_limit=self.memory_limit, temp_directory=self.temp_directory, threads=self.n_jobs)
-        cutoffs = horizon_cutoffs(X, self.horizon, tables=self._columns)
-        out = compute_features(self.engine, X.db, self.schema_, self.features_, X.entity_table, X.entity_ids,
-                               cutoffs, **options)
-        out.columns = [f.name for f in self.features_]
-        cache[key] = out
-        self._log(f"{len(X)} rows x {out.shape[1]} features with {self.engine} in {time.perf_counter() - t0:.1f}s")
+        out = self._compute(X, self.features_)
+        out.columns = self.feature_names_out_
+        if key is not None:
+            cache[key] = out
         return out.copy()
 
     def get_feature_names_out(self, input_features=None):
         """Feature names, featuretools' spelling (e.g. ``"MEAN(orders.qty)"``)."""
         check_is_fitted(self, "features_")
-        return np.asarray([f.name for f in self.features_], dtype=object)
+        return np.asarray(self.feature_names_out_, dtype=object)
 
     # ------------------------------------------------------------------ helpers
-    def _config_key(self) -> str:
+    def _config_key(self, features=None) -> str:
+        features = self.features_ if features is None else features
         h = hashlib.blake2b(digest_size=16)
-        h.update(repr((self.engine, self.horizon, self.schema_.signature(), [f.name for f in self.features_])).encode())
+        h.update(repr((self.engine, self.horizon, self.dtype, self._horizon_tables, self.schema_.signature(),
+                       [f.key() for f in features])).encode())
         return h.hexdigest()
 
     def _check_database(self, db) -> None:
@@ -270,15 +433,31 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
             if r.child in self._columns and db[r.child].fkeys.get(r.fk) != r.parent:
                 raise SchemaError(f"Foreign key {r.child}.{r.fk} -> {r.parent}, used at fit, is not in X's database.")
 
-    def _log(self, message: str) -> None:
-        if self.verbose:
-            print(f"[DFSTransformer] {message}", file=sys.stderr, flush=True)
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = False
         tags.non_deterministic = False
         return tags
+
+
+def unique_names(names) -> list[str]:
+    """``names`` with repeats made unique: the second ``"x"`` becomes ``"x (2)"`` (a user's column
+    may be named like a generated feature, e.g. ``"COUNT(orders)"``)."""
+    seen: set[str] = set(names)
+    count: dict[str, int] = {}
+    out = []
+    for n in names:
+        k = count.get(n, 0) + 1
+        count[n] = k
+        if k == 1:
+            out.append(n)
+            continue
+        while f"{n} ({k})" in seen:
+            k += 1
+        count[n] = k
+        seen.add(f"{n} ({k})")
+        out.append(f"{n} ({k})")
+    return out
 
 
 def _check_X(X) -> RelationalDataset:

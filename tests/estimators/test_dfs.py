@@ -82,7 +82,8 @@ def test_grid_search_over_the_learner_computes_features_once_per_rows(monkeypatc
     calls = []
     engine = dfs_module.ENGINES["duckdb"]
     monkeypatch.setitem(dfs_module.ENGINES, "duckdb", lambda *a, **k: calls.append(len(a[4])) or engine(*a, **k))
-    est = DFSEstimator(**FAST, learner=HistGradientBoostingClassifier(max_iter=5, early_stopping=False))
+    est = DFSEstimator(**FAST, learner=HistGradientBoostingClassifier(max_iter=5, early_stopping=False),
+                       validation_fraction=None, max_features=None)
     grid = GridSearchCV(est, {"learner__max_iter": [3, 6], "learner__max_depth": [2, 3]}, cv=KFold(2),
                         scoring="roc_auc")
     grid.fit(X, y)
@@ -90,6 +91,12 @@ def test_grid_search_over_the_learner_computes_features_once_per_rows(monkeypatc
     # KFold(2)'s folds use two row sets (each half is once a train, once a test set) and the refit
     # a third: three computations, not one per candidate and fold (4 x 2 x 2 + 1 = 17)
     assert sorted(calls) == [len(X) // 2, len(X) - len(X) // 2, len(X)]
+    # with the feature budget, a fit computes every definition once per row set (then only the kept
+    # ones are computed for other rows): at most two computations per row set
+    calls.clear()
+    GridSearchCV(est.set_params(max_features=5), {"learner__max_iter": [3, 6]}, cv=KFold(2),
+                 scoring="roc_auc").fit(X, y)
+    assert len(calls) <= 5 and set(calls) <= {len(X) // 2, len(X) - len(X) // 2, len(X)}
 
 
 def test_verbose_progress(shop_binary, capsys):
@@ -167,3 +174,14 @@ def test_tabpfn_missing_checkpoint_fails_before_any_work(shop_binary, tmp_path, 
     with pytest.raises(ValueError, match="needs model_path"):
         DFSEstimator(**FAST, learner="tabpfn").fit(db, task)
     assert calls == []
+
+
+def test_vocabulary_reaches_lightgbm(shop_binary):
+    db, task = shop_binary
+    X, y = task.split(db, "train")
+    est = DFSEstimator(**FAST, n_estimators=300, lr=0.3, num_leaves=7, n_iter_no_change=3, n_jobs=1).fit(X, y)
+    params = est.learner_.get_params()
+    assert (params["learning_rate"], params["num_leaves"], params["n_jobs"]) == (0.3, 7, 1)
+    assert est.learner_.best_iteration_ < 300  # validation_fraction=0.1: the latest cutoffs stopped it
+    with pytest.raises(TypeError, match="early_stopping_rounds"):
+        DFSEstimator(early_stopping_rounds=5)
