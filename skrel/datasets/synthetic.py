@@ -70,6 +70,7 @@ _LAG_DAYS = 2.0  # a child row happens within this many days after its parent
 _NOISE = 0.5
 _N_TYPES = 8
 _N_DIM_ROWS = 20
+_GROUP_SIZE = 20  # entities per group (about)
 _VAL = pd.Timestamp("2021-07-01")
 _TEST = pd.Timestamp("2021-10-01")
 _WINDOW = pd.Timedelta(days=30)
@@ -109,6 +110,16 @@ GROUP BY t.timestamp, l1.entity_id
 """
 
 
+def _ar1(rng: np.random.Generator, n_periods: int, n: int) -> np.ndarray:
+    """``n`` independent stationary AR(1) series (unit variance, autocorrelation ``_RHO``)."""
+    z = rng.standard_normal((n_periods, n))
+    scale = np.sqrt(1.0 - _RHO**2)
+    for k in range(1, n_periods):
+        z[k] *= scale
+        z[k] += _RHO * z[k - 1]
+    return z
+
+
 def _check_int(name, value, low):
     if not isinstance(value, Integral) or isinstance(value, bool) or value < low:
         raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
@@ -118,7 +129,7 @@ def _check_int(name, value, low):
 def make_synthetic(
     n_entities: int = 1000,
     n_rows: int = 40000,
-    n_tables: int = 4,
+    n_tables: int = 5,
     depth: int = 2,
     homophily: float = 1.0,
     task_type: str = "binary",
@@ -162,10 +173,10 @@ def make_synthetic(
     n_rows = _check_int("n_rows", n_rows, 1)
     depth = _check_int("depth", depth, 1)
     n_tables = _check_int("n_tables", n_tables, 1)
-    if n_tables < depth + 2:
+    if n_tables < depth + 3:
         raise ValueError(
-            f"n_tables={n_tables} is too small for depth={depth}: the database needs entities, {depth} "
-            f"timed table(s) and event_types, so n_tables >= {depth + 2}."
+            f"n_tables={n_tables} is too small for depth={depth}: the database needs entities, groups, "
+            f"{depth} timed table(s) and event_types, so n_tables >= {depth + 3}."
         )
     if not isinstance(homophily, Real) or isinstance(homophily, bool) or not 0.0 <= float(homophily) <= 1.0:
         raise ValueError(f"homophily must be a float in [0, 1], got {homophily!r}.")
@@ -181,19 +192,32 @@ def make_synthetic(
     rng = np.random.default_rng(random_state)
     h = homophily
 
-    # Hidden weekly latent state, an AR(1) process with unit variance.
+    # Groups: a balanced random partition of the entities, about _GROUP_SIZE per group.
+    n_groups = max(1, n_entities // _GROUP_SIZE)
+    group = rng.permutation(n_entities) % n_groups
+
+    # Hidden weekly latent states, AR(1) processes with unit variance: one per group and one per
+    # entity, mixed so that two entities of one group have latent correlation h at every lag-0
+    # week (and h * _RHO**k at lag k weeks). The draws do not depend on h, so that the levels of
+    # the knob share their randomness under one seed.
     n_periods = _SPAN_DAYS // _PERIOD_DAYS + 1
-    z = rng.standard_normal((n_periods, n_entities))
-    scale = np.sqrt(1.0 - _RHO**2)
-    for k in range(1, n_periods):
-        z[k] *= scale
-        z[k] += _RHO * z[k - 1]
+    z_own = _ar1(rng, n_periods, n_entities)
+    z_group = _ar1(rng, n_periods, n_groups)
+    z = np.sqrt(1.0 - h) * z_own + np.sqrt(h) * z_group[:, group]
 
     entities = pd.DataFrame(
         {
             "entity_id": np.arange(n_entities, dtype=np.int64),
+            "group_id": group.astype(np.int64),
             "size": rng.gamma(2.0, 1.0, n_entities),
             "segment": rng.choice(np.array(["a", "b", "c", "d"]), n_entities),
+        }
+    )
+    groups = pd.DataFrame(
+        {
+            "group_id": np.arange(n_groups, dtype=np.int64),
+            "budget": rng.lognormal(0.0, 1.0, n_groups),
+            "region": rng.choice(np.array(["north", "south", "east", "west"]), n_groups),
         }
     )
     polarity = np.tile([1.0, -1.0], _N_TYPES // 2)
@@ -255,11 +279,11 @@ def make_synthetic(
     w = h + (1.0 - h) * polarity[leaf["type"]]
     value = z[leaf_period, leaf["entity"]] * w + _NOISE * rng.standard_normal(n_rows)
 
-    tables: dict[str, pd.DataFrame] = {"entities": entities, "event_types": event_types}
-    pkeys = {"entities": "entity_id", "event_types": "type_id"}
-    fkeys: dict[str, dict[str, str]] = {}
+    tables: dict[str, pd.DataFrame] = {"entities": entities, "groups": groups, "event_types": event_types}
+    pkeys = {"entities": "entity_id", "groups": "group_id", "event_types": "type_id"}
+    fkeys: dict[str, dict[str, str]] = {"entities": {"group_id": "groups"}}
     times: dict[str, str] = {}
-    n_dims = n_tables - depth - 2
+    n_dims = n_tables - depth - 3
     for k, lev in enumerate(levels, start=1):
         name = _level_name(k)
         n = len(lev["offs"])
