@@ -1,23 +1,35 @@
 """A seeded synthetic relational database whose label homophily is a knob.
 
-Schema (``depth=2``, ``n_tables=4``)::
+Schema (``depth=2``, ``n_tables=5``)::
 
-    entities <- events <- sub_events            (a chain of ``depth`` timed tables below ``entities``)
-                          sub_events -> event_types  (static; ``polarity`` is +1 or -1)
-                events -> dim_1, dim_2, ...     (static distractor tables when ``n_tables > depth + 2``)
+    groups <- entities <- events <- sub_events   (a chain of ``depth`` timed tables below ``entities``)
+                                    sub_events -> event_types  (static; ``polarity`` is +1 or -1)
+                          events -> dim_1, dim_2, ...  (static distractor tables when ``n_tables > depth + 3``)
 
-The deepest table of the chain (the *leaf*: ``events`` at ``depth=1``, ``sub_events`` at
-``depth=2``, ``subsub_events`` at ``depth=3``...) has ``n_rows`` rows and carries the numeric
-column ``value`` and the foreign key ``type_id``; each level above has half as many rows as the
-level below it, and a child row is dated up to two days after its parent. A leaf row belongs to
-an entity through its chain of parents. Every timed table also has a noise column ``amount``.
+``groups`` is static, with ``n_entities // 20`` rows (at least one) and noise columns ``budget``
+and ``region``; every entity references one group (``entities.group_id``, a balanced random
+partition: groups of 20 or 21 entities). The deepest table of the chain (the *leaf*: ``events`` at
+``depth=1``, ``sub_events`` at ``depth=2``, ``subsub_events`` at ``depth=3``...) has ``n_rows`` rows
+and carries the numeric column ``value`` and the foreign key ``type_id``; each level above has half
+as many rows as the level below it, and a child row is dated up to two days after its parent. A
+leaf row belongs to an entity through its chain of parents. Every timed table also has a noise
+column ``amount``. ``n_tables`` counts every table: entities, groups, the chain, event_types and
+the distractors.
 
-Generation. Every entity has a hidden latent state ``z`` that drifts week by week (an AR(1)
-process with unit variance and weekly autocorrelation 0.97, so the recent past matters most).
-Entities emit top-level events at a rate proportional to ``exp(h * z / 2)``, writing ``h`` for
-``homophily``. Leaf rows come in *pairs*: two rows at the same time under the same parent, one of
-a type with polarity ``p = +1`` and one of a type with ``p = -1`` (think of the two legs of a
-transfer). A leaf row at time ``s`` has
+Generation. Writing ``h`` for ``homophily``: every group ``g`` and every entity ``e`` has its own
+hidden state drifting week by week, independent AR(1) processes with unit variance and weekly
+autocorrelation 0.97 (so the recent past matters most). The entity's latent state is
+
+    z(e, s) = sqrt(h) * z_group(g(e), s) + sqrt(1 - h) * z_own(e, s),
+
+again unit-variance AR(1) with autocorrelation 0.97; two entities of one group have latent
+correlation ``h`` in the same week (``h * 0.97^k`` ``k`` weeks apart), entities of different groups
+0. At ``h=0`` the groups are pure noise; at ``h=1`` all entities of a group share one latent state.
+The latent draws do not depend on ``h``, so that under one seed the levels of the knob share them.
+Entities emit top-level events at a rate proportional to ``exp(h * z / 2)``. Leaf rows come in
+*pairs*: two rows at the same time under the same parent, one of a type with polarity ``p = +1``
+and one of a type with ``p = -1`` (think of the two legs of a transfer). A leaf row at time ``s``
+has
 
     value = z(entity, s) * w + noise,      w = h + (1 - h) * p,      noise ~ N(0, 0.5^2).
 
@@ -27,7 +39,15 @@ over the entity's leaf rows dated in ``(t, t + 30 days]``; ``task_type="binary"`
 0.5. The label is a function of future rows of the database only (``w`` comes from the visible
 ``event_types.polarity``); entities without a leaf row in the window get no row. Past rows predict
 it because they reveal the same drifting latent state; nothing hidden enters a label and no future
-row enters the features (skrel cuts every table at the cutoff).
+row enters the features (skrel cuts every table at the cutoff). Since ``value * w = z * w^2 +
+noise * w`` and ``w^2 > 0``, the label follows ``z`` at every level of the knob: the labels of two
+entities of one group are correlated in proportion to ``h`` and those of different groups are
+not.
+
+What this means for the task embedding: on the meta-path ``entities->entities.group_id`` (entity ->
+group <- entity) adjusted label homophily rises with ``h`` from 0 (``docs/selection.md`` has the
+measured table); the meta-paths through ``event_types`` and the distractors join nearly every pair
+of entities and stay at 0.
 
 What this means for the model families:
 
@@ -43,12 +63,16 @@ What this means for the model families:
   ``mean(value * polarity)``, do. Message passing (RDL, a relational graph transformer) can learn
   that product before aggregating; DFS's aggregate-then-combine features cannot express it, so
   RDL / RelGT should win. (Measured with LightGBM on per-entity aggregates over the last 60 days
-  and all history, 4,000 entities, 120,000 rows, seed 1: ROC AUC 0.53 from standard aggregates vs 0.77
-  from ``mean(value * polarity)`` at ``h=0``; 0.78 vs 0.61 at ``h=1``.)
+  and all history, 4,000 entities, 120,000 rows, seed 1, before the groups were added: ROC AUC
+  0.53 from standard aggregates vs 0.77 from ``mean(value * polarity)`` at ``h=0``; 0.78 vs 0.61
+  at ``h=1``.)
 - In between, ``mean(value)`` carries a share ``h`` of the signal and the interaction ``1 - h``.
+- The group-mates' rows carry the shared part of the latent state, but they lie four hops from an
+  entity (entity -> group -> entity -> event -> leaf): beyond depth-2 DFS and 2-layer RDL, so the
+  groups change what the embedding measures, not which family wins at these depths.
 
 Sizes and speed: all arrays are generated with vectorised numpy; 10^6 leaf rows take a few
-seconds. The hidden latent matrix is returned nowhere.
+seconds. The hidden latent matrices are returned nowhere.
 """
 
 from __future__ import annotations
@@ -144,14 +168,15 @@ def make_synthetic(
     n_rows : int, default=40000
         Rows of the largest table (the leaf of the chain), an even number (leaf rows come in
         pairs). Each level above has half as many.
-    n_tables : int, default=4
-        Number of tables, at least ``depth + 2`` (entities, the chain, ``event_types``); the rest
-        are static distractor tables ``dim_1``, ``dim_2``... referenced by ``events``.
+    n_tables : int, default=5
+        Number of tables, at least ``depth + 3`` (entities, groups, the chain, ``event_types``);
+        the rest are static distractor tables ``dim_1``, ``dim_2``... referenced by ``events``.
     depth : int, default=2
         Length of the chain of timed tables below ``entities``.
     homophily : float in [0, 1], default=1.0
-        1: the label follows linear aggregates of related rows; 0: it follows an interaction that
-        aggregates cancel (see the module docstring).
+        Label homophily through ``groups``: two entities of one group have latent (and so label)
+        correlation ``homophily``. Also 1: the label follows linear aggregates of related rows; 0:
+        it follows an interaction that aggregates cancel (see the module docstring).
     task_type : {"binary", "regression", "multiclass"}, default="binary"
     random_state : int, default=0
         Seed; the same seed gives the same database.
@@ -167,7 +192,7 @@ def make_synthetic(
     --------
     >>> db, tasks = make_synthetic(n_entities=100, n_rows=2000, homophily=0.0)
     >>> sorted(db.table_names)
-    ['entities', 'event_types', 'events', 'sub_events']
+    ['entities', 'event_types', 'events', 'groups', 'sub_events']
     """
     n_entities = _check_int("n_entities", n_entities, 1)
     n_rows = _check_int("n_rows", n_rows, 1)
