@@ -222,13 +222,15 @@ def make_synthetic(
     group = rng.permutation(n_entities) % n_groups
 
     # Hidden weekly latent states, AR(1) processes with unit variance: one per group and one per
-    # entity, mixed so that two entities of one group have latent correlation h at every lag-0
-    # week (and h * _RHO**k at lag k weeks). The draws do not depend on h, so that the levels of
-    # the knob share their randomness under one seed.
+    # entity, mixed with unit variance so that two entities of one group have latent correlation h
+    # in the same week (h * _RHO**k k weeks apart). The draws do not depend on h, so that the
+    # levels of the knob share their randomness under one seed.
     n_periods = _SPAN_DAYS // _PERIOD_DAYS + 1
     z_own = _ar1(rng, n_periods, n_entities)
     z_group = _ar1(rng, n_periods, n_groups)
-    z = np.sqrt(1.0 - h) * z_own + np.sqrt(h) * z_group[:, group]
+    z = z_own
+    z *= np.sqrt(1.0 - h)
+    z += np.sqrt(h) * z_group[:, group]
 
     entities = pd.DataFrame(
         {
