@@ -67,9 +67,14 @@ What this means for the model families:
   0.53 from standard aggregates vs 0.77 from ``mean(value * polarity)`` at ``h=0``; 0.78 vs 0.61
   at ``h=1``.)
 - In between, ``mean(value)`` carries a share ``h`` of the signal and the interaction ``1 - h``.
-- The group-mates' rows carry the shared part of the latent state, but they lie four hops from an
-  entity (entity -> group -> entity -> event -> leaf): beyond depth-2 DFS and 2-layer RDL, so the
-  groups change what the embedding measures, not which family wins at these depths.
+- The group-mates' rows carry the shared part of the latent state, in proportion to ``h``. DFS
+  reaches them with linear aggregates through the group (``groups.MEAN(sub_events.value)`` at
+  ``max_depth=2``), which at high ``h`` average the shared state over about 20 entities: the regime
+  where, after Relatron, linear aggregation over a homophilous meta-path suffices. At ``h=0`` these
+  features are noise. RDL reaches them only with ``num_layers >= depth + 2`` (entity -> group ->
+  entity -> ... -> leaf).
+- RDL sees a leaf row's polarity only with ``num_layers >= depth + 1`` (entity <- ... <- leaf ->
+  event_types): with fewer layers it cannot form ``value * polarity`` and has no edge at ``h=0``.
 
 Sizes and speed: all arrays are generated with vectorised numpy; 10^6 leaf rows take a few
 seconds. The hidden latent matrices are returned nowhere.
