@@ -76,6 +76,28 @@ What this means for the model families:
 - RDL sees a leaf row's polarity only with ``num_layers >= depth + 1`` (entity <- ... <- leaf ->
   event_types): with fewer layers it cannot form ``value * polarity`` and has no edge at ``h=0``.
 
+Measured (test ROC AUC, defaults otherwise: 1,000 entities, 40,000 leaf rows;
+``DFSEstimator(max_depth=2)`` against ``RDLEstimator(channels=32, max_epochs=20,
+num_layers=depth + 1)``, ``fanouts=32`` at ``depth=2``):
+
+========  ====  =====  ======  ======  ========
+depth     seed  h      DFS     RDL     RDL-DFS
+========  ====  =====  ======  ======  ========
+2         0     0.0    0.5924  0.7417  +0.149
+2         0     1.0    0.7145  0.6662  -0.048
+1         0     0.0    0.6241  0.8063  +0.182
+1         0     0.5    0.7416  0.7489  +0.007
+1         0     1.0    0.7127  0.7069  -0.006
+1         1     0.0    0.5686  0.6935  +0.125
+1         1     1.0    0.7741  0.7443  -0.030
+========  ====  =====  ======  ======  ========
+
+With ``num_layers=2`` at ``depth=2`` (RDL blind to polarity) and 5 epochs, DFS wins at both ends
+(seed 0: 0.5924 vs 0.5027 at ``h=0``, 0.7145 vs 0.6404 at ``h=1``). DFS is above 0.5 at ``h=0``
+although no single-column aggregate separates ``z`` from ``-z``: the latent state persists for
+months, and whole-history aggregates identify an entity, so the learner partly recalls the labels
+of the same entity at earlier cutoffs.
+
 Sizes and speed: all arrays are generated with vectorised numpy; 10^6 leaf rows take a few
 seconds. The hidden latent matrices are returned nowhere.
 """
