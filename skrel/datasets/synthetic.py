@@ -94,9 +94,11 @@ depth     seed  h      DFS     RDL     RDL-DFS
 
 With ``num_layers=2`` at ``depth=2`` (RDL blind to polarity) and 5 epochs, DFS wins at both ends
 (seed 0: 0.5924 vs 0.5027 at ``h=0``, 0.7145 vs 0.6404 at ``h=1``). DFS is above 0.5 at ``h=0``
-although no single-column aggregate separates ``z`` from ``-z``: the latent state persists for
-months, and whole-history aggregates identify an entity, so the learner partly recalls the labels
-of the same entity at earlier cutoffs.
+although no single DFS feature has a test ROC AUC beyond 0.54 there. The likely reason: the latent
+state persists for months and continuous per-entity columns (``size``, whole-history aggregates)
+identify an entity, so the learner partly recalls the labels of the same entity at earlier cutoffs
+(at ``depth=1``, seed 0, making ``size``, ``budget`` and ``amount`` small integers lowers DFS from
+0.62 to 0.58).
 
 Sizes and speed: all arrays are generated with vectorised numpy; 10^6 leaf rows take a few
 seconds. The hidden latent matrices are returned nowhere.
