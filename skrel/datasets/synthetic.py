@@ -1,23 +1,35 @@
 """A seeded synthetic relational database whose label homophily is a knob.
 
-Schema (``depth=2``, ``n_tables=4``)::
+Schema (``depth=2``, ``n_tables=5``)::
 
-    entities <- events <- sub_events            (a chain of ``depth`` timed tables below ``entities``)
-                          sub_events -> event_types  (static; ``polarity`` is +1 or -1)
-                events -> dim_1, dim_2, ...     (static distractor tables when ``n_tables > depth + 2``)
+    groups <- entities <- events <- sub_events   (a chain of ``depth`` timed tables below ``entities``)
+                                    sub_events -> event_types  (static; ``polarity`` is +1 or -1)
+                          events -> dim_1, dim_2, ...  (static distractor tables when ``n_tables > depth + 3``)
 
-The deepest table of the chain (the *leaf*: ``events`` at ``depth=1``, ``sub_events`` at
-``depth=2``, ``subsub_events`` at ``depth=3``...) has ``n_rows`` rows and carries the numeric
-column ``value`` and the foreign key ``type_id``; each level above has half as many rows as the
-level below it, and a child row is dated up to two days after its parent. A leaf row belongs to
-an entity through its chain of parents. Every timed table also has a noise column ``amount``.
+``groups`` is static, with ``n_entities // 20`` rows (at least one) and noise columns ``budget``
+and ``region``; every entity references one group (``entities.group_id``, a balanced random
+partition: groups of 20 or 21 entities). The deepest table of the chain (the *leaf*: ``events`` at
+``depth=1``, ``sub_events`` at ``depth=2``, ``subsub_events`` at ``depth=3``...) has ``n_rows`` rows
+and carries the numeric column ``value`` and the foreign key ``type_id``; each level above has half
+as many rows as the level below it, and a child row is dated up to two days after its parent. A
+leaf row belongs to an entity through its chain of parents. Every timed table also has a noise
+column ``amount``. ``n_tables`` counts every table: entities, groups, the chain, event_types and
+the distractors.
 
-Generation. Every entity has a hidden latent state ``z`` that drifts week by week (an AR(1)
-process with unit variance and weekly autocorrelation 0.97, so the recent past matters most).
-Entities emit top-level events at a rate proportional to ``exp(h * z / 2)``, writing ``h`` for
-``homophily``. Leaf rows come in *pairs*: two rows at the same time under the same parent, one of
-a type with polarity ``p = +1`` and one of a type with ``p = -1`` (think of the two legs of a
-transfer). A leaf row at time ``s`` has
+Generation. Writing ``h`` for ``homophily``: every group ``g`` and every entity ``e`` has its own
+hidden state drifting week by week, independent AR(1) processes with unit variance and weekly
+autocorrelation 0.97 (so the recent past matters most). The entity's latent state is
+
+    z(e, s) = sqrt(h) * z_group(g(e), s) + sqrt(1 - h) * z_own(e, s),
+
+again unit-variance AR(1) with autocorrelation 0.97; two entities of one group have latent
+correlation ``h`` in the same week (``h * 0.97^k`` ``k`` weeks apart), entities of different groups
+0. At ``h=0`` the groups are pure noise; at ``h=1`` all entities of a group share one latent state.
+The latent draws do not depend on ``h``, so that under one seed the levels of the knob share them.
+Entities emit top-level events at a rate proportional to ``exp(h * z / 2)``. Leaf rows come in
+*pairs*: two rows at the same time under the same parent, one of a type with polarity ``p = +1``
+and one of a type with ``p = -1`` (think of the two legs of a transfer). A leaf row at time ``s``
+has
 
     value = z(entity, s) * w + noise,      w = h + (1 - h) * p,      noise ~ N(0, 0.5^2).
 
@@ -27,7 +39,15 @@ over the entity's leaf rows dated in ``(t, t + 30 days]``; ``task_type="binary"`
 0.5. The label is a function of future rows of the database only (``w`` comes from the visible
 ``event_types.polarity``); entities without a leaf row in the window get no row. Past rows predict
 it because they reveal the same drifting latent state; nothing hidden enters a label and no future
-row enters the features (skrel cuts every table at the cutoff).
+row enters the features (skrel cuts every table at the cutoff). Since ``value * w = z * w^2 +
+noise * w`` and ``w^2 > 0``, the label follows ``z`` at every level of the knob: the labels of two
+entities of one group are correlated in proportion to ``h`` and those of different groups are
+not.
+
+What this means for the task embedding: on the meta-path ``entities->entities.group_id`` (entity ->
+group <- entity) adjusted label homophily rises with ``h`` from 0 (``docs/selection.md`` has the
+measured table); the meta-paths through ``event_types`` and the distractors join nearly every pair
+of entities and stay at 0.
 
 What this means for the model families:
 
@@ -43,12 +63,45 @@ What this means for the model families:
   ``mean(value * polarity)``, do. Message passing (RDL, a relational graph transformer) can learn
   that product before aggregating; DFS's aggregate-then-combine features cannot express it, so
   RDL / RelGT should win. (Measured with LightGBM on per-entity aggregates over the last 60 days
-  and all history, 4,000 entities, 120,000 rows, seed 1: ROC AUC 0.53 from standard aggregates vs 0.77
-  from ``mean(value * polarity)`` at ``h=0``; 0.78 vs 0.61 at ``h=1``.)
+  and all history, 4,000 entities, 120,000 rows, seed 1, before the groups were added: ROC AUC
+  0.53 from standard aggregates vs 0.77 from ``mean(value * polarity)`` at ``h=0``; 0.78 vs 0.61
+  at ``h=1``.)
 - In between, ``mean(value)`` carries a share ``h`` of the signal and the interaction ``1 - h``.
+- The group-mates' rows carry the shared part of the latent state, in proportion to ``h``. DFS
+  reaches them with linear aggregates through the group (``groups.MEAN(sub_events.value)`` at
+  ``max_depth=2``), which at high ``h`` average the shared state over about 20 entities: the regime
+  where, after Relatron, linear aggregation over a homophilous meta-path suffices. At ``h=0`` these
+  features are noise. RDL reaches them only with ``num_layers >= depth + 2`` (entity -> group ->
+  entity -> ... -> leaf).
+- RDL sees a leaf row's polarity only with ``num_layers >= depth + 1`` (entity <- ... <- leaf ->
+  event_types): with fewer layers it cannot form ``value * polarity`` and has no edge at ``h=0``.
+
+Measured (test ROC AUC, defaults otherwise: 1,000 entities, 40,000 leaf rows;
+``DFSEstimator(max_depth=2)`` against ``RDLEstimator(channels=32, max_epochs=20,
+num_layers=depth + 1)``, ``fanouts=32`` at ``depth=2``):
+
+========  ====  =====  ======  ======  ========
+depth     seed  h      DFS     RDL     RDL-DFS
+========  ====  =====  ======  ======  ========
+2         0     0.0    0.5924  0.7417  +0.149
+2         0     1.0    0.7145  0.6662  -0.048
+1         0     0.0    0.6241  0.8063  +0.182
+1         0     0.5    0.7416  0.7489  +0.007
+1         0     1.0    0.7127  0.7069  -0.006
+1         1     0.0    0.5686  0.6935  +0.125
+1         1     1.0    0.7741  0.7443  -0.030
+========  ====  =====  ======  ======  ========
+
+With ``num_layers=2`` at ``depth=2`` (RDL blind to polarity) and 5 epochs, DFS wins at both ends
+(seed 0: 0.5924 vs 0.5027 at ``h=0``, 0.7145 vs 0.6404 at ``h=1``). DFS is above 0.5 at ``h=0``
+although no single DFS feature has a test ROC AUC beyond 0.54 there. The likely reason: the latent
+state persists for months and continuous per-entity columns (``size``, whole-history aggregates)
+identify an entity, so the learner partly recalls the labels of the same entity at earlier cutoffs
+(at ``depth=1``, seed 0, making ``size``, ``budget`` and ``amount`` small integers lowers DFS from
+0.62 to 0.58).
 
 Sizes and speed: all arrays are generated with vectorised numpy; 10^6 leaf rows take a few
-seconds. The hidden latent matrix is returned nowhere.
+seconds. The hidden latent matrices are returned nowhere.
 """
 
 from __future__ import annotations
@@ -70,6 +123,7 @@ _LAG_DAYS = 2.0  # a child row happens within this many days after its parent
 _NOISE = 0.5
 _N_TYPES = 8
 _N_DIM_ROWS = 20
+_GROUP_SIZE = 20  # entities per group (about)
 _VAL = pd.Timestamp("2021-07-01")
 _TEST = pd.Timestamp("2021-10-01")
 _WINDOW = pd.Timedelta(days=30)
@@ -109,6 +163,16 @@ GROUP BY t.timestamp, l1.entity_id
 """
 
 
+def _ar1(rng: np.random.Generator, n_periods: int, n: int) -> np.ndarray:
+    """``n`` independent stationary AR(1) series (unit variance, autocorrelation ``_RHO``)."""
+    z = rng.standard_normal((n_periods, n))
+    scale = np.sqrt(1.0 - _RHO**2)
+    for k in range(1, n_periods):
+        z[k] *= scale
+        z[k] += _RHO * z[k - 1]
+    return z
+
+
 def _check_int(name, value, low):
     if not isinstance(value, Integral) or isinstance(value, bool) or value < low:
         raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
@@ -118,7 +182,7 @@ def _check_int(name, value, low):
 def make_synthetic(
     n_entities: int = 1000,
     n_rows: int = 40000,
-    n_tables: int = 4,
+    n_tables: int = 5,
     depth: int = 2,
     homophily: float = 1.0,
     task_type: str = "binary",
@@ -133,14 +197,15 @@ def make_synthetic(
     n_rows : int, default=40000
         Rows of the largest table (the leaf of the chain), an even number (leaf rows come in
         pairs). Each level above has half as many.
-    n_tables : int, default=4
-        Number of tables, at least ``depth + 2`` (entities, the chain, ``event_types``); the rest
-        are static distractor tables ``dim_1``, ``dim_2``... referenced by ``events``.
+    n_tables : int, default=5
+        Number of tables, at least ``depth + 3`` (entities, groups, the chain, ``event_types``);
+        the rest are static distractor tables ``dim_1``, ``dim_2``... referenced by ``events``.
     depth : int, default=2
         Length of the chain of timed tables below ``entities``.
     homophily : float in [0, 1], default=1.0
-        1: the label follows linear aggregates of related rows; 0: it follows an interaction that
-        aggregates cancel (see the module docstring).
+        Label homophily through ``groups``: two entities of one group have latent (and so label)
+        correlation ``homophily``. Also 1: the label follows linear aggregates of related rows; 0:
+        it follows an interaction that aggregates cancel (see the module docstring).
     task_type : {"binary", "regression", "multiclass"}, default="binary"
     random_state : int, default=0
         Seed; the same seed gives the same database.
@@ -156,16 +221,16 @@ def make_synthetic(
     --------
     >>> db, tasks = make_synthetic(n_entities=100, n_rows=2000, homophily=0.0)
     >>> sorted(db.table_names)
-    ['entities', 'event_types', 'events', 'sub_events']
+    ['entities', 'event_types', 'events', 'groups', 'sub_events']
     """
     n_entities = _check_int("n_entities", n_entities, 1)
     n_rows = _check_int("n_rows", n_rows, 1)
     depth = _check_int("depth", depth, 1)
     n_tables = _check_int("n_tables", n_tables, 1)
-    if n_tables < depth + 2:
+    if n_tables < depth + 3:
         raise ValueError(
-            f"n_tables={n_tables} is too small for depth={depth}: the database needs entities, {depth} "
-            f"timed table(s) and event_types, so n_tables >= {depth + 2}."
+            f"n_tables={n_tables} is too small for depth={depth}: the database needs entities, groups, "
+            f"{depth} timed table(s) and event_types, so n_tables >= {depth + 3}."
         )
     if not isinstance(homophily, Real) or isinstance(homophily, bool) or not 0.0 <= float(homophily) <= 1.0:
         raise ValueError(f"homophily must be a float in [0, 1], got {homophily!r}.")
@@ -181,19 +246,34 @@ def make_synthetic(
     rng = np.random.default_rng(random_state)
     h = homophily
 
-    # Hidden weekly latent state, an AR(1) process with unit variance.
+    # Groups: a balanced random partition of the entities, about _GROUP_SIZE per group.
+    n_groups = max(1, n_entities // _GROUP_SIZE)
+    group = rng.permutation(n_entities) % n_groups
+
+    # Hidden weekly latent states, AR(1) processes with unit variance: one per group and one per
+    # entity, mixed with unit variance so that two entities of one group have latent correlation h
+    # in the same week (h * _RHO**k k weeks apart). The draws do not depend on h, so that the
+    # levels of the knob share their randomness under one seed.
     n_periods = _SPAN_DAYS // _PERIOD_DAYS + 1
-    z = rng.standard_normal((n_periods, n_entities))
-    scale = np.sqrt(1.0 - _RHO**2)
-    for k in range(1, n_periods):
-        z[k] *= scale
-        z[k] += _RHO * z[k - 1]
+    z_own = _ar1(rng, n_periods, n_entities)
+    z_group = _ar1(rng, n_periods, n_groups)
+    z = z_own
+    z *= np.sqrt(1.0 - h)
+    z += np.sqrt(h) * z_group[:, group]
 
     entities = pd.DataFrame(
         {
             "entity_id": np.arange(n_entities, dtype=np.int64),
+            "group_id": group.astype(np.int64),
             "size": rng.gamma(2.0, 1.0, n_entities),
             "segment": rng.choice(np.array(["a", "b", "c", "d"]), n_entities),
+        }
+    )
+    groups = pd.DataFrame(
+        {
+            "group_id": np.arange(n_groups, dtype=np.int64),
+            "budget": rng.lognormal(0.0, 1.0, n_groups),
+            "region": rng.choice(np.array(["north", "south", "east", "west"]), n_groups),
         }
     )
     polarity = np.tile([1.0, -1.0], _N_TYPES // 2)
@@ -255,11 +335,11 @@ def make_synthetic(
     w = h + (1.0 - h) * polarity[leaf["type"]]
     value = z[leaf_period, leaf["entity"]] * w + _NOISE * rng.standard_normal(n_rows)
 
-    tables: dict[str, pd.DataFrame] = {"entities": entities, "event_types": event_types}
-    pkeys = {"entities": "entity_id", "event_types": "type_id"}
-    fkeys: dict[str, dict[str, str]] = {}
+    tables: dict[str, pd.DataFrame] = {"entities": entities, "groups": groups, "event_types": event_types}
+    pkeys = {"entities": "entity_id", "groups": "group_id", "event_types": "type_id"}
+    fkeys: dict[str, dict[str, str]] = {"entities": {"group_id": "groups"}}
     times: dict[str, str] = {}
-    n_dims = n_tables - depth - 2
+    n_dims = n_tables - depth - 3
     for k, lev in enumerate(levels, start=1):
         name = _level_name(k)
         n = len(lev["offs"])

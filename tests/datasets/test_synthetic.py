@@ -1,4 +1,4 @@
-"""The synthetic generator: seeding, sizes, the homophily knob and point-in-time labels."""
+"""The synthetic generator: seeding, sizes, groups, the homophily knob and point-in-time labels."""
 
 from __future__ import annotations
 
@@ -21,17 +21,18 @@ def test_same_seed_same_data_different_seed_different_data():
     pd.testing.assert_frame_equal(ta["synthetic"].labels(a, "val"), tb["synthetic"].labels(b, "val"))
 
 
-@pytest.mark.parametrize("depth,n_tables", [(1, 3), (2, 4), (3, 7)])
+@pytest.mark.parametrize("depth,n_tables", [(1, 4), (2, 5), (3, 8)])
 def test_sizes_honoured(depth, n_tables):
     db, tasks = make_synthetic(n_entities=200, n_rows=4000, depth=depth, n_tables=n_tables)
     assert len(db.table_names) == n_tables
     assert len(db["entities"]) == 200
+    assert len(db["groups"]) == 10 and db["entities"].fkeys == {"group_id": "groups"}
     chain = ["events", "sub_events", "subsub_events"][:depth]
     assert [t for t in db.table_names if t.endswith("events")] == chain
     assert max(len(db[t]) for t in db.table_names) == len(db[chain[-1]]) == 4000
     assert "value" in db[chain[-1]].df.columns and db[chain[-1]].fkeys["type_id"] == "event_types"
     dims = sorted(t for t in db.table_names if t.startswith("dim_"))
-    assert dims == [f"dim_{j}" for j in range(1, n_tables - depth - 1)]
+    assert dims == [f"dim_{j}" for j in range(1, n_tables - depth - 2)]
     # Each level references the one above it; the chain ends at entities.
     assert db["events"].fkeys["entity_id"] == "entities"
     for k in range(1, depth):
@@ -39,6 +40,41 @@ def test_sizes_honoured(depth, n_tables):
         child, parent = db[chain[k]].df, db[chain[k - 1]].df.set_index(db[chain[k - 1]].pkey)
         assert (child["time"].to_numpy() >= parent.loc[child[db[chain[k - 1]].pkey], "time"].to_numpy()).all()
     assert all(n > 0 for n in tasks["synthetic"].sizes(db).values())
+
+
+def test_groups_are_balanced_static_and_seeded():
+    db, _ = make_synthetic(n_entities=205, n_rows=2000, random_state=1)
+    groups, entities = db["groups"], db["entities"].df
+    assert groups.time_col is None and groups.pkey == "group_id"
+    assert list(groups.df.columns) == ["group_id", "budget", "region"]
+    # 205 entities in 205 // 20 = 10 groups of 20 or 21 (a balanced random partition).
+    sizes = entities["group_id"].value_counts()
+    assert len(groups.df) == 10 and sorted(sizes.index) == list(range(10))
+    assert sizes.min() == 20 and sizes.max() == 21
+    assert not (entities["group_id"].to_numpy() == np.arange(205) % 10).all()
+    # One entity still gets one group.
+    assert len(make_synthetic(n_entities=1, n_rows=20)[0]["groups"]) == 1
+
+
+def _latent_corr(db, task, same_group):
+    """Correlation of training labels of entity pairs at the same cutoff, in the same group or not."""
+    lab = task.labels(db, "train").merge(db["entities"].df[["entity_id", "group_id"]], on="entity_id")
+    pairs = lab.merge(lab, on="timestamp", suffixes=("_1", "_2"))
+    pairs = pairs[pairs["entity_id_1"] < pairs["entity_id_2"]]
+    pairs = pairs[(pairs["group_id_1"] == pairs["group_id_2"]) == same_group]
+    return np.corrcoef(pairs["label_1"], pairs["label_2"])[0, 1]
+
+
+def test_homophily_correlates_the_labels_of_one_group():
+    corr = {}
+    for h in (0.0, 0.5, 1.0):
+        db, tasks = make_synthetic(n_entities=400, n_rows=16000, homophily=h, task_type="regression", random_state=0)
+        corr[h] = (_latent_corr(db, tasks["synthetic"], True), _latent_corr(db, tasks["synthetic"], False))
+    # Same cutoff, same group: label correlation rises with the knob (latent correlation h, diluted
+    # by the leaf noise); across groups it stays at zero at every level.
+    assert abs(corr[0.0][0]) < 0.05
+    assert 0.3 < corr[0.5][0] < 0.6 < 0.8 < corr[1.0][0]
+    assert all(abs(c[1]) < 0.02 for c in corr.values())
 
 
 def _past_features(db, task, split="train", days=60):
@@ -104,7 +140,8 @@ def test_task_types(task_type, values):
     [
         (dict(homophily=1.5), "homophily"),
         (dict(homophily="high"), "homophily"),
-        (dict(depth=3, n_tables=4), "n_tables"),
+        (dict(depth=3, n_tables=5), "n_tables"),
+        (dict(depth=2, n_tables=4), "groups"),
         (dict(n_rows=0), "n_rows"),
         (dict(n_rows=1001), "even"),
         (dict(n_entities=2.0), "n_entities"),
