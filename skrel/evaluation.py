@@ -223,8 +223,9 @@ def fit_and_report(dataset: str, db, task, model: str, params: dict | None = Non
 def parse_params(items: Iterable[str] | None) -> dict:
     """Parse ``KEY=VALUE`` strings (the command line's ``--set``) into a parameter dict.
 
-    Each value is parsed as JSON when it parses (``20``, ``0.1``, ``[8, 4]``, ``null``, ``true``)
-    and kept as a string otherwise (``aggr=mean``). A later item overrides an earlier one.
+    Each value is parsed as JSON when it parses (``20``, ``0.1``, ``[8, 4]``, ``null``, ``true``),
+    Python's ``None``, ``True`` and ``False`` are understood too, and anything else is kept as a
+    string (``aggr=mean``). A later item overrides an earlier one.
 
     Raises
     ------
@@ -233,8 +234,8 @@ def parse_params(items: Iterable[str] | None) -> dict:
 
     Examples
     --------
-    >>> parse_params(["n_estimators=20", "fanouts=[8, 4]", "aggr=mean", "device=null"])
-    {'n_estimators': 20, 'fanouts': [8, 4], 'aggr': 'mean', 'device': None}
+    >>> parse_params(["n_estimators=20", "fanouts=[8, 4]", "aggr=mean", "device=null", "max_features=None"])
+    {'n_estimators': 20, 'fanouts': [8, 4], 'aggr': 'mean', 'device': None, 'max_features': None}
     """
     params = {}
     for item in items or []:
@@ -242,9 +243,13 @@ def parse_params(items: Iterable[str] | None) -> dict:
         key = key.strip()
         if not sep or not key:
             raise ValueError(f"expected KEY=VALUE, got {item!r} (e.g. n_estimators=200).")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
+        python = {"None": None, "True": True, "False": False}
+        if raw.strip() in python:
+            value = python[raw.strip()]
+        else:
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError:
+                value = raw
         params[key] = value
     return params

@@ -45,11 +45,14 @@ def enable_verbose_logging() -> None:
         logger.addHandler(handler)
 
 
-def holdout_latest(X, y, fraction: float):
-    """Split off the rows with the latest cutoffs (about ``fraction`` of the rows, whole cutoffs).
+def holdout_latest(X, y, fraction: float, classification: bool = False):
+    """Split off the rows with the latest cutoffs (about ``fraction`` of the rows, whole cutoffs,
+    at least one cutoff and never all of them).
 
-    Returns ``(X_train, y_train, X_val, y_val)``; ``X_val`` is None when ``X`` has a single cutoff.
+    Returns ``(X_train, y_train, X_val, y_val)``; ``X_val`` is None when ``X`` has a single cutoff
+    or (``classification``) the training rows would lose a class.
     """
+    y = np.asarray(y)
     cut, counts = np.unique(X.cutoffs, return_counts=True)
     if len(cut) < 2:
         return X, y, None, None
@@ -58,6 +61,8 @@ def holdout_latest(X, y, fraction: float):
     k = min(k, len(cut) - 1)
     threshold = cut[len(cut) - k]
     val = X.cutoffs >= threshold
+    if classification and len(np.unique(y[~val])) < len(np.unique(y)):
+        return X, y, None, None
     return X[~val], y[~val], X[val], y[val]
 
 
@@ -145,21 +150,17 @@ class RelationalEstimator(BaseEstimator):
         else:
             X, y, X_val, y_val = resolve_fit_input(X, y, X_val, y_val)
             task = None
-            fraction = getattr(self, "validation_fraction", None)
-            if X_val is None and fraction:
-                X, y, X_val, y_val = holdout_latest(X, y, fraction)
         if self.verbose:
             enable_verbose_logging()
         self._t0 = time.perf_counter()
-        if X_val is not None and task is None:
-            self._log(f"validating on the {len(X_val)} rows with the latest cutoffs (validation_fraction)")
         self.task_type_ = self._resolve_task_type(task, y)
         self.task_ = task
+        fraction = getattr(self, "validation_fraction", None)
+        if task is None and X_val is None and fraction:
+            X, y, X_val, y_val = holdout_latest(X, y, fraction, classification=self.task_type_ != "regression")
+            if X_val is not None:
+                self._log(f"validating on the {len(X_val)} rows with the latest cutoffs (validation_fraction)")
         y_enc = self._encode_target(y, fitting=True)
-        if task is None and X_val is not None and self.task_type_ != "regression":
-            seen = np.isin(np.asarray(y_val), self.classes_)
-            if not seen.all():  # rows of classes training never shows cannot be scored
-                X_val, y_val = X_val[seen], np.asarray(y_val)[seen]
         y_val_enc = None if y_val is None else self._encode_target(y_val, fitting=False)
         self._fit(X, y_enc, X_val, y_val_enc)
         return self

@@ -18,7 +18,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._tags import ClassifierTags, RegressorTags
 
 __all__ = ["FrameEncoder", "default_learner", "prepare_learner", "fit_learner", "learner_proba", "learner_values",
-           "TabPFNLearner", "holdout_latest_cutoffs", "importance_series", "prior_learner"]
+           "TabPFNLearner", "importance_series", "prior_learner"]
 
 
 class FrameEncoder:
@@ -153,31 +153,6 @@ def fit_learner(est, Xm: np.ndarray, y: np.ndarray, Xm_val=None, y_val=None, cat
     else:
         est.fit(Xm, y)
     return est
-
-
-def holdout_latest_cutoffs(X, y, fraction, classification: bool = False):
-    """Split ``(X, y)`` into training rows and validation rows: the rows of the latest cutoffs,
-    whole cutoffs, about ``fraction`` of the rows (at least one cutoff, never all of them).
-
-    Returns ``(X_train, y_train, X_val, y_val)``; ``X_val`` and ``y_val`` are ``None`` when
-    ``fraction`` is ``None`` or 0, ``X`` has a single cutoff, or (``classification``) the
-    training rows would lose a class.
-    """
-    if not fraction:
-        return X, y, None, None
-    cutoffs = np.asarray(X.cutoffs)
-    times, counts = np.unique(cutoffs, return_counts=True)
-    if len(times) < 2:
-        return X, y, None, None
-    from_end = np.cumsum(counts[::-1])
-    k = int(np.searchsorted(from_end, fraction * len(cutoffs))) + 1  # latest cutoffs reaching the fraction
-    k = min(max(k, 1), len(times) - 1)
-    start = times[len(times) - k]
-    val = cutoffs >= start
-    y = np.asarray(y)
-    if classification and len(np.unique(y[~val])) < len(np.unique(y)):
-        return X, y, None, None
-    return X[~val], y[~val], X[val], y[val]
 
 
 def prior_learner(task_type: str, metric: str | None = None):

@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..data import HORIZONS, SchemaError
 from ..features.entity import entity_columns, entity_frame
 from ._base import RelationalEstimator, seed_from
-from ._tabular import (FrameEncoder, default_learner, fit_learner, holdout_latest_cutoffs, importance_series,
+from ._tabular import (FrameEncoder, default_learner, fit_learner, importance_series,
                        learner_proba, learner_values, prior_learner)
 
 __all__ = ["BaselineEstimator"]
@@ -99,9 +99,6 @@ class BaselineEstimator(RelationalEstimator):
         self.verbose = verbose
 
     def _fit(self, X, y, X_val, y_val):
-        if X_val is None:  # fit(X, y): the latest cutoffs validate, unless the caller gave X_val
-            X, y, X_val, y_val = holdout_latest_cutoffs(X, y, self.validation_fraction,
-                                                        classification=self.task_type_ != "regression")
         self.entity_table_ = X.entity_table
         self.columns_ = entity_columns(X)
         frame = entity_frame(X, self.columns_, self.horizon)

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..data import HORIZONS
 from ..features.dfs import ENGINES, DFSTransformer
 from ._base import RelationalEstimator, seed_from
-from ._tabular import (FrameEncoder, TabPFNLearner, fit_learner, holdout_latest_cutoffs, importance_series,
+from ._tabular import (FrameEncoder, TabPFNLearner, fit_learner, importance_series,
                        learner_proba, learner_values, prepare_learner, prior_learner)
 
 __all__ = ["DFSEstimator", "DEFAULT_WINDOWS"]
@@ -188,9 +188,6 @@ class DFSEstimator(RelationalEstimator):
     def _fit(self, X, y, X_val, y_val):
         if isinstance(self.learner, str):
             TabPFNLearner(model_path=self.model_path)._check_path()  # fail before computing features
-        if X_val is None:  # fit(X, y): the latest cutoffs validate, unless the caller gave X_val
-            X, y, X_val, y_val = holdout_latest_cutoffs(X, y, self.validation_fraction,
-                                                        classification=self.task_type_ != "regression")
         self.transformer_ = self._make_transformer().fit(X, y)
         frame = self.transformer_.transform(X)
         self.feature_names_ = list(frame.columns)

@@ -61,3 +61,12 @@ def test_enable_verbose_logging_respects_user_configuration(monkeypatch):
     monkeypatch.setattr(root, "handlers", [])  # nobody did: skrel shows its messages on stderr
     enable_verbose_logging()
     assert len(logger.handlers) == 1
+
+
+def test_holdout_never_drops_a_class_from_training(shop_binary):
+    db, task = shop_binary
+    X, y = task.split(db, "train")
+    late = X.cutoffs == X.cutoffs.max()
+    y = np.where(late, 1, 0)  # class 1 only at the latest cutoff: holding it out would lose it
+    assert holdout_latest(X, y, 0.1, classification=True)[2] is None
+    assert holdout_latest(X, y, 0.1)[2] is not None
