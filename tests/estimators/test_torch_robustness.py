@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skrel.data import Database, Task
+from skrel.data import SchemaError, Database, Task
 from skrel.estimators.rdl import RDLEstimator
 from skrel.estimators.relgt import RelGTEstimator
 from skrel.graph import build_graph, feature_spec
@@ -147,12 +147,9 @@ def test_list_columns_fit_through_the_public_api(family, shop):
     assert any(issubclass(w.category, UnsupportedColumnWarning) and "orders.tags" in str(w.message) for w in record)
 
 
-@both
-def test_column_named_empty_string(family, shop):
-    db = _shop_with(shop, "users", **{"": np.arange(len(shop["users"].df), dtype=float)})
-    assert "" in feature_spec(db).stypes["users"]
-    _, proba = _fit_predict(family, db)
-    assert np.isfinite(proba).all()
+def test_column_named_empty_string_is_one_clear_error(shop):
+    with pytest.raises(SchemaError, match="'users' has a column named ''"):
+        _shop_with(shop, "users", **{"": np.arange(len(shop["users"].df), dtype=float)})
 
 
 # ---------------------------------------------------------------------- degenerate schemas

@@ -197,7 +197,8 @@ def test_timedelta_columns_are_seconds():
     np.testing.assert_allclose(out["MAX(orders.wait)"].to_numpy(float), out["MAX(orders.o_num)"].to_numpy(float) * 3600)
 
 
-def test_a_column_named_empty_string():
-    out = features({"o_num": ""})
-    assert "MAX(orders.)" in out.columns
-    assert_same_values(features(), out)
+def test_a_column_named_empty_string_is_one_clear_error():
+    from skrel.data import SchemaError
+
+    with pytest.raises(SchemaError, match="'orders' has a column named '' .*Rename it"):
+        features({"o_num": ""})
