@@ -142,9 +142,10 @@ def metapaths(db: Database, entity_table: str, max_hops: int = 3) -> list[MetaPa
     Examples
     --------
     >>> from skrel.datasets import make_synthetic
-    >>> db, _ = make_synthetic(n_entities=20, n_rows=200, n_tables=5)
+    >>> db, _ = make_synthetic(n_entities=20, n_rows=200, n_tables=6)
     >>> for m in metapaths(db, "entities"):
     ...     print(m.name)
+    entities->entities.group_id
     entities<-events.entity_id->events.dim_1_id
     entities<-events.entity_id<-sub_events.event_id->sub_events.type_id
     """
@@ -781,7 +782,7 @@ def task_embedding(
     >>> db, tasks = make_synthetic(n_entities=50, n_rows=1000)
     >>> emb = task_embedding(db, tasks["synthetic"], components=("homophily", "scale"))
     >>> round(emb["scale.log_tables"], 3)
-    1.609
+    1.792
     >>> sorted(emb.seconds)
     ['homophily', 'scale']
     """
