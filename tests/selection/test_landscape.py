@@ -10,7 +10,7 @@ import pytest
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import NotFittedError
-from sklearn.model_selection import GridSearchCV, cross_validate
+from sklearn.model_selection import GridSearchCV, cross_val_score, cross_validate
 
 from skrel.estimators.rdl import RDLEstimator
 from skrel.model_selection import TemporalSplit
@@ -283,6 +283,10 @@ def test_scorer_in_cross_validate(shop_binary):
                          scoring={"auc": "roc_auc", "flat": make_landscape_scorer("flatness", grid=3, probe_batches=1)},
                          error_score="raise")
     assert out["test_flat"].shape == (2,) and np.isfinite(out["test_flat"]).all()
+    # alone, as the single scoring= of cross_val_score: the same numbers (same fits, same probe sets)
+    alone = cross_val_score(RDLEstimator(**{**RDL, "max_epochs": 1}), X, y, cv=TemporalSplit(2, gap=task.window),
+                            scoring=make_landscape_scorer("flatness", grid=3, probe_batches=1), error_score="raise")
+    np.testing.assert_allclose(alone, out["test_flat"])
 
 
 def test_relgt_has_a_loss_surface(shop_regression):
