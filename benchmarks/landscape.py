@@ -146,7 +146,8 @@ def analyse(runs: list[dict], top_k: int) -> dict:
                  "oracle (best test)": int(np.argmax([r["test_score"] for r in rs]))}
         out[f"{task}/{family}"] = {
             "n": len(rs), "metric": rs[0]["metric"], "taus": taus,
-            "picks": {k: {"config": rs[i]["config"], "val": rs[i]["val"], "test": rs[i]["test"]} for k, i in picks.items()},
+            "picks": {k: {"config": rs[i]["config"], "val": rs[i]["val"], "test": rs[i]["test"]}
+                      for k, i in picks.items()},
         }
     return out
 

@@ -326,6 +326,10 @@ def landscape_metrics(estimator, X, y, *, grid=11, radius=1.0, directions="filte
     metrics on a log scale so none dominates by its units:
     ``-(log1p(p1) + log1p(max(p2, 0)) + log1p(max(barrier, 0))) / 3``.
 
+    ``hessian_top`` is the exact second derivative autograd sees: piecewise-linear parts (ReLU,
+    the L1 loss of regression heads) count as linear, so on an L1 regression it can be near 0
+    where the finite-difference ``p2`` is large.
+
     Examples
     --------
     >>> est = RDLEstimator(max_epochs=3).fit(db, task)  # doctest: +SKIP
