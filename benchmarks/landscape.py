@@ -2,9 +2,9 @@
 
     python benchmarks/landscape.py [--f1-path ../shared/data/f1] [--tasks f1/driver-top3 flights/plane-cancel ...]
                                    [--families rdl relgt] [--grid 7] [--radius 0.5] [--probe-batches 4]
-                                   [--hessian-iters 10] [--top-k 3] [--threads 1] [--render]
+                                   [--hessian-iters 10] [--top-k 3] [--seeds 0 1] [--threads 1] [--render]
 
-For every task and every configuration of a small grid (``CONFIGS``: RDL, and RelGT with
+For every task, every configuration of a small grid and every seed of ``--seeds`` (``CONFIGS``: RDL, and RelGT with
 ``--families rdl relgt``), the model is fitted on the train split (val for early stopping and
 best-epoch restore: ``fit(db, task)``), scored on val and test (RelBench protocol: test X over the
 database cut at the test timestamp), and measured with :func:`skrel.selection.landscape.landscape_metrics`
@@ -91,11 +91,11 @@ def make(family: str, params: dict):
     return RelGTEstimator(**params)
 
 
-def run_one(db, task, family: str, name: str, args) -> dict:
+def run_one(db, task, family: str, name: str, args, seed: int = 0) -> dict:
     from skrel.metrics import evaluate, greater_is_better
     from skrel.selection.landscape import landscape_metrics
 
-    params = {**COMMON[family], **CONFIGS[family][name]}
+    params = {**COMMON[family], **CONFIGS[family][name], "random_state": seed}
     est = make(family, params)
     t0 = time.perf_counter()
     est.fit(db, task)
@@ -107,7 +107,8 @@ def run_one(db, task, family: str, name: str, args) -> dict:
     m = landscape_metrics(est, X_val, y_val, grid=args.grid, radius=args.radius, probe_batches=args.probe_batches,
                           hessian_iters=args.hessian_iters, random_state=0)
     return {
-        "task": task.name, "family": family, "config": name, "params": params, "metric": task.metric,
+        "task": task.name, "family": family, "config": name if seed == 0 else f"{name}/s{seed}", "seed": seed,
+        "params": params, "metric": task.metric,
         "val": val, "test": test, "val_score": sign * val, "test_score": sign * test,
         "gap": sign * test - sign * val, **{k: m[k] for k in METRICS}, "loss": m["loss"],
         "hessian_iterations": m["hessian_iterations"], "n_params": m["n_params"], "n_probe_rows": m["n_probe_rows"],
@@ -159,7 +160,8 @@ def render(store: dict) -> str:
     lines = [
         "# Loss-landscape metrics against the val-to-test gap (`benchmarks/landscape.py`)",
         "",
-        f"Machine: {store.get('machine', '?')}. Command: `{store.get('command', '?')}`.",
+        f"Machine: {store.get('machine', '?')}. Commands (results merged): "
+        + "; ".join(f"`{c}`" for c in store.get("commands", [store.get("command", "?")])) + ".",
         f"Landscape settings: grid {s.get('grid')}x{s.get('grid')}, radius {s.get('radius')}, filter-normalised "
         f"directions, {s.get('probe_batches')} probe batches of the val rows, {s.get('hessian_iters')} power "
         "iterations at most, random_state=0. Every fit: train split, val for early stopping (best epoch restored); "
@@ -200,8 +202,8 @@ def render(store: dict) -> str:
                            ("picks a better test model" if better else "picks a worse test model")
                            + f" ({a['metric']} {lt:.4f} vs {v:.4f}; ratio {lt / v:.3f})."))
     lines += ["", "## Verdict", "", *verdicts, "",
-              f"n = {len(runs)} fits in all; with 3-6 configurations per task a Kendall tau has a p-value near 1 "
-              "unless it is extreme: these are indications, not evidence."]
+              f"n = {len(runs)} fits in all. With a few to a few dozen candidates per task a Kendall tau needs to be "
+              "large to be significant (see the p-values): these are indications, not evidence."]
     return "\n".join(lines) + "\n"
 
 
@@ -213,6 +215,8 @@ def main(argv=None) -> int:
     parser.add_argument("--tasks", nargs="+", default=TASKS, help="DATASET/TASK, e.g. f1/driver-top3")
     parser.add_argument("--families", nargs="+", default=["rdl"], choices=sorted(CONFIGS))
     parser.add_argument("--configs", nargs="+", default=None, help="configuration names to run (default: all)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0],
+                        help="random_state of each fit; every (configuration, seed) is one candidate model")
     parser.add_argument("--grid", type=int, default=7)
     parser.add_argument("--radius", type=float, default=0.5)
     parser.add_argument("--probe-batches", type=int, default=4)
@@ -231,10 +235,12 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     store = json.loads(out_path.read_text()) if out_path.exists() else {"runs": {}}
-    store.update(machine=machine(), top_k=args.top_k, command="python benchmarks/landscape.py " + " ".join(
-        sys.argv[1:] if argv is None else argv),
-        settings={"grid": args.grid, "radius": args.radius, "probe_batches": args.probe_batches,
-                  "hessian_iters": args.hessian_iters})
+    command = "python benchmarks/landscape.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    old = store.get("commands", [store.pop("command")] if "command" in store else [])
+    store["commands"] = [c for c in old if c != command] + [command]
+    store.update(machine=machine(), top_k=args.top_k,
+                 settings={"grid": args.grid, "radius": args.radius, "probe_batches": args.probe_batches,
+                           "hessian_iters": args.hessian_iters})
     loaded: dict[str, tuple] = {}
     for spec in args.tasks:
         dataset, task_name = spec.split("/", 1)
@@ -243,11 +249,11 @@ def main(argv=None) -> int:
         db, tasks = loaded[dataset]
         task = tasks[task_name]
         for family in args.families:
-            for name in CONFIGS[family]:
+            for name, seed in [(n, s) for s in args.seeds for n in CONFIGS[family]]:
                 if args.configs and name not in args.configs:
                     continue
-                r = run_one(db, task, family, name, args)
-                store["runs"][f"{task.name}/{family}/{name}"] = r
+                r = run_one(db, task, family, name, args, seed)
+                store["runs"][f"{task.name}/{family}/{r['config']}"] = r
                 print(f"{task.name:14s} {family:5s} {name:18s} val {r['val']:.4f} test {r['test']:.4f} "
                       f"gap {r['gap']:+.4f} p1 {r['p1']:.3g} p2 {r['p2']:.3g} hess {r['hessian_top']:.3g} "
                       f"barrier {r['barrier']:.3g} flat {r['flatness']:.3f} fit {r['fit_seconds']:.1f}s "
