@@ -154,6 +154,8 @@ def analyse(runs: list[dict], top_k: int) -> dict:
 
 
 def render(store: dict) -> str:
+    import numpy as np
+
     runs = list(store["runs"].values())
     analysis = analyse(runs, store.get("top_k", 3))
     s = store.get("settings", {})
@@ -192,16 +194,23 @@ def render(store: dict) -> str:
     for key, a in analysis.items():
         for rule, p in a["picks"].items():
             lines.append(f"| {key} | {a['metric']} | {rule} | {p['config']} | {p['val']:.4f} | {p['test']:.4f} |")
-    verdicts = []
+    verdicts, tally, ratios = [], {"better": 0, "same": 0, "worse": 0}, []
     for key, a in analysis.items():
         v, lt = a["picks"]["validation"]["test"], a["picks"][f"landscape top-{store.get('top_k', 3)}"]["test"]
         better = lt > v if a["metric"] != "mae" else lt < v
         same = lt == v
+        tally["same" if same else "better" if better else "worse"] += 1
+        ratios.append(lt / v if a["metric"] != "mae" else v / lt)  # > 1: landscape better
         verdicts.append(f"- {key}: landscape top-{store.get('top_k', 3)} "
                         + ("picks the same model as validation." if same else
                            ("picks a better test model" if better else "picks a worse test model")
                            + f" ({a['metric']} {lt:.4f} vs {v:.4f}; ratio {lt / v:.3f})."))
-    lines += ["", "## Verdict", "", *verdicts, "",
+    k = store.get("top_k", 3)
+    summary = (f"Landscape top-{k} post-selection against validation alone, over {len(analysis)} task/family "
+               f"groups: better test model on {tally['better']}, the same on {tally['same']}, worse on "
+               f"{tally['worse']}; geometric mean of the test ratio (landscape / validation, > 1 = landscape "
+               f"better; MAE inverted) {float(np.exp(np.mean(np.log(ratios)))):.4f}.") if ratios else ""
+    lines += ["", "## Verdict", "", summary, "", *verdicts, "",
               f"n = {len(runs)} fits in all. With a few to a few dozen candidates per task a Kendall tau needs to be "
               "large to be significant (see the p-values): these are indications, not evidence."]
     return "\n".join(lines) + "\n"
