@@ -145,12 +145,37 @@ def analyse(runs: list[dict], top_k: int) -> dict:
                  f"landscape top-{top_k}": landscape_refit(top_k=top_k)(cv),
                  "landscape all": landscape_refit(top_k=len(rs))(cv),
                  "oracle (best test)": int(np.argmax([r["test_score"] for r in rs]))}
+        pools = _pools(rs, cv, top_k)
         out[f"{task}/{family}"] = {
-            "n": len(rs), "metric": rs[0]["metric"], "taus": taus,
+            "n": len(rs), "metric": rs[0]["metric"], "taus": taus, "pools": pools,
             "picks": {k: {"config": rs[i]["config"], "val": rs[i]["val"], "test": rs[i]["test"]}
                       for k, i in picks.items()},
         }
     return out
+
+
+def _pools(rs: list[dict], cv: dict, top_k: int, size: int = 8, draws: int = 500) -> dict | None:
+    """Selection over random candidate pools: ``draws`` pools of ``size`` fits (seeded), in each the
+    validation pick against the landscape top-k pick; their mean test scores and win/tie/loss counts."""
+    import numpy as np
+
+    from skrel.selection.landscape import landscape_refit
+
+    if len(rs) <= size:
+        return None
+    rng = np.random.default_rng(0)
+    test = np.array([r["test_score"] for r in rs])
+    refit = landscape_refit(top_k=top_k)
+    val_t, land_t = [], []
+    for _ in range(draws):
+        idx = rng.choice(len(rs), size, replace=False)
+        sub = {k: v[idx] for k, v in cv.items()}
+        val_t.append(test[idx[int(np.argmax(sub["mean_test_score"]))]])
+        land_t.append(test[idx[refit(sub)]])
+    val_t, land_t = np.array(val_t), np.array(land_t)
+    return {"size": size, "draws": draws, "validation": float(val_t.mean()), "landscape": float(land_t.mean()),
+            "wins": int((land_t > val_t).sum()), "ties": int((land_t == val_t).sum()),
+            "losses": int((land_t < val_t).sum())}
 
 
 def render(store: dict) -> str:
@@ -194,6 +219,19 @@ def render(store: dict) -> str:
     for key, a in analysis.items():
         for rule, p in a["picks"].items():
             lines.append(f"| {key} | {a['metric']} | {rule} | {p['config']} | {p['val']:.4f} | {p['test']:.4f} |")
+    pooled = [(key, a) for key, a in analysis.items() if a["pools"]]
+    if pooled:
+        p0 = pooled[0][1]["pools"]
+        lines += ["", f"## Selection over random candidate pools ({p0['draws']} pools of {p0['size']} fits each, "
+                  "seeded)",
+                  "", "Mean test score of the pick (MAE shown as MAE); wins / ties / losses of landscape top-"
+                  f"{store.get('top_k', 3)} against validation alone.", "",
+                  "| task / family | metric | validation pick | landscape pick | wins | ties | losses |",
+                  "|---|---|---|---|---|---|---|"]
+        for key, a in pooled:
+            p, sgn = a["pools"], (-1 if a["metric"] == "mae" else 1)
+            lines.append(f"| {key} | {a['metric']} | {sgn * p['validation']:.4f} | {sgn * p['landscape']:.4f} "
+                         f"| {p['wins']} | {p['ties']} | {p['losses']} |")
     verdicts, tally, ratios = [], {"better": 0, "same": 0, "worse": 0}, []
     for key, a in analysis.items():
         v, lt = a["picks"]["validation"]["test"], a["picks"][f"landscape top-{store.get('top_k', 3)}"]["test"]
