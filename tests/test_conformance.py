@@ -174,3 +174,13 @@ def check_multiclass(name, db, task):
 @pytest.mark.parametrize("name", FAMILIES)
 def test_multiclass(name, shop_multiclass):
     check_multiclass(name, *shop_multiclass)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_loss_surface_flag_is_backed_by_the_landscape_tools(name):
+    """A family registered with a loss surface has what the landscape metrics need; one without is refused."""
+    from skrel.selection import has_loss_surface
+
+    est = make(name)
+    assert has_loss_surface(est) == registry.FAMILIES[name].has_loss_surface(est)
+    assert has_loss_surface(est) == hasattr(est, "probe_batches")

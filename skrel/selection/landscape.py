@@ -23,7 +23,7 @@ loss :math:`\\ell` and dropout off (``module.eval()``). Two random directions :m
   power iteration on Hessian-vector products (double backward through :func:`torch.autograd.grad`).
 
 The estimator is never left modified: the weights are copied back bit for bit and the module's
-train/eval mode restored, even when a measurement fails. Definitions as formulas: docs/landscape.md.
+train/eval mode restored, even when a measurement fails. Definitions as formulas: docs/selection.md (part 2).
 """
 
 from __future__ import annotations
@@ -64,10 +64,16 @@ def has_loss_surface(estimator) -> bool:
     """Whether ``estimator`` is a learner whose loss surface can be measured.
 
     True for the torch families (:class:`~skrel.estimators.RDLEstimator`,
-    :class:`~skrel.estimators.RelGTEstimator`): they have ``probe_batches``; fitted ones also
-    have ``module_``. Gradient-boosted learners (LightGBM in ``BaselineEstimator`` and
+    :class:`~skrel.estimators.RelGTEstimator`): their registry entry says so
+    (``FamilySpec.loss_surface``) and they have ``probe_batches``; fitted ones also have
+    ``module_``. An unregistered estimator qualifies by having ``probe_batches``. Gradient-boosted learners (LightGBM in ``BaselineEstimator`` and
     ``DFSEstimator``) have no differentiable loss surface.
     """
+    from ..estimators.registry import FAMILIES
+
+    for spec in FAMILIES.values():  # a registered family says so in its entry
+        if type(estimator).__name__ == spec.cls and type(estimator).__module__ == spec.module:
+            return spec.has_loss_surface(estimator) and hasattr(estimator, "probe_batches")
     return hasattr(estimator, "probe_batches")
 
 
