@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import skrel.cli
+import skrel.datasets
 from skrel.cli import main
 from skrel.estimators.registry import make_model
 from skrel.metrics import evaluate
@@ -29,12 +30,13 @@ from conftest import make_shop, shop_task
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = {"channels": 8, "epochs": 2, "fanouts": [4, 2], "encoder_layers": 1, "batch_size": 64}
+TINY = {"channels": 8, "max_epochs": 2, "fanouts": [4, 2], "encoder_layers": 1, "batch_size": 64}
 
 
 def _cli(capsys, monkeypatch, model: str, params: dict) -> dict:
     # A fresh database, as a fresh `skrel fit` process would load; the shop task is small.
-    monkeypatch.setattr(skrel.cli, "_load", lambda dataset, path: (make_shop(), {"user-active": shop_task()}))
+    monkeypatch.setattr(skrel.datasets, "load_dataset",
+                        lambda name, path=None, **kw: (make_shop(), {"user-active": shop_task()}))
     sets = [f"{k}={json.dumps(v)}" for k, v in params.items()]
     assert main(["fit", "synthetic", "user-active", "--model", model, "--set", *sets, "--json"]) == 0
     return json.loads(capsys.readouterr().out)
@@ -62,7 +64,7 @@ def test_earlier_fits_on_the_same_database_change_nothing():
     alone = _api(make_shop(), "rdl", TINY)
     db = make_shop()
     _api(db, "baseline", {"n_estimators": 20})
-    _api(db, "rdl", {**TINY, "fanouts": [8, 8], "temporal_strategy": "last", "epochs": 1})
+    _api(db, "rdl", {**TINY, "fanouts": [8, 8], "temporal_strategy": "last", "max_epochs": 1})
     _api(db, "rdl", {**TINY, "random_state": 1})
     assert _api(db, "rdl", TINY) == alone
 
