@@ -73,7 +73,7 @@ def main(argv=None) -> None:
     p.add_argument("--tasks", nargs="+", default=["driver-dnf", "driver-top3", "driver-position"])
     p.add_argument("--models", nargs="+", default=["rdl", "relgt"])
     p.add_argument("--max-epochs", type=int, default=2)
-    p.add_argument("--max-steps", type=int, default=40, help="max_steps_per_epoch (None: 0)")
+    p.add_argument("--max-steps", type=int, default=40, help="RDL's max_steps_per_epoch (0: all batches)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "torch_base.json"))
@@ -87,8 +87,9 @@ def main(argv=None) -> None:
         try:
             for task in args.tasks:
                 for model in args.models:
-                    params = {"__model": model, "max_epochs": args.max_epochs, "random_state": args.seed,
-                              "max_steps_per_epoch": args.max_steps or None}
+                    params = {"__model": model, "max_epochs": args.max_epochs, "random_state": args.seed}
+                    if model == "rdl":  # RelGT had no max_steps_per_epoch before the torch base
+                        params["max_steps_per_epoch"] = args.max_steps or None
                     old = run(before, args.path, task, old_params(params, model), args.threads)
                     new = run(ROOT, args.path, task, dict(params), args.threads)
                     same = old["pred"] == new["pred"]

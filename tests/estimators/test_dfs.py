@@ -99,10 +99,16 @@ def test_grid_search_over_the_learner_computes_features_once_per_rows(monkeypatc
     assert len(calls) <= 5 and set(calls) <= {len(X) // 2, len(X) - len(X) // 2, len(X)}
 
 
-def test_verbose_progress(shop_binary, capsys):
+def test_verbose_progress(shop_binary, capsys, caplog):
+    import logging
+
     db, task = shop_binary
-    DFSEstimator(**FAST, verbose=1).fit(db, task)
-    assert "features" in capsys.readouterr().err
+    with caplog.at_level(logging.INFO, logger="skrel"):
+        DFSEstimator(**FAST, verbose=1).fit(db, task)
+    assert "features" in caplog.text  # log lines through logging, never print
+    capsys.readouterr()
+    DFSEstimator(**FAST).fit(db, task)
+    assert capsys.readouterr().err == ""  # silent by default: no progress bar, no handler added
 
 
 def test_registry_entry_is_fast(shop_binary):
