@@ -309,7 +309,9 @@ def test_temporal_and_scale_values():
     assert emb["scale.log_tables"] == pytest.approx(np.log1p(7))
     # entities are labelled only once they exist (their own time <= cutoff): some users first appear at val
     val = task.labels(db, "val")
-    assert emb["temporal.val_entities_seen"] == pytest.approx(np.mean(val["uid"].isin(set(train["uid"]))))
+    val_users = pd.unique(val["uid"])
+    assert emb["temporal.val_entities_seen"] == pytest.approx(np.isin(val_users, train["uid"].unique()).mean())
+    assert emb["temporal.val_rows_seen"] == pytest.approx(val["uid"].isin(set(train["uid"])).mean())
     # lag-1 pairs by hand: the same user at consecutive training cutoffs.
     idx = {t: k for k, t in enumerate(CUTOFFS_TRAIN)}
     d = {(u, idx[pd.Timestamp(t)]): y for t, u, y in train[["timestamp", "uid", "y"]].itertuples(index=False)}
