@@ -198,7 +198,8 @@ class TorchRelationalEstimator(RelationalEstimator):
     ``train_seconds``, ``train_cpu_seconds``), ``validation_scores_`` (per epoch, higher is better:
     AUROC for binary, accuracy for multiclass, minus MAE for regression; with a single class in the
     validation rows, minus the validation loss), ``best_epoch_`` (0-based), ``best_score_`` (None
-    without validation rows), ``n_params_``.
+    without validation rows), ``n_params_``, ``steps_per_epoch_`` (optimizer steps of a training
+    epoch).
     """
 
     _parameter_constraints = {
@@ -307,6 +308,7 @@ class TorchRelationalEstimator(RelationalEstimator):
             self.entity_table_ = X.entity_table
             self._prepare(X, y)
             train = Batches(self._make_loader(X, self._target(y), train=True), self.max_steps_per_epoch)
+            self.steps_per_epoch_ = len(train)
             valid = None if X_val is None else Batches(self._make_loader(X_val, self._target(y_val)))
             devices = [device.index or 0] if device.type == "cuda" else []
             with torch.random.fork_rng(devices=devices):
