@@ -22,8 +22,9 @@ or above ``--max-rss-mb`` is killed and recorded as ``"timeout"`` / ``"memory ca
 then is a lower bound). Growth is summarised by the log-log slope of seconds and of peak RSS
 against rows (or columns) over the sizes that completed.
 
-Prints a table, the ratios and slopes, and as the last line ``peak_rss_mb: X`` for DFS at the
-default ``wide`` size (scale 1, 160 columns). ``--save`` writes
+Prints a table, the ratios and slopes, and as the last line ``peak_rss_mb: X`` for DFS with
+``DFSEstimator``'s defaults (whatever ``--dfs-*`` say) at the default ``wide`` size (scale 1,
+160 columns); ``--append`` reuses that measurement when the saved results have it. ``--save`` writes
 ``benchmarks/results/scale.{json,md}`` with the machine description.
 
 Usage::
@@ -412,9 +413,14 @@ def main(argv=None):
         print(f"growth {s['step']:12s} over {s['axis']:7s} {_fmt(s['from'])} -> {_fmt(s['to'])}: seconds slope "
               f"{_fmt(s['seconds_slope'], 2)} (x{_fmt(s['seconds_ratio'], 2)}), peak RSS slope "
               f"{_fmt(s['peak_rss_slope'], 2)} (x{_fmt(s['peak_rss_ratio'], 2)})")
-    key = (step_label("dfs", args), 1.0, DEFAULT_COLUMNS)
+    # The last line: DFS with DFSEstimator's defaults at the default size, whatever --dfs-* say.
+    from skrel.estimators.dfs import DEFAULT_WINDOWS, DFSEstimator
+
+    dfs_args = argparse.Namespace(**dict(vars(args), dfs_depth=DFSEstimator().max_depth,
+                                         dfs_windows=list(DEFAULT_WINDOWS)))
+    key = (step_label("dfs", dfs_args), 1.0, DEFAULT_COLUMNS)
     if key not in done:
-        done[key] = run_step("dfs", 1.0, DEFAULT_COLUMNS, args)
+        done[key] = run_step("dfs", 1.0, DEFAULT_COLUMNS, dfs_args)
         done[key]["axis"] = "default"
         result["records"].append(done[key])
     dfs = done[key]
@@ -424,7 +430,7 @@ def main(argv=None):
     result["growth"] = summarise(result["records"], "rows") + summarise(result["records"], "columns")
     if args.save:
         _save(result)
-    print(f"dfs at the default wide size: {dfs['status']}, {_fmt(dfs.get('seconds'), 2)} s, "
+    print(f"{dfs['label']} at the default wide size: {dfs['status']}, {_fmt(dfs.get('seconds'), 2)} s, "
           f"{dfs.get('features', '-')} features"
           + ("" if dfs["status"] == "ok" else " (killed: the peak below is a lower bound)"))
     print(f"peak_rss_mb: {math.ceil(dfs['peak_rss_mb'])}")
