@@ -22,8 +22,9 @@ or above ``--max-rss-mb`` is killed and recorded as ``"timeout"`` / ``"memory ca
 then is a lower bound). Growth is summarised by the log-log slope of seconds and of peak RSS
 against rows (or columns) over the sizes that completed.
 
-Prints a table, the ratios and slopes, and as the last line ``peak_rss_mb: X`` for DFS at the
-default ``wide`` size (scale 1, 160 columns). ``--save`` writes
+Prints a table, the ratios and slopes, and as the last line ``peak_rss_mb: X`` for DFS with
+``DFSEstimator``'s defaults (whatever ``--dfs-*`` say) at the default ``wide`` size (scale 1,
+160 columns); ``--append`` reuses that measurement when the saved results have it. ``--save`` writes
 ``benchmarks/results/scale.{json,md}`` with the machine description.
 
 Usage::
@@ -101,6 +102,7 @@ def child(args) -> dict:
         out["base_rss_mb"] = 0.0
         return out
     out["base_rss_mb"] = round(_rss_mb(), 1)
+    print("SCALE-STEP-START", flush=True)  # the parent's timeout counts from here
     if step == "dfs":
         from skrel.features.dfs import DFSTransformer
 
@@ -157,6 +159,13 @@ def child(args) -> dict:
 
 
 # ---------------------------------------------------------------------------------------- parent
+def step_label(step: str, args) -> str:
+    """The step's name in results; DFS's carries its configuration."""
+    if step != "dfs":
+        return step
+    return f"dfs (depth {args.dfs_depth}, windows {','.join(map(str, args.dfs_windows or [])) or 'none'})"
+
+
 def run_step(step: str, scale: float, n_columns: int, args) -> dict:
     """Run ``step`` in a subprocess; its seconds, peak RSS (``os.wait4``) and status."""
     import psutil
@@ -169,7 +178,7 @@ def run_step(step: str, scale: float, n_columns: int, args) -> dict:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
     ps = psutil.Process(proc.pid)
-    start, status, sampled_peak = time.perf_counter(), "ok", 0.0
+    start, step_start, status, sampled_peak = time.perf_counter(), None, "ok", 0.0
     stdout_chunks: list[str] = []
     # Read output in a thread so a chatty child never blocks on a full pipe.
     import threading
@@ -192,9 +201,13 @@ def run_step(step: str, scale: float, n_columns: int, args) -> dict:
         except psutil.Error:
             rss = 0.0
         sampled_peak = max(sampled_peak, rss)
-        elapsed = time.perf_counter() - start
-        if elapsed > args.timeout or rss > args.max_rss_mb:
-            status = "timeout" if elapsed > args.timeout else "memory cap"
+        if step_start is None and any(line.startswith("SCALE-STEP-START") for line in stdout_chunks[-3:]):
+            step_start = time.perf_counter()
+        elapsed = time.perf_counter() - (step_start or start)
+        # The timeout is the step's own; generation gets a generous bound of its own.
+        limit = args.timeout if step_start is not None else max(args.timeout, 1800.0)
+        if elapsed > limit or rss > args.max_rss_mb:
+            status = "timeout" if elapsed > limit else "memory cap"
             os.killpg(proc.pid, 9)
             pid, wstatus, ru = os.wait4(proc.pid, 0)
             break
@@ -204,8 +217,8 @@ def run_step(step: str, scale: float, n_columns: int, args) -> dict:
         th.join(timeout=5)
     wall = time.perf_counter() - start
     peak = max(ru.ru_maxrss / 1024, sampled_peak)
-    rec = {"step": step, "scale": scale, "n_columns": n_columns, "status": status, "wall_s": round(wall, 1),
-           "peak_rss_mb": round(peak, 1)}
+    rec = {"step": step, "label": step_label(step, args), "scale": scale, "n_columns": n_columns, "status": status,
+           "wall_s": round(wall, 1), "peak_rss_mb": round(peak, 1)}
     found = [json.loads(line[len(RESULT):]) for line in stdout_chunks if line.startswith(RESULT)]
     if found:
         rec.update(found[-1])
@@ -232,14 +245,15 @@ def slope(xs, ys) -> float | None:
 def summarise(records: list[dict], axis: str) -> list[dict]:
     out = []
     key = "largest_table_rows" if axis == "rows" else "columns"
-    for step in STEPS:
-        recs = sorted((r for r in records if r["step"] == step and r.get("axis") == axis and r["status"] == "ok"),
-                      key=lambda r: r[key])
+    labels = list(dict.fromkeys(r.get("label", r["step"]) for r in records))
+    for label in labels:
+        recs = sorted((r for r in records if r.get("label", r["step"]) == label and r.get("axis") == axis
+                       and r["status"] == "ok"), key=lambda r: r[key])
         if not recs:
             continue
         xs = [r[key] for r in recs]
         secs, rss = [r["seconds"] for r in recs], [r["peak_rss_mb"] for r in recs]
-        row = {"step": step, "axis": axis, "from": xs[0], "to": xs[-1],
+        row = {"step": label, "axis": axis, "from": xs[0], "to": xs[-1],
                "seconds_slope": slope(xs, secs), "peak_rss_slope": slope(xs, rss),
                "seconds_ratio": round(secs[-1] / secs[0], 2) if len(recs) > 1 and secs[0] else None,
                "peak_rss_ratio": round(rss[-1] / rss[0], 2) if len(recs) > 1 and rss[0] else None}
@@ -258,20 +272,22 @@ def _fmt(v, nd=1):
 
 
 def markdown(result: dict) -> str:
-    m = result["machine"]
-    lines = [
-        "# skrel scale benchmark (`benchmarks/scale.py`)",
+    lines = ["# skrel scale benchmark (`benchmarks/scale.py`)", ""]
+    for run in result["runs"]:
+        m = run["machine"]
+        lines += [
+            f"- `{run['command']}`: DFS `DFSTransformer(max_depth={run['dfs_depth']}, windows={run['dfs_windows']})` "
+            f"(DuckDB engine, fit_transform of the `player-form` training rows); sampler fan-outs {result['fanouts']}, "
+            f"up to {run['seeds']} seeds; per-step timeout {run['timeout_s']:.0f} s, memory cap "
+            f"{run['max_rss_mb']:.0f} MB. Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM, "
+            f"Python {m['python']}; load average at start {m['load_average_at_start'][0]} (shared by several "
+            "engineers: timings are noisy and pessimistic).",
+        ]
+    lines += [
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM, Python {m['python']}; load average at "
-        f"start {m['load_average_at_start'][0]} (a shared machine: timings are noisy).",
-        "",
-        f"Command: `{result['command']}`",
-        "",
-        f"DFS: `DFSTransformer(max_depth={result['dfs_depth']}, windows={result['dfs_windows']})`, DuckDB engine, "
-        f"fit_transform of the `player-form` training rows. Sampler: fan-outs {result['fanouts']}, up to "
-        f"{result['seeds']} seeds. Per-step timeout {result['timeout_s']} s, memory cap {result['max_rss_mb']} MB.",
-        "Seconds are the step's own; peak RSS is the step's subprocess (generation included); base RSS is the "
-        "subprocess's resident set just before the step.",
+        "Seconds are the step's own (generation excluded); peak RSS is the step's subprocess (generation "
+        "included; a killed step's peak is a lower bound); base RSS is the subprocess's resident set just "
+        "before the step. Rows: `make_wide(scale=rows / 506000)`; columns: `make_wide(n_columns=...)`.",
         "",
         "| axis | step | largest table rows | columns | train rows | status | seconds | base RSS MB | peak RSS MB | notes |",
         "|---|---|---:|---:|---:|---|---:|---:|---:|---|",
@@ -282,7 +298,7 @@ def markdown(result: dict) -> str:
                   "feature_spec_s", "generate_s", "labels_s"):
             if k in r:
                 notes.append(f"{k}={_fmt(r[k])}")
-        lines.append(f"| {r.get('axis')} | {r['step']} | {_fmt(r.get('largest_table_rows'))} | "
+        lines.append(f"| {r.get('axis')} | {r.get('label', r['step'])} | {_fmt(r.get('largest_table_rows'))} | "
                      f"{_fmt(r.get('columns', r['n_columns']))} | {_fmt(r.get('train_rows'))} | {r['status']} | "
                      f"{_fmt(r.get('seconds'), 2)} | {_fmt(r.get('base_rss_mb'))} | {_fmt(r['peak_rss_mb'])} | "
                      f"{', '.join(notes)} |")
@@ -320,6 +336,8 @@ def parse(argv=None):
     ap.add_argument("--dfs-windows", default=None, help="DFS windows in days, or 'none' (default: DFSEstimator's)")
     ap.add_argument("--seeds", type=int, default=20_000, help="sampler seeds (default 20000)")
     ap.add_argument("--save", action="store_true", help="write benchmarks/results/scale.{json,md}")
+    ap.add_argument("--append", action="store_true",
+                    help="with --save: add this run's records to the saved ones (e.g. another DFS configuration)")
     ap.add_argument("--child", choices=STEPS, help=argparse.SUPPRESS)
     ap.add_argument("--scale", type=float, default=1.0, help=argparse.SUPPRESS)
     ap.add_argument("--n-columns", type=int, default=DEFAULT_COLUMNS, help=argparse.SUPPRESS)
@@ -348,15 +366,34 @@ def main(argv=None):
         plan.append(("rows", rows / DEFAULT_ROWS, DEFAULT_COLUMNS))
     for cols in _floats(args.columns):
         plan.append(("columns", args.columns_at_rows / DEFAULT_ROWS, int(cols)))
-    result = {"benchmark": "scale", "command": "python benchmarks/scale.py " + " ".join(
+    run = {"command": "python benchmarks/scale.py " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)),
         "machine": machine(), "dfs_depth": args.dfs_depth, "dfs_windows": args.dfs_windows,
-        "fanouts": [128, 64], "seeds": args.seeds, "timeout_s": args.timeout, "max_rss_mb": args.max_rss_mb,
-        "records": []}
+        "seeds": args.seeds, "timeout_s": args.timeout, "max_rss_mb": args.max_rss_mb}
+    result = {"benchmark": "scale", "fanouts": [128, 64], "runs": [run], "records": []}
+    saved = ROOT / "benchmarks" / "results" / "scale.json"
+    if args.append and saved.exists():
+        old = json.loads(saved.read_text())
+        if "runs" not in old:  # a file from before runs were listed: one run, described at the top
+            old["runs"] = [{k: old.get(k) for k in ("command", "machine", "dfs_depth", "dfs_windows", "seeds",
+                                                    "timeout_s", "max_rss_mb")}]
+            for r in old.get("records", []):
+                if "label" not in r:
+                    r["label"] = r["step"] if r["step"] != "dfs" else (
+                        f"dfs (depth {old['dfs_depth']}, windows "
+                        f"{','.join(map(str, old['dfs_windows'] or [])) or 'none'})")
+        result["runs"] = old["runs"] + [run]
+        result["records"] = old.get("records", [])
     done: dict[tuple, dict] = {}
+    for r in result["records"]:  # --append: what is already measured (ok or not) is not run again
+        done.setdefault((r.get("label", r["step"]), round(r["scale"], 6), r["n_columns"]), r)
+    have = {(r.get("label", r["step"]), round(r["scale"], 6), r["n_columns"], r.get("axis"))
+            for r in result["records"]}
     for axis, scale, n_columns in plan:
         for step in steps:
-            key = (step, round(scale, 6), n_columns)
+            key = (step_label(step, args), round(scale, 6), n_columns)
+            if key + (axis,) in have:
+                continue
             if key in done:  # the default size sits on both axes: run it once
                 rec = dict(done[key], axis=axis)
             else:
@@ -367,7 +404,7 @@ def main(argv=None):
             if args.save:  # partial results survive an interrupted run
                 _save(dict(result, growth=summarise(result["records"], "rows")
                            + summarise(result["records"], "columns"), peak_rss_mb=None))
-            print(f"{axis:8s} {step:12s} rows={_fmt(rec.get('largest_table_rows'))} "
+            print(f"{axis:8s} {rec['label']:12s} rows={_fmt(rec.get('largest_table_rows'))} "
                   f"cols={_fmt(rec.get('columns', n_columns))} {rec['status']:10s} "
                   f"s={_fmt(rec.get('seconds'), 2)} peak_rss_mb={_fmt(rec['peak_rss_mb'])}"
                   + (f" features={rec['features']}" if "features" in rec else ""), flush=True)
@@ -376,17 +413,24 @@ def main(argv=None):
         print(f"growth {s['step']:12s} over {s['axis']:7s} {_fmt(s['from'])} -> {_fmt(s['to'])}: seconds slope "
               f"{_fmt(s['seconds_slope'], 2)} (x{_fmt(s['seconds_ratio'], 2)}), peak RSS slope "
               f"{_fmt(s['peak_rss_slope'], 2)} (x{_fmt(s['peak_rss_ratio'], 2)})")
-    key = ("dfs", 1.0, DEFAULT_COLUMNS)
+    # The last line: DFS with DFSEstimator's defaults at the default size, whatever --dfs-* say.
+    from skrel.estimators.dfs import DEFAULT_WINDOWS, DFSEstimator
+
+    dfs_args = argparse.Namespace(**dict(vars(args), dfs_depth=DFSEstimator().max_depth,
+                                         dfs_windows=list(DEFAULT_WINDOWS)))
+    key = (step_label("dfs", dfs_args), 1.0, DEFAULT_COLUMNS)
     if key not in done:
-        done[key] = run_step("dfs", 1.0, DEFAULT_COLUMNS, args)
+        done[key] = run_step("dfs", 1.0, DEFAULT_COLUMNS, dfs_args)
         done[key]["axis"] = "default"
         result["records"].append(done[key])
     dfs = done[key]
-    result["dfs_default"] = {k: dfs.get(k) for k in ("status", "seconds", "peak_rss_mb", "features", "train_rows")}
+    run["dfs_default"] = {k: dfs.get(k) for k in ("label", "status", "seconds", "peak_rss_mb", "features",
+                                                  "train_rows")}
     result["peak_rss_mb"] = dfs["peak_rss_mb"]
+    result["growth"] = summarise(result["records"], "rows") + summarise(result["records"], "columns")
     if args.save:
         _save(result)
-    print(f"dfs at the default wide size: {dfs['status']}, {_fmt(dfs.get('seconds'), 2)} s, "
+    print(f"{dfs['label']} at the default wide size: {dfs['status']}, {_fmt(dfs.get('seconds'), 2)} s, "
           f"{dfs.get('features', '-')} features"
           + ("" if dfs["status"] == "ok" else " (killed: the peak below is a lower bound)"))
     print(f"peak_rss_mb: {math.ceil(dfs['peak_rss_mb'])}")

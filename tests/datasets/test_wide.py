@@ -163,6 +163,24 @@ def test_label_follows_the_signal_columns(small):
     assert auc(signal) < good  # talent adds to the windowed means
 
 
+def test_injury_days_follow_past_injuries(small):
+    db, tasks = small
+    task = tasks["player-injury"]
+    assert task.metric == "mae" and task.task_type == "regression"
+    y = task.labels(db, "train")
+    inj = db["injuries"].df
+    past = []
+    for t, rows in y.groupby("timestamp", sort=False):
+        mean = inj[inj["time"] <= t].groupby("player_id")["days_out"].mean()
+        past.append(mean.reindex(rows["player_id"]).to_numpy())
+    past = np.concatenate(past)
+    target = y["injury_days"].to_numpy()
+    ok = (target > 0) & ~np.isnan(past)
+    # Non-zero targets are longer for players whose past injuries were longer (hidden fragility).
+    assert ok.sum() > 200
+    assert np.corrcoef(np.log(past[ok]), np.log(target[ok]))[0, 1] > 0.4
+
+
 def test_registered():
     assert "wide" in DATASETS
     db, tasks = load_dataset("wide", scale=0.01, n_columns=60)
