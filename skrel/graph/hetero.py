@@ -323,7 +323,8 @@ def _infer_stypes(db: Database, table: str, overrides: dict | None) -> dict:
     skip = {t.pkey, *t.fkeys}
     cols = [c for c in t.df.columns if c not in skip and not (overrides and c in overrides)]
     # Decided here, not by torch_frame's inference: timedeltas are durations (seconds), nested
-    # values (lists, dicts) have no encoder in the graph families and are left out, loudly.
+    # values (lists, dicts) have no encoder in the graph families and are left out, loudly, and
+    # pandas category columns are categorical.
     fixed = {}
     nested = []
     for c in cols:
@@ -336,6 +337,9 @@ def _infer_stypes(db: Database, table: str, overrides: dict | None) -> dict:
         elif _is_nested(series):
             fixed[c] = None
             nested.append(c)
+        elif isinstance(series.dtype, pd.CategoricalDtype):
+            # the user declared it categorical; torch_frame's inference would read strings as text
+            fixed[c] = torch_frame.categorical if series.notna().any() else None
     if nested:
         warnings.warn(
             f"Column(s) {', '.join(f'{table}.{c}' for c in nested)} hold list- or dict-valued cells, which "

@@ -221,3 +221,16 @@ def test_vectorised_statistics_are_torch_frames():
                 np.testing.assert_allclose(ours[col][key], theirs[key], rtol=1e-12)
             else:
                 assert ours[col][key] == theirs[key]
+
+
+def test_pandas_category_columns_are_categorical():
+    """A column the user typed ``category`` is categorical, whatever its strings look like to
+    torch_frame's inference (which reads long or many-valued strings as text)."""
+    import torch_frame
+
+    db = tiny_db()
+    users = db["users"].df.assign(city=pd.Categorical(["a long city name", "another long city name", "x y z w"]))
+    orders = db["orders"].df
+    db2 = Database({"users": users, "orders": orders}, primary_keys={"users": "uid", "orders": "oid"},
+                   foreign_keys={"orders": {"uid": "users"}}, time_columns={"orders": "at"})
+    assert feature_spec(db2).stypes["users"]["city"] == torch_frame.categorical
