@@ -6,7 +6,9 @@ same cutoff; an aggregation joins the rows of its path (an inequality join: each
 the cutoff and, for a windowed feature, the last hop within the window), evaluates its base
 features on them (recursively, at the same cutoff) and groups them back by frame row: one join
 and one GROUP BY per (path, window), all primitives together. Aggregations of aggregations read
-a static table computed once (see :class:`_Compiler`). The tables are the database's own
+a static table computed once (see :class:`_Compiler`). A parent's aggregates (a direct feature
+such as ``teams.MEAN(players.appearances.x)``) are grouped once per distinct (foreign key,
+cutoff) and joined back to the rows that share them. The tables are the database's own
 DataFrames, scanned in place through views. DuckDB spills to disk beyond ``memory_limit``.
 
 Semantics are featuretools' (see :mod:`skrel.features._featuretools`): ``count`` and ``sum`` are
@@ -251,10 +253,14 @@ class _Compiler:
             cond = f"p.{self.col(parent, rel_obj.pk)} = s.{colmap[rel_obj.fk]}"
             if tcol:
                 cond += f" AND p.{self.col(parent, tcol)} <= s.__cut"
-            rel = self.cte(
-                f"SELECT s.*, {select} FROM {self.ref(rel)} s LEFT JOIN {self.table_sql[parent]} p ON {cond}"
-            )
-            rel, sub, subfins = self.extend(rel, ids, parent, pmap, bases, static)
+            if any(_has_aggregation(b) for b in bases):
+                rel, sub, subfins = self._direct_once(rel, colmap[rel_obj.fk], parent, pmap, select, cond, bases,
+                                                      static)
+            else:
+                rel = self.cte(
+                    f"SELECT s.*, {select} FROM {self.ref(rel)} s LEFT JOIN {self.table_sql[parent]} p ON {cond}"
+                )
+                rel, sub, subfins = self.extend(rel, ids, parent, pmap, bases, static)
             for f in group:
                 out[f] = sub[f.base]
                 if static:
@@ -284,6 +290,29 @@ class _Compiler:
                     joins.append(f"LEFT JOIN {self.ref(block)} {b} ON {on}")
             rel = self.cte(f"SELECT s.*, {', '.join(select)} FROM {self.ref(rel)} s {' '.join(joins)}")
         return rel, out, fins
+
+    def _direct_once(self, rel: str, fk_alias: str, parent: str, pmap: dict[str, str], select: str, cond: str,
+                     bases: list[Feature], static: bool):
+        """Join the parent's features ``bases``, computed once per distinct (foreign key, cutoff).
+
+        A parent's aggregates depend on the parent row and the cutoff only, while ``rel`` has one
+        row per (entity, cutoff) and many entities share a parent (players of one team): grouping
+        the parent's children once per row of ``rel`` repeats the same work for each of them.
+        Returns the new relation (``rel``'s rows and columns, the parent's columns ``pmap`` and
+        features), the alias of each feature of ``bases`` and their final times (as
+        :meth:`extend`).
+        """
+        fk, cut = self.alias(), self.alias()
+        pairs = self.cte(
+            f"SELECT DISTINCT s.{fk_alias} AS {fk}, s.__cut AS __cut, s.__cut AS {cut}, {select} "
+            f"FROM {self.ref(rel)} s LEFT JOIN {self.table_sql[parent]} p ON {cond}"
+        )
+        prel, sub, subfins = self.extend(pairs, [fk, cut], parent, pmap, bases, static)
+        out = self.cte(
+            f"SELECT s.*, d.* EXCLUDE ({fk}, __cut, {cut}) FROM {self.ref(rel)} s JOIN {self.ref(prel)} d "
+            f"ON s.{fk_alias} IS NOT DISTINCT FROM d.{fk} AND s.__cut = d.{cut}"
+        )
+        return out, sub, subfins
 
     def _path_join(self, rel: str, pk_alias: str, path: tuple, window, last_sql: str | None = None,
                    last_extra: str = "") -> tuple[list[str], list[str]]:

@@ -94,3 +94,26 @@ def test_engines_agree_int_ids_with_gaps_and_repeated_rows():
     a, b = both(X, max_depth=2)
     assert_frames_equal(a, b)
     assert a.iloc[0].equals(a.iloc[1])
+
+
+def test_parent_aggregates_once_per_parent_and_cutoff():
+    # many orders share a product (static) and a promo (dated, sometimes after the order, often
+    # missing): the parent's aggregates are grouped once per distinct (foreign key, cutoff) and
+    # joined back, with the values featuretools gives per row
+    from skrel.features._definitions import Direct
+    from skrel.features._duckdb import _has_aggregation, compute_duckdb
+
+    db = make_market()
+    orders = db["orders"].df.dropna(subset=["at"])
+    cuts = np.array(["2021-05-01", "2021-09-01", "2022-01-01"], dtype="datetime64[ns]")
+    ids = np.tile(orders["order_id"].to_numpy(), 3)
+    X = RelationalDataset(db, "orders", ids, np.repeat(cuts, len(orders)))
+    X = X[X.cutoffs >= np.asarray(orders["at"].to_numpy().tolist() * 3, dtype="datetime64[ns]")]
+    a, b = both(X, max_depth=2, windows=[30])
+    assert_frames_equal(a, b)
+    t = DFSTransformer(max_depth=2, windows=[30]).fit(X)
+    parents = {f.rel for f in t.features_ if isinstance(f, Direct) and _has_aggregation(f.base)}
+    assert {r.parent for r in parents} >= {"products", "promos"}
+    assert a["products.COUNT(orders)"].nunique() > 1 and (a["promos.COUNT(orders)"] == 0).any()
+    sql = compute_duckdb(db, t.schema_, t.features_, "orders", X.entity_ids, X.cutoffs, return_sql=True)
+    assert sql.count("SELECT DISTINCT") == len(parents)
