@@ -364,9 +364,10 @@ def _sample_chunk(graph, edge_key, seeds, cutoffs, K, seed, max_fanout, half_lif
     first[1:] = pairs[1:] != pairs[:-1]
     pairs, hop_of = pairs[first], hop_of[first]
 
-    # K - 1 of hop_of 1 and 2 together, uniformly without replacement: the smallest hashes
+    # K - 1 of hop_of 1 and 2 together, without replacement (Efraimidis-Spirakis): the K - 1
+    # largest log(u) / w, with u a hash of (seed row, candidate) and w the recency weight
+    # (uniform when half_life is None)
     owner, cand, hop = pairs // N, pairs % N, hop_of
-    # Efraimidis-Spirakis weighted sampling without replacement: the K - 1 largest log(u) / w
     u = hash_uniform(keys[owner], np.int64(3), graph.uid[cand])
     score = np.log(np.maximum(u, 1e-300))
     if half_life is not None:

@@ -128,10 +128,6 @@ class SampledSubgraph:
     def num_seeds(self) -> int:
         return len(self.seed_time)
 
-    @property
-    def num_hops(self) -> int:
-        return len(next(iter(self.num_sampled_edges.values()))) if self.num_sampled_edges else 0
-
     def total_nodes(self) -> int:
         return int(sum(len(v) for v in self.node.values()))
 
