@@ -24,6 +24,8 @@ from skrel.model_selection import TemporalSplit
 
 FAMILIES = registry.family_names()
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny networks: one thread is faster
+
 
 def make(name, **extra):
     """An estimator of family ``name`` with its fast ``test_params`` and ``random_state=0``."""

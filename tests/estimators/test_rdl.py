@@ -20,6 +20,8 @@ from skrel.data import Database, RelationalDataset
 from skrel.estimators.rdl import RDLEstimator, resolve_fanouts, seed_embeddings
 from skrel.graph import build_graph
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 FAST = dict(channels=8, max_epochs=2, fanouts=[8, 4], encoder_layers=1, min_steps_per_epoch=None, random_state=0)
 
 
