@@ -4,8 +4,9 @@ Steps (each in its own subprocess, so that its peak resident memory is its own):
 
 - ``generate``: ``make_wide`` and the training labels of ``player-form`` (the base every other
   step starts from; its peak is the floor under theirs);
-- ``dfs``: ``DFSTransformer(...).fit_transform`` of the training rows, DuckDB engine, with
-  ``DFSEstimator``'s default depth and windows unless ``--dfs-depth`` / ``--dfs-windows`` say;
+- ``dfs``: ``DFSTransformer(...).fit(X, y).transform(X)`` of the training rows, DuckDB engine,
+  with ``DFSEstimator``'s default depth, windows and feature budget (``max_features``, pruning
+  included) unless ``--dfs-depth`` / ``--dfs-windows`` / ``--dfs-max-features`` say;
 - ``graph``: ``skrel.graph.build_graph`` of the training database;
 - ``materialize``: ``skrel.graph.feature_spec`` (which materialises every table of the training
   database) then ``materialize`` of the full database with that spec;
@@ -85,7 +86,7 @@ def child(args) -> dict:
     t_gen = time.perf_counter() - t0
     task = tasks["player-form"]
     t0 = time.perf_counter()
-    X, _ = task.split(db, "train")
+    X, y = task.split(db, "train")
     t_labels = time.perf_counter() - t0
     out = {
         "largest_table_rows": int(len(db["appearances"])),
@@ -106,8 +107,10 @@ def child(args) -> dict:
     if step == "dfs":
         from skrel.features.dfs import DFSTransformer
 
-        t0 = time.perf_counter()
-        F = DFSTransformer(max_depth=args.dfs_depth, windows=args.dfs_windows, engine="duckdb").fit_transform(X)
+        t0 = time.perf_counter()  # with the estimator's feature budget (pruning included) unless told
+        F = DFSTransformer(max_depth=args.dfs_depth, windows=args.dfs_windows, engine="duckdb",
+                           max_features=args.dfs_max_features or None).fit(X, y).transform(X)
+        out["max_features"] = args.dfs_max_features
         out["seconds"] = round(time.perf_counter() - t0, 3)
         out["features"] = int(F.shape[1])
         out["output_mb"] = round(float(F.memory_usage(deep=False).sum()) / 2**20, 1)
@@ -163,7 +166,9 @@ def step_label(step: str, args) -> str:
     """The step's name in results; DFS's carries its configuration."""
     if step != "dfs":
         return step
-    return f"dfs (depth {args.dfs_depth}, windows {','.join(map(str, args.dfs_windows or [])) or 'none'})"
+    label = f"dfs (depth {args.dfs_depth}, windows {','.join(map(str, args.dfs_windows or [])) or 'none'}"
+    # runs before the feature budget existed computed every definition: their label has no budget
+    return label + (f", max_features {args.dfs_max_features})" if args.dfs_max_features else ")")
 
 
 def run_step(step: str, scale: float, n_columns: int, args) -> dict:
@@ -173,7 +178,7 @@ def run_step(step: str, scale: float, n_columns: int, args) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", step, "--scale", repr(scale),
            "--n-columns", str(n_columns), "--dfs-depth", str(args.dfs_depth),
            "--dfs-windows", ",".join(map(str, args.dfs_windows)) if args.dfs_windows else "none",
-           "--seeds", str(args.seeds)]
+           "--dfs-max-features", str(args.dfs_max_features), "--seeds", str(args.seeds)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
@@ -334,6 +339,8 @@ def parse(argv=None):
     ap.add_argument("--max-rss-mb", type=float, default=10_000.0, help="kill a step above this resident set")
     ap.add_argument("--dfs-depth", type=int, default=None, help="DFS max_depth (default: DFSEstimator's)")
     ap.add_argument("--dfs-windows", default=None, help="DFS windows in days, or 'none' (default: DFSEstimator's)")
+    ap.add_argument("--dfs-max-features", type=int, default=None,
+                    help="DFS feature budget (default: DFSEstimator's; 0 computes every definition)")
     ap.add_argument("--seeds", type=int, default=20_000, help="sampler seeds (default 20000)")
     ap.add_argument("--save", action="store_true", help="write benchmarks/results/scale.{json,md}")
     ap.add_argument("--append", action="store_true",
@@ -347,6 +354,10 @@ def parse(argv=None):
 
         args.dfs_depth = DFSEstimator().max_depth if args.dfs_depth is None else args.dfs_depth
         args.dfs_windows = ",".join(map(str, DEFAULT_WINDOWS)) if args.dfs_windows is None else args.dfs_windows
+    if args.dfs_max_features is None:
+        from skrel.estimators.dfs import DFSEstimator
+
+        args.dfs_max_features = DFSEstimator().max_features
     text = args.dfs_windows.strip().lower()
     args.dfs_windows = None if text == "none" else [int(float(w)) for w in text.split(",")]
     return args
@@ -416,8 +427,9 @@ def main(argv=None):
     # The last line: DFS with DFSEstimator's defaults at the default size, whatever --dfs-* say.
     from skrel.estimators.dfs import DEFAULT_WINDOWS, DFSEstimator
 
-    dfs_args = argparse.Namespace(**dict(vars(args), dfs_depth=DFSEstimator().max_depth,
-                                         dfs_windows=list(DEFAULT_WINDOWS)))
+    defaults = DFSEstimator()
+    dfs_args = argparse.Namespace(**dict(vars(args), dfs_depth=defaults.max_depth, dfs_windows=list(DEFAULT_WINDOWS),
+                                         dfs_max_features=defaults.max_features))
     key = (step_label("dfs", dfs_args), 1.0, DEFAULT_COLUMNS)
     if key not in done:
         done[key] = run_step("dfs", 1.0, DEFAULT_COLUMNS, dfs_args)
