@@ -186,3 +186,17 @@ def test_loss_surface_flag_is_backed_by_the_landscape_tools(name):
     est = make(name)
     assert has_loss_surface(est) == registry.FAMILIES[name].has_loss_surface(est)
     assert has_loss_surface(est) == hasattr(est, "probe_batches")
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_validation_rows_of_a_single_class(name, shop_binary):
+    """A validation split holding one class cannot give an AUROC: every family still fits and predicts."""
+    db, task = shop_binary
+    X, y = task.split(db, "train")
+    X_val, y_val = task.split(db, "val")
+    one = y_val == y_val[0]
+    est = make(name).fit(X, y, X_val=X_val[one], y_val=y_val[one])
+    proba = est.predict_proba(task.split(db, "test")[0])
+    assert np.isfinite(proba).all() and np.allclose(proba.sum(1), 1)
+    if hasattr(est, "validation_scores_"):  # the torch families score such epochs by minus the loss
+        assert all(np.isfinite(est.validation_scores_)) and all(s < 0 for s in est.validation_scores_)
