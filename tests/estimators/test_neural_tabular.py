@@ -198,3 +198,17 @@ def test_landscape_on_neural_dfs_and_type_error_on_lightgbm(shop_binary):
         landscape_metrics(lgbm, X_val, y_val, **kw)
     with pytest.raises(AttributeError, match="no torch module"):
         lgbm.module_
+
+
+def test_ft_transformer_refuses_what_would_not_fit_in_memory(monkeypatch):
+    from skrel.estimators import _neural_tabular
+
+    X, y = _matrix()
+    need = _neural_tabular.ft_transformer_bytes(64, 5, 1)  # 4 columns + 1 indicator, batch 64
+    assert need == 16 * 64 * 1 * 8 * 36
+    monkeypatch.setattr(_neural_tabular, "available_memory", lambda device: 2 * need - 2)
+    with pytest.raises(MemoryError, match=r"FT-Transformer over 5 columns at batch_size=64 .* batch_size <= 63"):
+        _tiny("ft_transformer").fit(X, y)
+    _tiny("mlp", max_epochs=1).fit(X, y)  # the other models are not concerned
+    monkeypatch.setattr(_neural_tabular, "available_memory", lambda device: 2 * need)
+    _tiny("ft_transformer", max_epochs=1).fit(X, y)
