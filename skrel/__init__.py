@@ -15,6 +15,7 @@ _LAZY_FIXED = {
     "RelationalEstimator": "skrel.estimators._base",
     "TemporalSplit": "skrel.model_selection",
     "DFSTransformer": "skrel.features.dfs",
+    "TorchFrameLearner": "skrel.estimators._neural_tabular",
     "datasets": "skrel.datasets",
 }
 

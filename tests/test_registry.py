@@ -132,7 +132,10 @@ def test_registry_entries_use_the_new_names(name):
     for field in ("test_params", "search_space"):
         assert not set(getattr(spec, field)) & retired, f"{name}.{field} uses retired names"
     assert spec.budget_param == ("max_epochs" if spec.torch else "n_estimators")
-    assert spec.loss_surface is spec.torch
+    # with its default settings, a family has a loss surface exactly when it is a torch one (DFS: a
+    # callable of its learner, False for the default LightGBM)
+    assert spec.has_loss_surface() is spec.torch
+    assert spec.loss_surface is spec.torch or (name == "dfs" and callable(spec.loss_surface))
     samples = list(ParameterSampler(spec.search_space, n_iter=20, random_state=0))
     assert len(samples) == 20 and all(set(s) == set(spec.search_space) for s in samples)
     if "lr" in spec.search_space:

@@ -110,15 +110,27 @@ def prepare_learner(learner, task_type: str, random_state=None, model_path=None,
     """Clone a user's learner (or build the default with ``default_params``, see
     :func:`default_learner`) and check it fits the task type.
 
-    ``learner="tabpfn"`` builds a :class:`TabPFNLearner` over the local weights ``model_path``.
+    ``learner="tabpfn"`` builds a :class:`TabPFNLearner` over the local weights ``model_path``;
+    ``"mlp"``, ``"resnet"``, ``"ft_transformer"`` a
+    :class:`~skrel.estimators._neural_tabular.TorchFrameLearner` with its default
+    hyperparameters (``n_jobs`` from ``default_params``). A learner with a ``task_type``
+    parameter left at ``"auto"`` gets ``task_type``.
     """
     if learner is None:
         return default_learner(task_type, random_state, **default_params)
     if isinstance(learner, str):
-        if learner != "tabpfn":
-            raise ValueError(f"learner must be None, 'tabpfn' or a scikit-learn estimator, got {learner!r}.")
-        return TabPFNLearner(model_path=model_path, task_type=task_type, random_state=random_state)
+        if learner == "tabpfn":
+            return TabPFNLearner(model_path=model_path, task_type=task_type, random_state=random_state)
+        from ._neural_tabular import NEURAL_LEARNERS, TorchFrameLearner
+
+        if learner not in NEURAL_LEARNERS:
+            raise ValueError(f"learner must be None, 'tabpfn', one of {list(NEURAL_LEARNERS)} or a scikit-learn "
+                             f"estimator, got {learner!r}.")
+        return TorchFrameLearner(model=learner, task_type=task_type, random_state=random_state,
+                                 n_jobs=default_params.get("n_jobs"))
     est = clone(learner)
+    if est.get_params().get("task_type") == "auto":
+        est.set_params(task_type=task_type)
     if task_type == "regression" and is_classifier(est):
         raise ValueError(f"learner {type(learner).__name__} is a classifier but the task is a regression.")
     if task_type != "regression" and is_regressor(est):
@@ -136,7 +148,9 @@ def fit_learner(est, Xm: np.ndarray, y: np.ndarray, Xm_val=None, y_val=None, cat
                 n_iter_no_change: int | None = 50):
     """Fit ``est``; LightGBM gets native categoricals and, with validation rows, early stopping
     after ``n_iter_no_change`` rounds without a better validation score (``None``: none; the
-    best iteration is kept whenever there are validation rows)."""
+    best iteration is kept whenever there are validation rows). A learner whose ``fit`` takes
+    ``X_val`` and ``y_val`` (:class:`~skrel.estimators._neural_tabular.TorchFrameLearner`) gets
+    the validation rows for its own early stopping (its own ``n_iter_no_change``)."""
     if _is_lightgbm(est):
         import lightgbm as lgb
 
@@ -150,6 +164,9 @@ def fit_learner(est, Xm: np.ndarray, y: np.ndarray, Xm_val=None, y_val=None, cat
             rounds = est.get_params()["n_estimators"] if n_iter_no_change is None else n_iter_no_change
             kwargs["callbacks"] = [lgb.early_stopping(rounds, verbose=False)]
         est.fit(Xm, y, **kwargs)
+    elif {"X_val", "y_val"} <= set(inspect.signature(est.fit).parameters):
+        has_val = Xm_val is not None and len(Xm_val)
+        est.fit(Xm, y, X_val=Xm_val if has_val else None, y_val=y_val if has_val else None)
     else:
         est.fit(Xm, y)
     return est

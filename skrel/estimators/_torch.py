@@ -17,6 +17,11 @@ loader can reshuffle deterministically), and ``order()``, when it exists, gives 
 output of an evaluation pass. The module is called as ``module(batch) -> raw outputs`` and has
 ``module.loss(raw, y)``, ``module.embed(batch)`` and ``module.head.transform(raw)``.
 
+The training machinery itself (device, validation record, skorch net, early stopping, history,
+pickling) is :class:`TorchTrainer`, a mixin that any estimator training one torch module can
+share: :class:`~skrel.estimators._neural_tabular.TorchFrameLearner` (DFS's neural learners over a
+feature matrix) trains through it too.
+
 How skorch is used (``fit`` is skorch's chain: initialize, fit_loop, run_single_epoch,
 train_step): :class:`RelationalNet` takes our loaders as its datasets and iterators (skorch's
 own ``Dataset``/``DataLoader`` would re-collate rows that our samplers already batched), the
@@ -47,7 +52,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import RelationalEstimator, check_relational_X, logger, seed_from
 
-__all__ = ["TorchRelationalEstimator", "RelationalNet", "ModuleLoss", "Batches", "predict_raw", "torch_threads"]
+__all__ = ["TorchRelationalEstimator", "TorchTrainer", "RelationalNet", "ModuleLoss", "Batches", "predict_raw", "torch_threads"]
 
 
 # ---------------------------------------------------------------------------- skorch plumbing
@@ -189,50 +194,23 @@ def predict_raw(module, loader, device="cpu"):
     return raw
 
 
-# ---------------------------------------------------------------------------- the estimator
-class TorchRelationalEstimator(RelationalEstimator):
-    """Base of the torch families (see the module docstring for what a family implements).
+# ---------------------------------------------------------------------------- the training contract
+class TorchTrainer:
+    """The shared torch training machinery, for any estimator that trains one torch module.
 
-    Fitted attributes it sets: ``module_`` (on the CPU, eval mode), ``seed_``, ``history_`` (per
-    epoch: ``epoch``, ``train_loss``, ``valid_loss``, ``valid_score``, ``steps``, ``seconds``,
-    ``train_seconds``, ``train_cpu_seconds``), ``validation_scores_`` (per epoch, higher is better:
-    AUROC for binary, accuracy for multiclass, minus MAE for regression; with a single class in the
-    validation rows, minus the validation loss), ``best_epoch_`` (0-based), ``best_score_`` (None
-    without validation rows), ``n_params_``, ``steps_per_epoch_`` (optimizer steps of a training
-    epoch).
+    :class:`TorchRelationalEstimator` (over relational rows) and
+    :class:`~skrel.estimators._neural_tabular.TorchFrameLearner` (over a feature matrix) both
+    train through it: one skorch loop (:class:`RelationalNet`), one validation record (higher is
+    better), early stopping with best-epoch restore, one pickling scheme.
+
+    A subclass has the parameters ``lr``, ``weight_decay``, ``max_epochs``, ``batch_size``,
+    ``n_iter_no_change``, ``gradient_clip_value``, ``callbacks``, ``device`` and ``verbose``;
+    sets ``seed_``, ``task_type_`` and ``_module_kwargs`` before training; and implements
+    ``_new_module(kwargs)`` (the module, rebuilt from ``_module_kwargs`` when unpickling). Its
+    loaders' batches have ``batch.to(device)`` and ``batch.y``, and its module has
+    ``loss(raw, y)`` and ``head.transform(raw)``.
     """
 
-    _parameter_constraints = {
-        **RelationalEstimator._parameter_constraints,
-        "channels": [Interval(Integral, 2, None, closed="left")],
-        "num_layers": [Interval(Integral, 0, None, closed="left")],
-        "encoder_layers": [Interval(Integral, 0, None, closed="left")],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "max_steps_per_epoch": [Interval(Integral, 1, None, closed="left"), None],
-        "min_steps_per_epoch": [Interval(Integral, 1, None, closed="left"), None],
-        "gradient_clip_value": [Interval(Real, 0, None, closed="neither"), None],
-        "text_embedder": [callable, None],
-        "stypes": [dict, None],
-        "device": [str],
-        "callbacks": [list, tuple, None],
-    }
-
-    # ------------------------------------------------------------------ what a family implements
-    def _prepare(self, X, y) -> None:  # pragma: no cover - abstract
-        """Fit-time state from the training rows: set ``self._module_kwargs`` (and e.g. ``spec_``)."""
-        raise NotImplementedError
-
-    def _new_module(self, kwargs: dict):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _make_loader(self, X, y=None, *, train: bool = False):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    # ------------------------------------------------------------------ shared helpers
     def _torch_device(self):
         device = torch.device(self.device)
         if device.type == "cuda" and not torch.cuda.is_available():
@@ -300,28 +278,28 @@ class TorchRelationalEstimator(RelationalEstimator):
             device=str(device), verbose=int(self.verbose),
         )
 
-    # ------------------------------------------------------------------ fit
-    def _fit(self, X, y, X_val, y_val):
-        self.seed_ = seed_from(self.random_state)
-        device = self._torch_device()
-        with torch_threads(self.n_jobs):
-            self.entity_table_ = X.entity_table
-            self._prepare(X, y)
-            train = Batches(self._make_loader(X, self._target(y), train=True), self.max_steps_per_epoch)
-            self.steps_per_epoch_ = len(train)
-            valid = None if X_val is None else Batches(self._make_loader(X_val, self._target(y_val)))
-            devices = [device.index or 0] if device.type == "cuda" else []
-            with torch.random.fork_rng(devices=devices):
-                torch.manual_seed(self.seed_)
-                module = self._new_module(self._module_kwargs)
-                self.n_params_ = int(sum(p.numel() for p in module.parameters()))
-                self._log(f"{type(module).__name__} with {self.n_params_} parameters: training on {len(X)} rows"
-                          + ("" if X_val is None else f", validating on {len(X_val)}"))
-                net = self._make_net(module, device, valid)
-                net.fit(train)
+    def _train_net(self, train, valid, device, describe: str = ""):
+        """Build the module (seeded from ``seed_``) and train it on ``train`` (a :class:`Batches`),
+        validating on ``valid`` (a :class:`Batches` or None).
+
+        Sets ``module_`` (on the CPU, eval mode), ``n_params_``, ``history_``,
+        ``validation_scores_``, ``best_epoch_`` and ``best_score_``; returns the skorch net.
+        """
+        devices = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.seed_)
+            module = self._new_module(self._module_kwargs)
+            self.n_params_ = int(sum(p.numel() for p in module.parameters()))
+            message = f"{type(module).__name__} with {self.n_params_} parameters: {describe}"
+            if hasattr(self, "_log"):
+                self._log(message)
+            elif self.verbose:
+                logger.info("[%s] %s", type(self).__name__, message)
+            net = self._make_net(module, device, valid)
+            net.fit(train)
         self.module_ = net.module_.to("cpu").eval()
         self._record_history(net, has_valid=valid is not None)
-        return self
+        return net
 
     def _record_history(self, net, has_valid: bool) -> None:
         self.history_ = [
@@ -338,6 +316,83 @@ class TorchRelationalEstimator(RelationalEstimator):
         else:
             self.best_epoch_ = len(self.history_) - 1
             self.best_score_ = None
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # a copy: object.__getstate__ may hand out __dict__ itself
+        module = state.pop("module_", None)
+        if module is not None:
+            buf = io.BytesIO()
+            torch.save(module.state_dict(), buf)
+            state["_module_state"] = buf.getvalue()
+        return state
+
+    def __setstate__(self, state):
+        blob = state.pop("_module_state", None)
+        super().__setstate__(state)
+        if blob is not None:
+            with torch.random.fork_rng(devices=[]):
+                module = self._new_module(self._module_kwargs)
+            module.load_state_dict(torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True))
+            self.module_ = module.eval()
+
+
+# ---------------------------------------------------------------------------- the estimator
+class TorchRelationalEstimator(TorchTrainer, RelationalEstimator):
+    """Base of the torch families (see the module docstring for what a family implements).
+
+    Fitted attributes it sets: ``module_`` (on the CPU, eval mode), ``seed_``, ``history_`` (per
+    epoch: ``epoch``, ``train_loss``, ``valid_loss``, ``valid_score``, ``steps``, ``seconds``,
+    ``train_seconds``, ``train_cpu_seconds``), ``validation_scores_`` (per epoch, higher is better:
+    AUROC for binary, accuracy for multiclass, minus MAE for regression; with a single class in the
+    validation rows, minus the validation loss), ``best_epoch_`` (0-based), ``best_score_`` (None
+    without validation rows), ``n_params_``, ``steps_per_epoch_`` (optimizer steps of a training
+    epoch).
+    """
+
+    _parameter_constraints = {
+        **RelationalEstimator._parameter_constraints,
+        "channels": [Interval(Integral, 2, None, closed="left")],
+        "num_layers": [Interval(Integral, 0, None, closed="left")],
+        "encoder_layers": [Interval(Integral, 0, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_steps_per_epoch": [Interval(Integral, 1, None, closed="left"), None],
+        "min_steps_per_epoch": [Interval(Integral, 1, None, closed="left"), None],
+        "gradient_clip_value": [Interval(Real, 0, None, closed="neither"), None],
+        "text_embedder": [callable, None],
+        "stypes": [dict, None],
+        "device": [str],
+        "callbacks": [list, tuple, None],
+    }
+
+    # ------------------------------------------------------------------ what a family implements
+    def _prepare(self, X, y) -> None:  # pragma: no cover - abstract
+        """Fit-time state from the training rows: set ``self._module_kwargs`` (and e.g. ``spec_``)."""
+        raise NotImplementedError
+
+    def _new_module(self, kwargs: dict):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _make_loader(self, X, y=None, *, train: bool = False):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ fit
+    def _fit(self, X, y, X_val, y_val):
+        self.seed_ = seed_from(self.random_state)
+        device = self._torch_device()
+        with torch_threads(self.n_jobs):
+            self.entity_table_ = X.entity_table
+            self._prepare(X, y)
+            train = Batches(self._make_loader(X, self._target(y), train=True), self.max_steps_per_epoch)
+            self.steps_per_epoch_ = len(train)
+            valid = None if X_val is None else Batches(self._make_loader(X_val, self._target(y_val)))
+            self._train_net(train, valid, device, f"training on {len(X)} rows"
+                            + ("" if X_val is None else f", validating on {len(X_val)}"))
+        return self
 
     # ------------------------------------------------------------------ predict
     def _check_X(self, X) -> None:
@@ -413,22 +468,3 @@ class TorchRelationalEstimator(RelationalEstimator):
         if max_batches is not None:
             it = itertools.islice(it, max_batches)
         return list(it)
-
-    # ------------------------------------------------------------------ pickling
-    def __getstate__(self):
-        state = dict(super().__getstate__())  # a copy: object.__getstate__ may hand out __dict__ itself
-        module = state.pop("module_", None)
-        if module is not None:
-            buf = io.BytesIO()
-            torch.save(module.state_dict(), buf)
-            state["_module_state"] = buf.getvalue()
-        return state
-
-    def __setstate__(self, state):
-        blob = state.pop("_module_state", None)
-        super().__setstate__(state)
-        if blob is not None:
-            with torch.random.fork_rng(devices=[]):
-                module = self._new_module(self._module_kwargs)
-            module.load_state_dict(torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True))
-            self.module_ = module.eval()

@@ -1,5 +1,5 @@
 """Deep feature synthesis plus a tabular learner: point-in-time DFS features, then LightGBM
-(or any scikit-learn estimator, or TabPFN from local weights)."""
+(or a pytorch-frame network, any scikit-learn estimator, or TabPFN from local weights)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ..data import HORIZONS
 from ..features.dfs import ENGINES, DFSTransformer
-from ._base import RelationalEstimator, seed_from
+from ._base import RelationalEstimator, check_relational_X, seed_from
+from ._neural_tabular import NEURAL_LEARNERS, is_neural_learner
 from ._tabular import (FrameEncoder, TabPFNLearner, fit_learner, importance_series,
                        learner_proba, learner_values, prepare_learner, prior_learner)
 
@@ -64,13 +66,23 @@ class DFSEstimator(RelationalEstimator):
         Threads of DuckDB and of LightGBM (``None``: DuckDB's default, all cores, and one
         LightGBM thread, scikit-learn's meaning of ``None``; see
         :func:`~skrel.estimators._tabular.default_learner`).
-    learner : None, "tabpfn" or scikit-learn estimator, default=None
+    learner : None, "mlp", "resnet", "ft_transformer", "tabpfn" or scikit-learn estimator, default=None
         ``None``: LightGBM (classifier or regressor as the task needs), early-stopped on the
         validation rows. An estimator is cloned. ``"tabpfn"``: TabPFN from ``model_path``.
+        ``"mlp"``, ``"resnet"``, ``"ft_transformer"``: a pytorch-frame network over the feature
+        matrix (:class:`~skrel.estimators.TorchFrameLearner` with its defaults, seeded from
+        ``random_state``, ``n_jobs`` threads), trained through the torch families' skorch loop and
+        early-stopped on the validation rows with its own ``n_iter_no_change``; set its
+        hyperparameters by passing an instance instead, e.g.
+        ``learner=TorchFrameLearner(model="resnet", channels=128, max_epochs=100)`` (reachable
+        in a grid search as ``learner__channels``). Neural learners give the estimator a loss
+        surface: ``module_`` and ``probe_batches`` (for :mod:`skrel.selection.landscape`).
     model_path : str or path, optional
         TabPFN checkpoint for ``learner="tabpfn"`` (never downloaded; must exist).
     n_estimators : int, default=1000
-        Boosting rounds at most of the default LightGBM learner (``learner=None``).
+        Boosting rounds at most of the default LightGBM learner (``learner=None``). This and
+        ``lr``, ``num_leaves`` and ``n_iter_no_change`` configure LightGBM only; a neural learner
+        has its own.
     lr : float, default=0.03
         Learning rate of the default LightGBM learner.
     num_leaves : int, default=31
@@ -101,6 +113,8 @@ class DFSEstimator(RelationalEstimator):
     transformer_ : DFSTransformer
     encoder_ : FrameEncoder
     learner_ : estimator
+    module_ : torch.nn.Module
+        The trained network of a neural learner (an AttributeError otherwise).
     feature_names_ : list of str
         The features the learner sees (after pruning).
     pruning_summary_ : pandas.DataFrame
@@ -131,7 +145,7 @@ class DFSEstimator(RelationalEstimator):
         "memory_limit": [str, Interval(Integral, 1, None, closed="left"), None],
         "temp_directory": [str, os.PathLike, None],
         "n_jobs": [Interval(Integral, 1, None, closed="left"), None],
-        "learner": [None, StrOptions({"tabpfn"}), HasMethods(["fit"])],
+        "learner": [None, StrOptions({"tabpfn", *NEURAL_LEARNERS}), HasMethods(["fit"])],
         "model_path": [str, os.PathLike, None],
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -186,7 +200,7 @@ class DFSEstimator(RelationalEstimator):
                                n_jobs=self.n_jobs)
 
     def _fit(self, X, y, X_val, y_val):
-        if isinstance(self.learner, str):
+        if self.learner == "tabpfn":
             TabPFNLearner(model_path=self.model_path)._check_path()  # fail before computing features
         self.transformer_ = self._make_transformer().fit(X, y)
         frame = self.transformer_.transform(X)
@@ -237,3 +251,52 @@ class DFSEstimator(RelationalEstimator):
         """Names of the DFS features the learner sees."""
         check_is_fitted(self, "transformer_")
         return self.transformer_.get_feature_names_out()
+
+    # ------------------------------------------------------------------ loss surface (neural learners)
+    def _has_network(self) -> bool:
+        return is_neural_learner(self.learner)
+
+    @property
+    def module_(self):
+        """The trained torch network of a neural learner (``learner="mlp"``, ``"resnet"``,
+        ``"ft_transformer"`` or a :class:`~skrel.estimators.TorchFrameLearner`).
+
+        Raises AttributeError for the other learners (LightGBM, TabPFN, scikit-learn estimators),
+        and NotFittedError (an AttributeError) before ``fit``.
+        """
+        if not self._has_network():
+            raise AttributeError(
+                f"DFSEstimator(learner={self.learner!r}) has no torch module: only the neural learners "
+                f"{list(NEURAL_LEARNERS)} (or a TorchFrameLearner) have one."
+            )
+        check_is_fitted(self, "learner_")
+        if not hasattr(self.learner_, "module_"):  # no feature at fit: the training prior
+            raise AttributeError("this DFSEstimator found no feature at fit and predicts the training prior; it "
+                                 "has no torch module.")
+        return self.learner_.module_
+
+    @available_if(_has_network)
+    def probe_batches(self, X, y, max_batches: int | None = None) -> list:
+        """A fixed probe set for loss-landscape measurements (neural learners only).
+
+        The DFS features of ``X`` (as for ``predict``) in evaluation batches of the neural
+        learner; ``self.module_.loss(self.module_(batch), batch.y)`` is its training loss on a
+        batch. Absent (``hasattr`` is False) for the other learners.
+
+        Parameters
+        ----------
+        X : RelationalDataset
+        y : array-like of shape (n,)
+            Labels in the user's encoding (as passed to ``fit``).
+        max_batches : int or None, default=None
+            Keep the first batches only.
+
+        Returns
+        -------
+        list of pytorch-frame ``TensorFrame`` batches, each with ``batch.y``
+        """
+        self.module_  # noqa: B018 - raises when there is no trained network
+        X = check_relational_X(X)
+        y = self._encode_target(np.asarray(y), fitting=False)
+        return self.learner_.probe_batches(self._matrix(X), y, max_batches=max_batches)
+

@@ -113,6 +113,15 @@ class FamilySpec:
         return self.loss_surface
 
 
+def _dfs_loss_surface(estimator) -> bool:
+    """DFS has a loss surface with a neural learner (``"mlp"``, ``"resnet"``, ``"ft_transformer"``
+    or a ``TorchFrameLearner`` instance), not with LightGBM, TabPFN or another scikit-learn learner."""
+    learner = estimator.get_params()["learner"]
+    if isinstance(learner, str):
+        return learner in ("mlp", "resnet", "ft_transformer")
+    return learner is not None and hasattr(learner, "probe_batches")
+
+
 def _unit(lo: float, hi: float):
     return uniform(loc=lo, scale=hi - lo)
 
@@ -132,11 +141,17 @@ FAMILIES: dict[str, FamilySpec] = {
         name="dfs",
         module="skrel.estimators.dfs",
         cls="DFSEstimator",
-        description="deep feature synthesis (SQL aggregates over related rows) then LightGBM",
+        description="deep feature synthesis (SQL aggregates over related rows) then LightGBM or a neural network",
         test_params={"max_depth": 1},
         boosted=True,
+        loss_surface=_dfs_loss_surface,
         budget_param="n_estimators",
+        # the learner's own settings (lr, num_leaves, n_estimators) apply to LightGBM; the neural
+        # learners use TorchFrameLearner's defaults (tune them with learner=TorchFrameLearner(...)).
+        # "ft_transformer" is left out: attention over every DFS feature (hundreds of tokens per row)
+        # costs minutes per epoch on a CPU.
         search_space={
+            "learner": [None, "mlp", "resnet"],
             "max_depth": [1, 2],
             "windows": [[30, 90, 365], [7, 30, 90, 365], [90, 365]],
             "lr": loguniform(0.01, 0.3),

@@ -64,10 +64,12 @@ def has_loss_surface(estimator) -> bool:
     """Whether ``estimator`` is a learner whose loss surface can be measured.
 
     True for the torch families (:class:`~skrel.estimators.RDLEstimator`,
-    :class:`~skrel.estimators.RelGTEstimator`): their registry entry says so
-    (``FamilySpec.loss_surface``) and they have ``probe_batches``; fitted ones also have
-    ``module_``. An unregistered estimator qualifies by having ``probe_batches``. Gradient-boosted learners (LightGBM in ``BaselineEstimator`` and
-    ``DFSEstimator``) have no differentiable loss surface.
+    :class:`~skrel.estimators.RelGTEstimator`) and for :class:`~skrel.estimators.DFSEstimator`
+    with a neural learner (``learner="mlp"``, ``"resnet"``, ``"ft_transformer"``): their registry
+    entry says so (``FamilySpec.loss_surface``, a callable for DFS) and they have
+    ``probe_batches``; fitted ones also have ``module_``. An unregistered estimator qualifies by
+    having ``probe_batches``. Gradient-boosted learners (LightGBM in ``BaselineEstimator`` and in
+    ``DFSEstimator`` by default) have no differentiable loss surface.
     """
     from ..estimators.registry import FAMILIES
 
@@ -81,9 +83,9 @@ def _check_estimator(estimator) -> None:
     if not has_loss_surface(estimator):
         raise TypeError(
             f"{type(estimator).__name__} has no loss surface: landscape metrics need a fitted torch-family "
-            "estimator (RDLEstimator, RelGTEstimator: learners with `probe_batches` and a trained `module_`). "
-            "Gradient-boosted learners (BaselineEstimator, DFSEstimator with LightGBM) have none; score them "
-            "with a prediction metric instead."
+            "estimator (RDLEstimator, RelGTEstimator, or DFSEstimator with learner='mlp', 'resnet' or "
+            "'ft_transformer': learners with `probe_batches` and a trained `module_`). Gradient-boosted learners "
+            "(BaselineEstimator, DFSEstimator with LightGBM) have none; score them with a prediction metric instead."
         )
     if not hasattr(estimator, "module_"):
         raise NotFittedError(
