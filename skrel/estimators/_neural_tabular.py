@@ -23,7 +23,7 @@ Infinite values are treated as missing.
 from __future__ import annotations
 
 import itertools
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import torch
@@ -35,7 +35,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._base import seed_from
-from ._torch import Batches, TorchTrainer, predict_raw, torch_threads
+from ._torch import TRAINING_CONSTRAINTS, Batches, TorchTrainer, predict_raw, torch_threads
 
 __all__ = ["NEURAL_LEARNERS", "TorchFrameLearner", "TorchFrameNet", "FrameBatches", "is_neural_learner"]
 
@@ -289,19 +289,11 @@ class TorchFrameLearner(TorchTrainer, BaseEstimator):
     """
 
     _parameter_constraints = {
+        **TRAINING_CONSTRAINTS,
         "model": [StrOptions(set(NEURAL_LEARNERS))],
-        "channels": [Interval(Integral, 2, None, closed="left")],
         "num_layers": [Interval(Integral, 1, None, closed="left")],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
         "add_indicator": ["boolean"],
-        "gradient_clip_value": [Interval(Real, 0, None, closed="neither"), None],
-        "callbacks": [list, tuple, None],
-        "device": [str],
         "task_type": [StrOptions({"auto", "binary", "multiclass", "regression"})],
         "n_jobs": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],

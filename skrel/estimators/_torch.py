@@ -55,6 +55,20 @@ from ._base import RelationalEstimator, check_relational_X, logger, seed_from
 __all__ = ["TorchRelationalEstimator", "TorchTrainer", "RelationalNet", "ModuleLoss", "Batches", "predict_raw", "torch_threads"]
 
 
+#: The training parameters every torch learner shares (the vocabulary of docs/parameters.md).
+TRAINING_CONSTRAINTS = {
+    "channels": [Interval(Integral, 2, None, closed="left")],
+    "dropout": [Interval(Real, 0, 1, closed="left")],
+    "lr": [Interval(Real, 0, None, closed="neither")],
+    "weight_decay": [Interval(Real, 0, None, closed="left")],
+    "max_epochs": [Interval(Integral, 1, None, closed="left")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "gradient_clip_value": [Interval(Real, 0, None, closed="neither"), None],
+    "callbacks": [list, tuple, None],
+    "device": [str],
+}
+
+
 # ---------------------------------------------------------------------------- skorch plumbing
 class _Rows:
     """A batch as skorch sees it: skorch asks a batch for its length (rows) to weight losses."""
@@ -352,21 +366,13 @@ class TorchRelationalEstimator(TorchTrainer, RelationalEstimator):
 
     _parameter_constraints = {
         **RelationalEstimator._parameter_constraints,
-        "channels": [Interval(Integral, 2, None, closed="left")],
+        **TRAINING_CONSTRAINTS,
         "num_layers": [Interval(Integral, 0, None, closed="left")],
         "encoder_layers": [Interval(Integral, 0, None, closed="left")],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_steps_per_epoch": [Interval(Integral, 1, None, closed="left"), None],
         "min_steps_per_epoch": [Interval(Integral, 1, None, closed="left"), None],
-        "gradient_clip_value": [Interval(Real, 0, None, closed="neither"), None],
         "text_embedder": [callable, None],
         "stypes": [dict, None],
-        "device": [str],
-        "callbacks": [list, tuple, None],
     }
 
     # ------------------------------------------------------------------ what a family implements
