@@ -170,6 +170,7 @@ def test_full_report(selection, tmp_path, best):
     assert "<script>" not in text
     assert "synthetic &lt;script&gt;alert(1)&lt;/script&gt; &amp; 5$" in text  # and "$" is no mathtext
     assert not re.search(r'(src|href)="(?!data:|#)', text)
+    assert re.search(r"No loss surface for #\d \(DFSEstimator\)", text)
     # The test scores of the top candidates are on the page.
     for _, est, _, _ in fits.values():
         assert f"{evaluate(est, X_test, y_test, 'roc_auc'):.4g}" in text
@@ -224,6 +225,14 @@ def test_empty_selector(tmp_path):
     for sid, _ in SECTIONS:
         body = text.split(f'id="sec-{sid}"', 1)[1].split("</section>", 1)[0]
         assert "omitted because" in body
+
+
+def test_bank_of_one_task(selection):
+    selector, _, _ = selection
+    sel = SimpleNamespace(**{**vars(selector), "bank_tasks_": selector.bank_tasks_.head(1)})
+    text = render_report(sel)
+    assert "omitted because the bank has 1 task; a projection needs at least 2" in text
+    assert 'id="fig-task-map"' not in text and 'id="fig-homophily"' in text
 
 
 def test_test_rows_need_both(selection, tmp_path):
