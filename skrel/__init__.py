@@ -16,6 +16,8 @@ _LAZY_FIXED = {
     "TemporalSplit": "skrel.model_selection",
     "DFSTransformer": "skrel.features.dfs",
     "TorchFrameLearner": "skrel.estimators._neural_tabular",
+    "RelatronSelector": "skrel.selection.selector",
+    "PerformanceBank": "skrel.selection.bank",
     "datasets": "skrel.datasets",
 }
 

