@@ -86,9 +86,10 @@ class RDLEstimator(TorchRelationalEstimator):
         over time); None: all.
     batch_size : int or "auto", default="auto"
         Rows per optimizer step. ``"auto"``: the largest batch of at most 512 rows (RelBench's
-        batch size) whose activations fit ``memory_limit``, measured on a probe of 64 training
-        rows (the tensors one forward pass keeps for the backward pass); the choice is
-        ``batch_size_``. rel-f1's tasks get 512; ``wide`` (``skrel.datasets.make_wide``) less.
+        batch size) whose training step fits ``memory_limit``, measured on a probe of 64 training
+        rows (the tensors one forward pass keeps for the backward pass, times 1.25 for their
+        gradients); the choice is ``batch_size_`` (logged with ``verbose``). rel-f1's tasks get
+        512 (about 3.1 MiB a row); ``wide`` (``skrel.datasets.make_wide``) 184 (11 MiB a row).
     memory_limit : int, str or None, default=None
         The activation budget of ``batch_size="auto"``: bytes, or a size such as ``"2GB"`` or
         ``"512MiB"``. None: 40% of the memory available at ``fit``, between 256 MiB and 2 GiB

@@ -236,6 +236,19 @@ def test_auto_batch_size_default_budget_and_explicit_int(shop_binary, monkeypatc
         _auto(X, y, memory_limit="lots")
 
 
+def test_f1_tasks_keep_batches_of_512_within_the_smallest_usual_budget(f1_path):
+    """rel-f1's scores stay those of batch_size=512: the default budget's 2 GiB cap fits 512 rows
+    (about 3.1 MiB a row; with 4 GiB or more available the default budget is at least 1.6 GiB)."""
+    from skrel.datasets import load_f1
+
+    db, tasks = load_f1(f1_path)
+    for name in ("driver-dnf", "driver-top3", "driver-position"):
+        X, y = tasks[name].split(db, "train")
+        est = RDLEstimator(max_epochs=1, max_steps_per_epoch=1, validation_fraction=None, random_state=0,
+                           memory_limit="1.6GiB").fit(X, y)
+        assert est.batch_size_ == AUTO_BATCH_CAP, name
+
+
 def test_activation_bytes_grow_with_the_batch_and_leave_the_random_state(fitted_binary, shop_binary):
     db, task = shop_binary
     X, _ = task.split(db, "train")
