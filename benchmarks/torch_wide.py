@@ -55,8 +55,9 @@ out = {"model": model, "train_rows": len(X), "val_rows": len(X_val), "load_s": r
 if model != "baseline":
     h = est.history_[0]
     per_step = h["train_seconds"] / h["steps"]
-    full = -(-len(X) // est.batch_size) if est.max_steps_per_epoch else est.steps_per_epoch_
-    out.update(n_params=est.n_params_, steps=h["steps"], seconds_per_step=round(per_step, 3),
+    full = -(-len(X) // est.batch_size_) if est.max_steps_per_epoch else est.steps_per_epoch_
+    out.update(n_params=est.n_params_, batch_size=est.batch_size_, steps=h["steps"],
+               seconds_per_step=round(per_step, 3),
                steps_per_epoch=full, projected_seconds_per_epoch=round(per_step * full, 0))
 print(json.dumps(out))
 """
@@ -86,11 +87,12 @@ def main(argv=None) -> None:
     lines = [f"# Torch families with their defaults on `wide` ({args.task}, scale {args.scale})", "",
              f"Machine: {cpu_model()}, {os.cpu_count()} cores; torch threads {args.threads}. "
              f"Command: `python benchmarks/torch_wide.py {' '.join(argv if argv is not None else sys.argv[1:])}`",
-             "", "| model | train rows | parameters | s/step | steps/epoch | projected s/epoch | fit s (measured) | "
-             "predict val s | peak RSS MB | peak RSS / baseline |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "", "| model | train rows | parameters | batch size | s/step | steps/epoch | projected s/epoch | fit s (measured) | "
+             "predict val s | peak RSS MB | peak RSS / baseline |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         ratio = f"{r['peak_rss_mb'] / anchor['peak_rss_mb']:.2f}" if anchor else ""
-        lines.append(f"| {r['model']} | {r['train_rows']} | {r.get('n_params', '')} | {r.get('seconds_per_step', '')} | "
+        lines.append(f"| {r['model']} | {r['train_rows']} | {r.get('n_params', '')} | {r.get('batch_size', '')} | "
+                     f"{r.get('seconds_per_step', '')} | "
                      f"{r.get('steps_per_epoch', '')} | {r.get('projected_seconds_per_epoch', '')} | {r['fit_s']} | "
                      f"{r['predict_val_s']} | {r['peak_rss_mb']:.0f} | {ratio} |")
     out = Path(args.out)

@@ -52,7 +52,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import RelationalEstimator, check_relational_X, logger, seed_from
 
-__all__ = ["TorchRelationalEstimator", "TorchTrainer", "RelationalNet", "ModuleLoss", "Batches", "predict_raw", "torch_threads"]
+__all__ = ["TorchRelationalEstimator", "TorchTrainer", "RelationalNet", "ModuleLoss", "Batches", "predict_raw",
+           "torch_threads", "activation_bytes", "AUTO_BATCH_CAP", "PROBE_ROWS", "STEP_FACTOR"]
 
 
 #: The training parameters every torch learner shares (the vocabulary of docs/parameters.md).
@@ -208,6 +209,41 @@ def predict_raw(module, loader, device="cpu"):
     return raw
 
 
+#: ``batch_size="auto"``'s largest batch (RelBench's batch size) and the rows of its probe.
+AUTO_BATCH_CAP = 512
+PROBE_ROWS = 64
+#: A training step's peak memory per byte of :func:`activation_bytes`: the backward pass holds the
+#: gradients of the activations next to them (measured on ``wide`` at 230 rows a batch: 1.2).
+STEP_FACTOR = 1.25
+
+
+def activation_bytes(estimator, loader) -> int:
+    """Bytes of the tensors a training forward pass keeps for the backward pass, over ``loader``'s
+    first batch: a fresh module of ``estimator`` (seeded from ``seed_``, global random state
+    untouched), in training mode, on the CPU.
+
+    Counted once per storage, parameters excluded: the activations, dropout masks and input
+    features that grow with the batch. A training step's peak above what the process held
+    before is about :data:`STEP_FACTOR` times the count (rows of a batch share nodes, so the
+    count per row of a small probe is, if anything, high for a larger batch).
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(estimator.seed_)
+        module = estimator._new_module(estimator._module_kwargs).train()
+        params = {p.untyped_storage().data_ptr() for p in module.parameters()}
+        saved = {}
+
+        def pack(t):
+            storage = t.untyped_storage()
+            if storage.data_ptr() not in params:
+                saved[storage.data_ptr()] = storage.nbytes()
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            module(next(iter(loader)).to("cpu"))
+    return int(sum(saved.values()))
+
+
 # ---------------------------------------------------------------------------- the training contract
 class TorchTrainer:
     """The shared torch training machinery, for any estimator that trains one torch module.
@@ -232,11 +268,15 @@ class TorchTrainer:
             device = torch.device("cpu")
         return device
 
+    def _batch_size(self) -> int:
+        """Rows per batch: the fitted ``batch_size_`` (``batch_size="auto"`` resolved), else ``batch_size``."""
+        return getattr(self, "batch_size_", self.batch_size)
+
     def _train_batch_size(self, n_rows: int) -> int:
-        """``batch_size``, smaller when the training set is too small for ``min_steps_per_epoch`` steps."""
+        """The batch size, smaller when the training set is too small for ``min_steps_per_epoch`` steps."""
         if self.min_steps_per_epoch:
-            return max(1, min(self.batch_size, -(-n_rows // self.min_steps_per_epoch)))
-        return self.batch_size
+            return max(1, min(self._batch_size(), -(-n_rows // self.min_steps_per_epoch)))
+        return self._batch_size()
 
     def _target(self, y):
         if y is None:
@@ -287,7 +327,7 @@ class TorchTrainer:
         callbacks += list(self.callbacks or [])
         return RelationalNet(
             module=module, criterion=ModuleLoss(module.loss), optimizer=torch.optim.Adam, lr=self.lr,
-            optimizer__weight_decay=self.weight_decay, max_epochs=self.max_epochs, batch_size=self.batch_size,
+            optimizer__weight_decay=self.weight_decay, max_epochs=self.max_epochs, batch_size=self._batch_size(),
             train_split=None if valid is None else predefined_split(valid), callbacks=callbacks,
             device=str(device), verbose=int(self.verbose),
         )
@@ -393,12 +433,42 @@ class TorchRelationalEstimator(TorchTrainer, RelationalEstimator):
         with torch_threads(self.n_jobs):
             self.entity_table_ = X.entity_table
             self._prepare(X, y)
+            self._resolve_batch_size(X)
             train = Batches(self._make_loader(X, self._target(y), train=True), self.max_steps_per_epoch)
             self.steps_per_epoch_ = len(train)
             valid = None if X_val is None else Batches(self._make_loader(X_val, self._target(y_val)))
             self._train_net(train, valid, device, f"training on {len(X)} rows"
                             + ("" if X_val is None else f", validating on {len(X_val)}"))
         return self
+
+    def _resolve_batch_size(self, X) -> None:
+        """Set ``batch_size_``: ``batch_size`` when it is an int; for ``"auto"``, the largest batch
+        of at most :data:`AUTO_BATCH_CAP` rows whose training step fits ``memory_limit``.
+
+        A row's share of a step is :data:`STEP_FACTOR` times its activations measured on a probe
+        (:func:`activation_bytes` over :data:`PROBE_ROWS` rows spread over ``X``), so the choice
+        depends on the budget, the data and the settings only, never on the memory free at the
+        time (unless ``memory_limit=None`` picks a budget below its 2 GiB cap: with under 5 GiB
+        available).
+        """
+        if self.batch_size != "auto":
+            self.batch_size_ = int(self.batch_size)
+            return
+        from ..features._plan import default_memory_limit, parse_memory
+
+        limit = getattr(self, "memory_limit", None)
+        budget = parse_memory(limit) if limit is not None else default_memory_limit()
+        n = len(X)
+        rows = np.unique(np.linspace(0, n - 1, min(PROBE_ROWS, n)).round().astype(np.int64))
+        self.batch_size_ = len(rows)  # the probe's loader takes all its rows in one batch
+        try:
+            saved = activation_bytes(self, self._make_loader(X[rows]))
+        finally:
+            del self.batch_size_
+        per_row = max(1, int(STEP_FACTOR * saved / len(rows)))
+        self.batch_size_ = int(max(1, min(AUTO_BATCH_CAP, budget // per_row)))
+        self._log(f"batch_size='auto': {self.batch_size_} rows (a training step about {per_row / 2**20:.2f} MiB a row, "
+                  f"probe of {len(rows)} rows; memory_limit {budget / 2**30:.2f} GiB)")
 
     # ------------------------------------------------------------------ predict
     def _check_X(self, X) -> None:

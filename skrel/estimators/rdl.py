@@ -84,7 +84,18 @@ class RDLEstimator(TorchRelationalEstimator):
     max_steps_per_epoch : int or None, default=None
         Batches per epoch at most (each epoch reshuffles, so bounded epochs still see every row
         over time); None: all.
-    batch_size : int, default=512
+    batch_size : int or "auto", default="auto"
+        Rows per optimizer step. ``"auto"``: the largest batch of at most 512 rows (RelBench's
+        batch size) whose training step fits ``memory_limit``, measured on a probe of 64 training
+        rows (the tensors one forward pass keeps for the backward pass, times 1.25 for their
+        gradients); the choice is ``batch_size_`` (logged with ``verbose``). rel-f1's tasks get
+        512 (about 3.1 MiB a row); ``wide`` (``skrel.datasets.make_wide``) 184 (11 MiB a row).
+    memory_limit : int, str or None, default=None
+        The activation budget of ``batch_size="auto"``: bytes, or a size such as ``"2GB"`` or
+        ``"512MiB"``. None: 40% of the memory available at ``fit``, between 256 MiB and 2 GiB
+        (as :class:`~skrel.estimators.DFSEstimator`'s), so that with 5 GiB or more available it is
+        2 GiB and the batch size does not depend on the moment; set it for a batch size that
+        depends on the data and settings only. Ignored when ``batch_size`` is an int.
     min_steps_per_epoch : int or None, default=10
         Small training sets are cut into smaller batches, so that an epoch makes at least this
         many optimizer steps (with 512 rows a batch, rel-f1's driver-top3 gets 3 steps an epoch,
@@ -132,6 +143,9 @@ class RDLEstimator(TorchRelationalEstimator):
     best_epoch_ : int
     best_score_ : float or None
     n_params_ : int
+    batch_size_ : int
+        Rows per batch: ``batch_size``, or the choice of ``batch_size="auto"`` (training batches
+        are smaller still when ``min_steps_per_epoch`` asks for it).
     seed_ : int
         The seed drawn from ``random_state`` at fit time (prediction-time sampling uses it too).
     classes_ : ndarray
@@ -174,13 +188,16 @@ class RDLEstimator(TorchRelationalEstimator):
         "fanouts": [Interval(Integral, -1, None, closed="left"), list, tuple],
         "aggr": [StrOptions({"sum", "mean", "max"})],
         "temporal_strategy": [StrOptions({"uniform", "last"})],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "memory_limit": [str, Interval(Integral, 1, None, closed="left"), None],
     }
 
     def __init__(self, channels=128, num_layers=2, fanouts=128, aggr="sum", temporal_strategy="uniform",
                  horizon="cutoff", encoder_layers=4, dropout=0.2, lr=0.005, weight_decay=0.0, max_epochs=10,
-                 max_steps_per_epoch=None, batch_size=512, min_steps_per_epoch=10, n_iter_no_change=None,
-                 validation_fraction=0.1, gradient_clip_value=None, text_embedder=None, stypes=None, device="cpu",
-                 callbacks=None, n_jobs=None, task_type="auto", random_state=None, verbose=0):
+                 max_steps_per_epoch=None, batch_size="auto", memory_limit=None, min_steps_per_epoch=10,
+                 n_iter_no_change=None, validation_fraction=0.1, gradient_clip_value=None, text_embedder=None,
+                 stypes=None, device="cpu", callbacks=None, n_jobs=None, task_type="auto", random_state=None,
+                 verbose=0):
         self.channels = channels
         self.num_layers = num_layers
         self.fanouts = fanouts
@@ -194,6 +211,7 @@ class RDLEstimator(TorchRelationalEstimator):
         self.max_epochs = max_epochs
         self.max_steps_per_epoch = max_steps_per_epoch
         self.batch_size = batch_size
+        self.memory_limit = memory_limit
         self.min_steps_per_epoch = min_steps_per_epoch
         self.n_iter_no_change = n_iter_no_change
         self.validation_fraction = validation_fraction
@@ -222,7 +240,7 @@ class RDLEstimator(TorchRelationalEstimator):
             salts = seed_salts(self.seed_, np.arange(len(X)))
         else:
             salts = seed_salts(self.seed_, ctx.graph.node_key[X.entity_table][nodes], times)
-        batch_size = self._train_batch_size(len(X)) if train else self.batch_size
+        batch_size = self._train_batch_size(len(X)) if train else self._batch_size()
         return SeedLoader(ctx.sampler, ctx.tfs, X.entity_table, nodes, times, salts, y=y,
                           batch_size=batch_size, shuffle=train, random_state=self.seed_)
 

@@ -243,7 +243,7 @@ class RelGTEstimator(TorchRelationalEstimator):
             def resample(epoch):
                 seed = int(hash_uniform(np.int64(self.seed_), np.int64(epoch)) * 2**62)
                 return self._contexts(X, seed, cache=False)[1]
-        batch_size = self._train_batch_size(len(X)) if train else self.batch_size
+        batch_size = self._train_batch_size(len(X)) if train else self._batch_size()
         return ContextLoader(ctx, graph.offsets, tf_dict, y, batch_size=batch_size, noise_dim=_NOISE_DIM,
                              shuffle=train, seed=self.seed_, resample=resample)
 

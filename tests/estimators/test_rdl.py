@@ -15,8 +15,10 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sklearn.utils._param_validation import InvalidParameterError
 
 from skrel.data import Database, RelationalDataset
+from skrel.estimators._torch import AUTO_BATCH_CAP, activation_bytes
 from skrel.estimators.rdl import RDLEstimator, resolve_fanouts, seed_embeddings
 from skrel.graph import build_graph
 
@@ -189,6 +191,76 @@ def test_small_training_sets_get_enough_steps(shop_binary):
     steps = RDLEstimator(**{**few, "min_steps_per_epoch": 10}).fit(X[:100], y[:100]).history_[0]["steps"]
     assert steps == 10
     assert RDLEstimator(**few).fit(X[:100], y[:100]).history_[0]["steps"] == 1
+
+
+# ---------------------------------------------------------------------- batch size from a memory budget
+def _auto(X, y, **params):
+    few = {**FAST, "max_epochs": 1, "validation_fraction": None, "batch_size": "auto"}
+    return RDLEstimator(**{**few, **params}).fit(X, y)
+
+
+def test_auto_batch_size_follows_the_memory_limit(shop_binary):
+    db, task = shop_binary
+    X, y = task.split(db, "train")
+    large = _auto(X, y, memory_limit="1GiB")
+    assert large.batch_size_ == AUTO_BATCH_CAP
+    small = _auto(X, y, memory_limit=500_000)
+    smaller = _auto(X, y, memory_limit=200_000)
+    assert 1 <= smaller.batch_size_ < small.batch_size_ < AUTO_BATCH_CAP
+    # training batches are the chosen size
+    assert small.history_[0]["steps"] == -(-len(X) // small.batch_size_)
+    assert RDLEstimator().get_params()["batch_size"] == "auto"
+
+
+def test_auto_batch_size_is_deterministic(shop_binary):
+    db, task = shop_binary
+    X, y = task.split(db, "train")
+    Xt, _ = task.split(db, "test")
+    a, b = _auto(X, y, memory_limit="400KB"), _auto(X, y, memory_limit="400KB")
+    assert a.batch_size_ == b.batch_size_ < AUTO_BATCH_CAP
+    np.testing.assert_array_equal(a.predict_proba(Xt), b.predict_proba(Xt))
+
+
+def test_auto_batch_size_default_budget_and_explicit_int(shop_binary, monkeypatch):
+    import skrel.features._plan as plan
+
+    db, task = shop_binary
+    X, y = task.split(db, "train")
+    monkeypatch.setattr(plan, "default_memory_limit", lambda: 300_000)
+    assert _auto(X, y).batch_size_ == _auto(X, y, memory_limit=300_000).batch_size_ < AUTO_BATCH_CAP
+    fixed = _auto(X, y, batch_size=32, memory_limit=1)  # an int is taken as it is, whatever the budget
+    assert fixed.batch_size_ == 32 and fixed.history_[0]["steps"] == -(-len(X) // 32)
+    with pytest.raises(InvalidParameterError, match="batch_size"):
+        _auto(X, y, batch_size="big")
+    with pytest.raises(ValueError, match="memory_limit"):
+        _auto(X, y, memory_limit="lots")
+
+
+def test_f1_tasks_keep_batches_of_512_within_the_smallest_usual_budget(f1_path):
+    """rel-f1's scores stay those of batch_size=512: the default budget's 2 GiB cap fits 512 rows
+    (about 3.1 MiB a row; with 4 GiB or more available the default budget is at least 1.6 GiB)."""
+    from skrel.datasets import load_f1
+
+    db, tasks = load_f1(f1_path)
+    for name in ("driver-dnf", "driver-top3", "driver-position"):
+        X, y = tasks[name].split(db, "train")
+        est = RDLEstimator(max_epochs=1, max_steps_per_epoch=1, validation_fraction=None, random_state=0,
+                           memory_limit="1.6GiB").fit(X, y)
+        assert est.batch_size_ == AUTO_BATCH_CAP, name
+
+
+def test_activation_bytes_grow_with_the_batch_and_leave_the_random_state(fitted_binary, shop_binary):
+    db, task = shop_binary
+    X, _ = task.split(db, "train")
+    chosen, before = fitted_binary.batch_size_, torch.random.get_rng_state()
+    fitted_binary.batch_size_ = 64  # one batch each
+    try:
+        small = activation_bytes(fitted_binary, fitted_binary._make_loader(X[:8]))
+        large = activation_bytes(fitted_binary, fitted_binary._make_loader(X[:64]))
+    finally:
+        fitted_binary.batch_size_ = chosen
+    assert 0 < small < large
+    assert torch.equal(torch.random.get_rng_state(), before)
 
 
 def test_same_seed_same_predictions_other_seed_differs(shop_binary):
