@@ -114,7 +114,7 @@ def test_version_and_help_list_the_registries(capsys):
     assert ", ".join(DATASETS) in text
     parser = build_parser()
     subparsers = parser._subparsers._group_actions[0].choices
-    assert set(subparsers) == {"describe", "fit", "embed", "demo"}
+    assert set(subparsers) == {"describe", "fit", "embed", "report", "demo"}
     for name, sub in [("skrel", parser), *subparsers.items()]:
         for action in sub._actions:
             assert action.help, f"{name}: option {action.dest} has no help text"
@@ -340,3 +340,31 @@ def test_embed_real_module(capsys, shop_sqlite_url, task_file):
     pytest.importorskip("skrel.selection.embedding")
     out = run_json(capsys, ["embed", "--db", shop_sqlite_url, "--task", str(task_file), "--json"])
     assert "seconds" in out and all(isinstance(v, float) for v in out.values())
+
+
+# ---------------------------------------------------------------------- the selector
+RELATRON_FAST = ["budget=2", 'candidates=["baseline", "dfs"]', "post_selection=None",
+                 'embedding_params={"components": ["homophily", "temporal", "scale"]}']
+
+
+def test_fit_relatron_on_own_sqlite_database_with_its_report(capsys, shop_sqlite_url, task_file, tiny_bank, tmp_path):
+    bank = tiny_bank.save(tmp_path / "bank.parquet")
+    page = tmp_path / "why.html"
+    out = run_json(capsys, ["fit", "--db", shop_sqlite_url, "--task", str(task_file), "--model", "relatron",
+                            "--set", f"bank={bank}", *RELATRON_FAST, "--report", str(page), "--json"])
+    assert out["model"] == "relatron" and out["selected_family"] in ("baseline", "dfs")
+    assert out["fits"] >= 3 and set(out["candidates"]) <= {"baseline", "dfs"}
+    assert 0.0 <= out["test"] <= 1.0 and out["report"] == str(page)
+    assert 'id="sec-candidates"' in page.read_text()
+
+
+def test_report_command_and_its_errors(capsys, shop_sqlite_url, task_file, tiny_bank, tmp_path):
+    bank = tiny_bank.save(tmp_path / "bank.parquet")
+    page = tmp_path / "r.html"
+    assert main(["report", "--db", shop_sqlite_url, "--task", str(task_file), "--out", str(page),
+                 "--set", f"bank={bank}", *RELATRON_FAST, "macro=dfs"]) == 0
+    assert "selected dfs" in capsys.readouterr().out and page.exists()
+    assert main(["fit", "flights", "plane-cancel", "--model", "dfs", "--report", str(page)]) == 2
+    assert "--model relatron" in capsys.readouterr().err
+    assert main(["fit", "flights", "plane-cancel", "--model", "relatron", "--set", "budget=0"]) == 2
+    assert "budget" in capsys.readouterr().err

@@ -41,7 +41,7 @@ from ..data import RelationalDataset, Task
 from ..estimators._base import RelationalEstimator
 from .bank import BANK_BUDGET, EMB_PREFIX, PerformanceBank, bank_configurations, make_estimator
 
-__all__ = ["RelatronSelector", "SelectorWarning", "meta_features"]
+__all__ = ["RelatronSelector", "SelectorWarning", "meta_features", "meta_proba"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +73,48 @@ def _default_meta_model(random_state):
 
     return make_pipeline(SimpleImputer(strategy="median"),
                          RandomForestClassifier(n_estimators=200, min_samples_leaf=2, random_state=random_state))
+
+
+def meta_proba(tasks: pd.DataFrame, labels: pd.Series, columns, vec, task_type: str, meta_model=None,
+               random_state: int = 0) -> tuple[dict, int]:
+    """The meta-classifier's family probabilities for one task.
+
+    Parameters
+    ----------
+    tasks : DataFrame
+        Bank tasks (:meth:`PerformanceBank.tasks`), with ``task_id``, ``task_type`` and ``columns``.
+    labels : Series
+        Best family per task id (:meth:`PerformanceBank.best_family`); tasks without one are left out.
+    columns : list of str
+        The ``emb:`` columns to learn from.
+    vec : array of shape (1, len(columns))
+        The task's embedding on those columns (NaN allowed: imputed).
+    task_type : str
+        Only bank tasks of the same kind (classification or regression) train the classifier,
+        when there are at least four of them.
+    meta_model : classifier, optional
+        Cloned and fitted (default: median imputation, then a 200-tree random forest).
+    random_state : int
+
+    Returns
+    -------
+    proba : dict of str to float
+    n_tasks : int
+        Bank tasks it learned from.
+    """
+    from sklearn.base import clone
+
+    train = tasks.set_index("task_id").loc[[t for t in tasks["task_id"] if t in labels.index]]
+    same = train["task_type"].map(_kind) == _kind(task_type)
+    if same.sum() >= 4:
+        train = train[same]
+    y = labels.loc[train.index].to_numpy()
+    if len(np.unique(y)) < 2:
+        return {y[0]: 1.0}, len(train)
+    model = _default_meta_model(random_state) if meta_model is None else clone(meta_model)
+    model.fit(train[list(columns)].to_numpy(dtype=float), y)
+    proba = model.predict_proba(np.asarray(vec, dtype=float).reshape(1, -1))[0]
+    return {str(c): float(p) for c, p in zip(model.classes_, proba)}, len(train)
 
 
 def _parse_budget(budget):
@@ -323,30 +365,19 @@ class RelatronSelector(RelationalEstimator):
             return
         known = [f for f in families if f not in self._base_estimators]
         if macro == "meta" and len(known) == len(families):
-            labels = bank.best_family(families=families)
-            train = tasks.set_index("task_id").loc[labels.index]
-            train = train[train["task_type"].map(_kind) == _kind(self.task_type_)] \
-                if (train["task_type"].map(_kind) == _kind(self.task_type_)).sum() >= 4 else train
             if far:
                 warnings.warn(f"This task is unlike every bank task ({self._far_reason}); the meta-classifier would "
                               "extrapolate, so the family is chosen on validation instead.", SelectorWarning,
                               stacklevel=5)
-            elif labels.loc[train.index].nunique() < 2:
-                self.selected_family_ = labels.loc[train.index].iloc[0]
-                self.macro_proba_ = {f: float(f == self.selected_family_) for f in families}
-                self.macro_reason_ = f"every comparable bank task is won by {self.selected_family_}"
-                return
             else:
-                from sklearn.base import clone
-
-                model = _default_meta_model(self.seed_) if self.meta_model is None else clone(self.meta_model)
-                model.fit(train[cols].to_numpy(dtype=float), labels.loc[train.index].to_numpy())
-                proba = model.predict_proba(vec)[0]
-                classes = list(model.classes_)
-                self.macro_proba_ = {f: float(proba[classes.index(f)]) if f in classes else 0.0 for f in families}
+                fits, _ = _parse_budget(self.budget)
+                labels = bank.best_family(budget=fits, families=families)  # budget-aware labels
+                proba, n_tasks = meta_proba(tasks, labels, cols, vec, self.task_type_, self.meta_model, self.seed_)
+                self.macro_proba_ = {f: proba.get(f, 0.0) for f in families}
                 self.selected_family_ = max(families, key=lambda f: (self.macro_proba_[f], -families.index(f)))
-                self.macro_reason_ = (f"meta-classifier over {len(train)} bank tasks: "
-                                      f"P({self.selected_family_}) = {self.macro_proba_[self.selected_family_]:.2f}")
+                p = self.macro_proba_[self.selected_family_]
+                self.macro_reason_ = (f"meta-classifier over {n_tasks} bank tasks: P({self.selected_family_}) = "
+                                      f"{p:.2f}" + (" (every one of them won by it)" if p == 1.0 else ""))
                 return
         self._macro_by_validation(bank, families, X, y, X_val, y_val, reason="far" if far else macro)
 
