@@ -49,20 +49,20 @@ def synthetic_variants() -> list[dict]:
 
 
 def task_specs(f1_path: str | None) -> list[dict]:
-    """Every task, the slowest first (the real ones), so that parallel workers finish together."""
+    """Every task: the synthetic family first (many small tasks), then the real ones."""
     specs = []
-    if f1_path and Path(f1_path).exists():
-        for name in ("driver-dnf", "driver-position", "driver-top3"):
-            specs.append(dict(task_id=f"f1/{name}", group="f1", source="real", dataset="f1",
-                              kwargs={"path": f1_path}, task=name))
-    for name in ("plane-delay", "plane-cancel"):
-        specs.append(dict(task_id=f"flights/{name}", group="flights", source="real", dataset="flights", kwargs={},
-                          task=name))
     for v in synthetic_variants():
         tid = (f"synthetic/h{v['homophily']:.1f}-d{v['depth']}-{v['task_type']}-n{v['n_entities']}-"
                f"r{v['n_rows']}-s{v['random_state']}")
         specs.append(dict(task_id=tid, group=f"synthetic-seed{v['random_state']}", source="synthetic",
                           dataset="synthetic", kwargs=v, task="synthetic"))
+    for name in ("plane-delay", "plane-cancel"):
+        specs.append(dict(task_id=f"flights/{name}", group="flights", source="real", dataset="flights", kwargs={},
+                          task=name))
+    if f1_path and Path(f1_path).exists():
+        for name in ("driver-top3", "driver-position", "driver-dnf"):
+            specs.append(dict(task_id=f"f1/{name}", group="f1", source="real", dataset="f1",
+                              kwargs={"path": f1_path}, task=name))
     return specs
 
 
