@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import numpy as np  # noqa: E402
 from _machine import cpu_model  # noqa: E402
 
 TASKS = ["driver-dnf", "driver-top3", "driver-position"]
@@ -64,7 +65,10 @@ def main(argv=None) -> int:
                       f"asof={r['test_asof']:.4f} fit={r['fit_seconds']:.1f}s", file=sys.stderr, flush=True)
                 out_path.parent.mkdir(parents=True, exist_ok=True)
                 out_path.write_text(json.dumps(store, indent=1, sort_keys=True, default=str))
-    store["command"] = shlex.join(["python", "benchmarks/label_history.py", *(argv if argv is not None else sys.argv[1:])])
+    command = shlex.join(["python", "benchmarks/label_history.py", *(argv if argv is not None else sys.argv[1:])])
+    commands = store.setdefault("commands", [store.pop("command")] if "command" in store else [])
+    if command not in commands:
+        commands.append(command)
     out_path.write_text(json.dumps(store, indent=1, sort_keys=True, default=str))
     out_path.with_suffix(".md").write_text(render(store))
     print(json.dumps(store["runs"], default=str) if args.json else render(store))
@@ -78,9 +82,9 @@ def render(store: dict) -> str:
     lines = [
         "# rel-f1 with and without the entity's own label history",
         "",
-        f"Machine: {'; '.join(machines)}. One fit per row, random_state={', '.join(map(str, seeds))}, the family's "
-        "defaults otherwise. AUROC x100 (driver-dnf, driver-top3) and MAE (driver-position). 'RelBench protocol' = X "
-        "over the database cut at the test timestamp (the published numbers' protocol); 'as-of' = X over the full "
+        f"Machine: {'; '.join(machines)}. One fit per row, random_state={seeds[0]} (the mean over seeds follows when "
+        "there are more), the family's defaults otherwise. AUROC x100 (driver-dnf, driver-top3) and MAE "
+        "(driver-position). 'RelBench protocol' = X over the database cut at the test timestamp (the published numbers' protocol); 'as-of' = X over the full "
         "database. The label history (`label_history=True`, `skrel.features.label_history`) is computed with the "
         "task's label query on the rows' own database: under RelBench's protocol test rows see only labels whose "
         "windows closed by the test timestamp.",
@@ -98,11 +102,36 @@ def render(store: dict) -> str:
                             and r["label_history"] == history and r["seed"] == seeds[0]]
                     cells.append(scale(hits[0]["metric"], hits[0][split]) if hits else "")
                 lines.append(f"| {model} | {'yes' if history else 'no'} | {protocol} | " + " | ".join(cells) + " |")
-    lines += ["", "| model | task | label history | fit seconds | peak RSS MB |", "|---|---|---|---|---|"]
+    if len(seeds) > 1:
+        lines += ["", "Mean ± standard deviation over the seeds (n = seeds):", "",
+                  "| model | label history | protocol | driver-dnf | driver-top3 | driver-position |",
+                  "|---|---|---|---|---|---|"]
+        for model in models:
+            for history in (False, True):
+                for split, protocol in (("val", "val"), ("test", "RelBench protocol"), ("test_asof", "as-of")):
+                    cells = []
+                    for task in TASKS:
+                        hits = [r for r in runs.values() if r["model"] == model and r["task"] == task
+                                and r["label_history"] == history]
+                        if len(hits) < 2:
+                            cells.append("")
+                            continue
+                        k = 100 if hits[0]["metric"] == "roc_auc" else 1
+                        v = np.array([k * r[split] for r in hits])
+                        digits = 2 if k == 100 else 3
+                        cells.append(f"{v.mean():.{digits}f} ± {v.std(ddof=1):.{digits}f} (n={len(v)})")
+                    if any(cells):
+                        lines.append(f"| {model} | {'yes' if history else 'no'} | {protocol} | "
+                                     + " | ".join(cells) + " |")
+    lines += ["", "Fit seconds include the features; the machine was shared with another benchmark, so they are "
+              "noisy. Compare 'no' and 'yes' rows measured on one machine: `benchmarks/results/f1.md`'s DFS rows "
+              "come from another processor and differ from the 'no' rows here by up to 1 AUROC point.", "",
+              "| model | task | label history | seed | fit seconds | peak RSS MB |", "|---|---|---|---|---|---|"]
     for _, r in sorted(runs.items()):
-        lines.append(f"| {r['model']} | {r['task']} | {'yes' if r['label_history'] else 'no'} | "
+        lines.append(f"| {r['model']} | {r['task']} | {'yes' if r['label_history'] else 'no'} | {r['seed']} | "
                      f"{r['fit_seconds']:.1f} | {r['peak_rss_mb']:.0f} |")
-    lines += ["", f"Reproduce: `{store.get('command', 'python benchmarks/label_history.py')}`"]
+    commands = store.get("commands") or [store.get("command", "python benchmarks/label_history.py")]
+    lines += ["", "Reproduce (with `PYTHONPATH=.`):", ""] + [f"    {c}" for c in commands]
     return "\n".join(lines) + "\n"
 
 

@@ -133,7 +133,8 @@ def test_refused_for_multiclass_and_supplied_labels(shop_multiclass, shop_binary
     with pytest.raises(ValueError, match="multiclass"):
         label_history_features(X, task)
     db, task = shop_binary
-    supplied = dataclasses.replace(task, label_sql=None, tables={s: task.labels(db, s) for s in ("train", "val", "test")})
+    tables = {s: task.labels(db, s) for s in ("train", "val", "test")}
+    supplied = dataclasses.replace(task, label_sql=None, tables=tables)
     with pytest.raises(ValueError, match="supplied label tables"):
         label_history_features(X, supplied)
 
