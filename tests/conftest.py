@@ -48,6 +48,24 @@ def make_shop(seed: int = 0, n_users: int = 60, n_items: int = 15, n_orders: int
     )
 
 
+def with_changes_after(db: Database, t: pd.Timestamp, rng) -> Database:
+    """The shop ``db`` with its orders dated after ``t`` changed and 200 new orders after ``t`` appended."""
+    orders = db["orders"].df.copy()
+    later = orders["at"] > t
+    orders.loc[later, "qty"] = rng.integers(50, 100, int(later.sum())).astype(float)
+    orders.loc[later, "user_id"] = rng.integers(0, 60, int(later.sum()))
+    new = pd.DataFrame({
+        "order_id": np.arange(200) + 10_000,
+        "user_id": rng.integers(0, 60, 200),
+        "item_id": rng.integers(0, 15, 200),
+        "qty": rng.integers(1, 100, 200).astype(float),
+        "at": t + pd.to_timedelta(rng.integers(1, 400, 200), "D"),
+    })
+    return Database({"users": db["users"].df, "items": db["items"].df, "orders": pd.concat([orders, new])},
+                    primary_keys={"users": "user_id", "items": "item_id", "orders": "order_id"},
+                    foreign_keys={"orders": {"user_id": "users", "item_id": "items"}}, time_columns={"orders": "at"})
+
+
 SHOP_LABEL_SQL = """
 SELECT t.timestamp, u.user_id, CAST(COUNT(o.order_id) >= 2 AS INTEGER) AS churn_free
 FROM timestamps t

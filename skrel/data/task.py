@@ -304,6 +304,22 @@ class Task:
             db.cache[key] = df
         return df
 
+    def labels_at(self, db: Database, timestamps) -> pd.DataFrame:
+        """Labels computed by ``label_sql`` on ``db`` at any ``timestamps``, cleaned like :meth:`labels`.
+
+        Returns ``timestamp``, ``entity_col``, ``target_col``, sorted by timestamp and entity. Not
+        cached (callers cache what they derive). Supplied label tables have no query: ValueError.
+        """
+        if self.label_sql is None:
+            raise ValueError(f"Task {self.name!r} has supplied label tables and no label query; labels_at needs "
+                             "label_sql.")
+        if self.entity_table not in db:
+            raise SchemaError(f"Task {self.name!r}: entity table {self.entity_table!r} is not in the database; "
+                              f"tables are {db.table_names}.")
+        stamps = pd.DatetimeIndex(pd.unique(pd.DatetimeIndex(timestamps))).sort_values()
+        df = self.make_labels(db, stamps)[["timestamp", self.entity_col, self.target_col]]
+        return self._clean(db, df, "label history")
+
     def _clean(self, db: Database, df: pd.DataFrame, split: str) -> pd.DataFrame:
         ent, target = self.entity_col, self.target_col
         where = f"Task {self.name!r}, split {split!r}"

@@ -18,7 +18,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._tags import ClassifierTags, RegressorTags
 
 __all__ = ["FrameEncoder", "default_learner", "prepare_learner", "fit_learner", "learner_proba", "learner_values",
-           "TabPFNLearner", "importance_series", "prior_learner"]
+           "TabPFNLearner", "importance_series", "prior_learner", "check_label_history", "add_label_history"]
 
 
 class FrameEncoder:
@@ -57,6 +57,30 @@ class FrameEncoder:
     @property
     def categorical_indices_(self) -> list[int]:
         return [j for j, c in enumerate(self.columns_) if c in self.categories_]
+
+
+def check_label_history(est) -> None:
+    """Refuse ``label_history=True`` without a task: ``fit(X, y)`` gives no label query nor window,
+    and a guessed window would leak labels whose windows have not closed."""
+    if getattr(est, "label_history", False) and getattr(est, "task_", None) is None:
+        raise ValueError(
+            f"{type(est).__name__}(label_history=True) needs the task: call fit(db, task). fit(X, y) carries no label "
+            "query nor window, and the history of labels is only point-in-time with the task's own window."
+        )
+
+
+def add_label_history(est, frame: pd.DataFrame, X) -> pd.DataFrame:
+    """``frame`` with the entity's label history appended (``label_history.*`` columns) when
+    ``est.label_history`` is set; computed with ``est.task_`` on ``X.db`` (see
+    :mod:`skrel.features.label_history`)."""
+    if not getattr(est, "label_history", False):
+        return frame
+    from ..features.label_history import label_history_features
+
+    classes = est.classes_ if est.task_type_ == "binary" else None
+    hist = label_history_features(X, est.task_, classes=classes, horizon=est.horizon)
+    hist.index = frame.index
+    return pd.concat([frame, hist], axis=1)
 
 
 def _is_numeric(s: pd.Series) -> bool:

@@ -12,8 +12,8 @@ from sklearn.utils.validation import check_is_fitted
 from ..data import HORIZONS, SchemaError
 from ..features.entity import entity_columns, entity_frame
 from ._base import RelationalEstimator, seed_from
-from ._tabular import (FrameEncoder, default_learner, fit_learner, importance_series,
-                       learner_proba, learner_values, prior_learner)
+from ._tabular import (FrameEncoder, add_label_history, check_label_history, default_learner, fit_learner,
+                       importance_series, learner_proba, learner_values, prior_learner)
 
 __all__ = ["BaselineEstimator"]
 
@@ -47,6 +47,13 @@ class BaselineEstimator(RelationalEstimator):
     horizon : {"cutoff", "data"}, default="data"
         Where ages are counted from: each row's cutoff, or the earlier of it and the last time
         of the entity table (see :func:`skrel.data.horizon_cutoffs`).
+    label_history : bool, default=False
+        Append the entity's own label history (``label_history.*``: count, mean, last, mean of the
+        last 3 of its labels at the task's earlier cutoffs whose windows have closed, and days
+        since the last closed; :mod:`skrel.features.label_history`), computed with the task's
+        label query on each row's database. Needs ``fit(db, task)`` (``fit(X, y)`` raises: it has
+        no window), a binary or regression task with a label query. Not in the registry's search
+        space, whose searches call ``fit(X, y)``.
     n_jobs : int or None, default=None
         LightGBM threads (``None``: one, scikit-learn's meaning of ``None``; see
         :func:`~skrel.estimators._tabular.default_learner`).
@@ -82,26 +89,29 @@ class BaselineEstimator(RelationalEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
         "validation_fraction": [Interval(Real, 0, 1, closed="left"), None],
         "horizon": [StrOptions(set(HORIZONS))],
+        "label_history": ["boolean"],
         "n_jobs": [Interval(Integral, 1, None, closed="left"), None],
     }
 
     def __init__(self, n_estimators=1000, lr=0.03, num_leaves=31, n_iter_no_change=50, validation_fraction=0.1,
-                 horizon="data", n_jobs=None, task_type="auto", random_state=None, verbose=0):
+                 horizon="data", label_history=False, n_jobs=None, task_type="auto", random_state=None, verbose=0):
         self.n_estimators = n_estimators
         self.lr = lr
         self.num_leaves = num_leaves
         self.n_iter_no_change = n_iter_no_change
         self.validation_fraction = validation_fraction
         self.horizon = horizon
+        self.label_history = label_history
         self.n_jobs = n_jobs
         self.task_type = task_type
         self.random_state = random_state
         self.verbose = verbose
 
     def _fit(self, X, y, X_val, y_val):
+        check_label_history(self)
         self.entity_table_ = X.entity_table
         self.columns_ = entity_columns(X)
-        frame = entity_frame(X, self.columns_, self.horizon)
+        frame = add_label_history(self, entity_frame(X, self.columns_, self.horizon), X)
         self.feature_names_ = list(frame.columns)
         if not self.feature_names_:
             self.learner_ = self._prior()
@@ -134,7 +144,7 @@ class BaselineEstimator(RelationalEstimator):
             raise SchemaError(
                 f"X is over entity table {X.entity_table!r}, but the model was fitted on {self.entity_table_!r}."
             )
-        frame = entity_frame(X, self.columns_, self.horizon)
+        frame = add_label_history(self, entity_frame(X, self.columns_, self.horizon), X)
         if not self.feature_names_:
             return np.zeros((len(X), 1))
         return self.encoder_.transform(frame)

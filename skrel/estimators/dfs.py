@@ -17,8 +17,8 @@ from ..data import HORIZONS
 from ..features.dfs import ENGINES, DFSTransformer
 from ._base import RelationalEstimator, check_relational_X, seed_from
 from ._neural_tabular import NEURAL_LEARNERS, is_neural_learner
-from ._tabular import (FrameEncoder, TabPFNLearner, fit_learner, importance_series,
-                       learner_proba, learner_values, prepare_learner, prior_learner)
+from ._tabular import (FrameEncoder, TabPFNLearner, add_label_history, check_label_history, fit_learner,
+                       importance_series, learner_proba, learner_values, prepare_learner, prior_learner)
 
 __all__ = ["DFSEstimator", "DEFAULT_WINDOWS"]
 
@@ -104,6 +104,15 @@ class DFSEstimator(RelationalEstimator):
         the database cut at the val timestamp, ``benchmarks/horizon.py``) ``"data"`` scores better on
         driver-top3 and driver-position, worse on driver-dnf. See
         :class:`~skrel.features.DFSTransformer` and ``docs/point-in-time.md``.
+    label_history : bool, default=False
+        Append the entity's own label history to the DFS features (``label_history.*``: count,
+        mean, last, mean of the last 3 of its labels at the task's earlier cutoffs whose windows
+        have closed, and days since the last closed, counted from ``horizon``;
+        :mod:`skrel.features.label_history`), computed with the task's label query on each row's
+        database, so a label whose window reaches past the cutoff or past that database's data is
+        never used. Needs ``fit(db, task)`` (``fit(X, y)`` raises: it has no window), a binary or
+        regression task with a label query. Not in the registry's search space, whose searches
+        call ``fit(X, y)``.
     task_type : {"auto", "binary", "multiclass", "regression"}, default="auto"
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
@@ -116,7 +125,7 @@ class DFSEstimator(RelationalEstimator):
     module_ : torch.nn.Module
         The trained network of a neural learner (an AttributeError otherwise).
     feature_names_ : list of str
-        The features the learner sees (after pruning).
+        The features the learner sees (the DFS features after pruning, then ``label_history.*``).
     pruning_summary_ : pandas.DataFrame
         The pruned feature definitions (``feature``) and why (``reason``).
     feature_importances_ : pandas.Series
@@ -153,13 +162,15 @@ class DFSEstimator(RelationalEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
         "validation_fraction": [Interval(Real, 0, 1, closed="left"), None],
         "horizon": [StrOptions(set(HORIZONS))],
+        "label_history": ["boolean"],
     }
 
     def __init__(self, max_depth=2, agg_primitives=None, windows=DEFAULT_WINDOWS, tables=None, ignore_columns=None,
                  max_categories=0.5, engine="duckdb", max_features=500, memory_limit=None, temp_directory=None,
                  n_jobs=None,
                  learner=None, model_path=None, n_estimators=1000, lr=0.03, num_leaves=31, n_iter_no_change=50,
-                 validation_fraction=0.1, horizon="data", task_type="auto", random_state=None, verbose=0):
+                 validation_fraction=0.1, horizon="data", label_history=False, task_type="auto", random_state=None,
+                 verbose=0):
         self.max_depth = max_depth
         self.agg_primitives = agg_primitives
         self.windows = windows
@@ -179,6 +190,7 @@ class DFSEstimator(RelationalEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.validation_fraction = validation_fraction
         self.horizon = horizon
+        self.label_history = label_history
         self.task_type = task_type
         self.random_state = random_state
         self.verbose = verbose
@@ -200,10 +212,11 @@ class DFSEstimator(RelationalEstimator):
                                n_jobs=self.n_jobs)
 
     def _fit(self, X, y, X_val, y_val):
+        check_label_history(self)
         if self.learner == "tabpfn":
             TabPFNLearner(model_path=self.model_path)._check_path()  # fail before computing features
         self.transformer_ = self._make_transformer().fit(X, y)
-        frame = self.transformer_.transform(X)
+        frame = add_label_history(self, self.transformer_.transform(X), X)
         self.feature_names_ = list(frame.columns)
         self._log(f"{len(X)} rows x {frame.shape[1]} features")
         self.encoder_ = FrameEncoder().fit(frame)
@@ -222,7 +235,7 @@ class DFSEstimator(RelationalEstimator):
         self._log("done")
 
     def _matrix(self, X):
-        frame = self.transformer_.transform(X)
+        frame = add_label_history(self, self.transformer_.transform(X), X)
         if not self.feature_names_:
             return np.zeros((len(X), 1), dtype=np.float32)
         return self.encoder_.transform(frame)
@@ -248,9 +261,14 @@ class DFSEstimator(RelationalEstimator):
         return self.transformer_.pruning_summary_
 
     def get_feature_names_out(self, input_features=None):
-        """Names of the DFS features the learner sees."""
+        """Names of the features the learner sees: the DFS features, then the label history's."""
         check_is_fitted(self, "transformer_")
-        return self.transformer_.get_feature_names_out()
+        names = self.transformer_.get_feature_names_out()
+        if self.label_history:
+            from ..features.label_history import LABEL_HISTORY_FEATURES
+
+            names = np.concatenate([np.asarray(names, dtype=object), np.asarray(LABEL_HISTORY_FEATURES, dtype=object)])
+        return names
 
     # ------------------------------------------------------------------ loss surface (neural learners)
     def _has_network(self) -> bool:

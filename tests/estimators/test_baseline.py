@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_shop, shop_task
+from conftest import make_shop, shop_task, with_changes_after
 
 from skrel.data import Database, RelationalDataset, SchemaError
 from skrel.estimators.baseline import BaselineEstimator
@@ -108,3 +108,37 @@ def test_does_not_mutate_the_database(shop_binary):
     BaselineEstimator(**FAST).fit(db, task).predict(task.split(db, "test")[0])
     for t in db.table_names:
         pd.testing.assert_frame_equal(db[t].df, before[t])
+
+
+# ---------------------------------------------------------------- label history
+def test_label_history_features_are_appended(shop_regression):
+    from skrel.features.label_history import LABEL_HISTORY_FEATURES, label_history_features
+
+    db, task = shop_regression
+    est = BaselineEstimator(**FAST, label_history=True).fit(db, task)
+    assert est.feature_names_ == ["age", "country", "signup", *LABEL_HISTORY_FEATURES]
+    assert est.feature_importances_[list(LABEL_HISTORY_FEATURES)].sum() > 0
+    X, _ = task.split(db, "test_asof")
+    history = label_history_features(X, task, horizon=est.horizon).to_numpy()
+    np.testing.assert_array_equal(est._matrix(X)[:, 3:], history)
+    assert np.isfinite(est.predict(X)).all()
+
+
+def test_label_history_needs_the_task(shop_binary):
+    db, task = shop_binary
+    X, y = task.split(db, "train")
+    with pytest.raises(ValueError, match=r"label_history=True\) needs the task: call fit\(db, task\)"):
+        BaselineEstimator(**FAST, label_history=True).fit(X, y)
+    with pytest.raises(ValueError, match="label_history"):
+        BaselineEstimator(label_history="yes").fit(db, task)
+
+
+def test_label_history_predictions_ignore_rows_after_the_cutoff(shop_binary):
+    db, task = shop_binary
+    est = BaselineEstimator(**FAST, label_history=True).fit(db, task)
+    ids = db["users"].df["user_id"].to_numpy()
+    for day, seed in ((200, 0), (450, 1), (650, 2)):
+        t = pd.Timestamp("2020-01-01") + pd.Timedelta(days=day)
+        X = RelationalDataset(db, "users", ids, [t] * len(ids))
+        changed = with_changes_after(db, t, np.random.default_rng(seed))
+        np.testing.assert_array_equal(est.predict_proba(X.with_database(changed)), est.predict_proba(X))

@@ -191,3 +191,41 @@ def test_vocabulary_reaches_lightgbm(shop_binary):
     assert est.learner_.best_iteration_ < 300  # validation_fraction=0.1: the latest cutoffs stopped it
     with pytest.raises(TypeError, match="early_stopping_rounds"):
         DFSEstimator(early_stopping_rounds=5)
+
+
+# ---------------------------------------------------------------- label history
+def test_label_history_features_are_appended(shop_binary):
+    from skrel.features.label_history import LABEL_HISTORY_FEATURES, label_history_features
+
+    db, task = shop_binary
+    plain = DFSEstimator(**FAST).fit(db, task)
+    est = DFSEstimator(**FAST, label_history=True).fit(db, task)
+    assert est.feature_names_ == plain.feature_names_ + list(LABEL_HISTORY_FEATURES)
+    assert list(est.get_feature_names_out()) == est.feature_names_
+    assert list(est.feature_importances_.index) == est.feature_names_
+    X, _ = task.split(db, "test")
+    history = label_history_features(X, task, classes=est.classes_, horizon=est.horizon).to_numpy()
+    np.testing.assert_array_equal(est._matrix(X)[:, -len(LABEL_HISTORY_FEATURES):], history)
+    assert est.predict_proba(X).shape == (len(X), 2)
+
+
+def test_label_history_needs_the_task(shop_regression):
+    db, task = shop_regression
+    X, y = task.split(db, "train")
+    with pytest.raises(ValueError, match=r"label_history=True\) needs the task: call fit\(db, task\)"):
+        DFSEstimator(**FAST, label_history=True).fit(X, y)
+
+
+def test_label_history_predictions_ignore_rows_after_the_cutoff(shop_regression):
+    from conftest import with_changes_after
+
+    from skrel.data import RelationalDataset
+
+    db, task = shop_regression
+    est = DFSEstimator(**FAST, label_history=True).fit(db, task)
+    ids = db["users"].df["user_id"].to_numpy()
+    for day, seed in ((200, 0), (650, 2)):
+        t = pd.Timestamp("2020-01-01") + pd.Timedelta(days=day)
+        X = RelationalDataset(db, "users", ids, [t] * len(ids))
+        changed = with_changes_after(db, t, np.random.default_rng(seed))
+        np.testing.assert_allclose(est.predict(X.with_database(changed)), est.predict(X), rtol=1e-6)
