@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.utils._param_validation import InvalidParameterError
 
+from conftest import with_changes_after
 from skrel.data import Database, RelationalDataset
 from skrel.estimators._torch import AUTO_BATCH_CAP, activation_bytes
 from skrel.estimators.rdl import RDLEstimator, resolve_fanouts, seed_embeddings
@@ -59,25 +60,6 @@ def test_multiclass(shop_regression):
 
 
 # ---------------------------------------------------------------------- point in time
-def _with_changes_after(db: Database, t: pd.Timestamp, rng) -> Database:
-    """``db`` with its orders dated after ``t`` changed and new orders after ``t`` appended."""
-    orders = db["orders"].df.copy()
-    later = orders["at"] > t
-    orders.loc[later, "qty"] = rng.integers(50, 100, int(later.sum())).astype(float)
-    orders.loc[later, "user_id"] = rng.integers(0, 60, int(later.sum()))
-    n_new = 200
-    new = pd.DataFrame({
-        "order_id": np.arange(n_new) + 10_000,
-        "user_id": rng.integers(0, 60, n_new),
-        "item_id": rng.integers(0, 15, n_new),
-        "qty": rng.integers(1, 100, n_new).astype(float),
-        "at": t + pd.to_timedelta(rng.integers(1, 400, n_new), "D"),
-    })
-    return Database({"users": db["users"].df, "items": db["items"].df, "orders": pd.concat([orders, new])},
-                    primary_keys={"users": "user_id", "items": "item_id", "orders": "order_id"},
-                    foreign_keys={"orders": {"user_id": "users", "item_id": "items"}}, time_columns={"orders": "at"})
-
-
 @settings(max_examples=6, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(day=st.integers(30, 700), seed=st.integers(0, 1000))
@@ -86,7 +68,7 @@ def test_rows_after_the_cutoff_change_no_prediction(fitted_binary, shop_db, day,
     ids = shop_db["users"].df["user_id"].to_numpy()
     X = RelationalDataset(shop_db, "users", ids, [t] * len(ids))
     before = fitted_binary.predict_proba(X)
-    changed = _with_changes_after(shop_db, t, np.random.default_rng(seed))
+    changed = with_changes_after(shop_db, t, np.random.default_rng(seed))
     after = fitted_binary.predict_proba(X.with_database(changed))
     np.testing.assert_allclose(after, before, rtol=1e-6, atol=1e-7)
 
