@@ -71,8 +71,10 @@ def _default_meta_model(random_state):
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
 
+    # min_samples_leaf=4: with a few dozen bank tasks, deeper trees learn the noise of near-tied
+    # families (benchmarks/results/selector_loo.md compares the meta-models tried)
     return make_pipeline(SimpleImputer(strategy="median"),
-                         RandomForestClassifier(n_estimators=200, min_samples_leaf=2, random_state=random_state))
+                         RandomForestClassifier(n_estimators=200, min_samples_leaf=4, random_state=random_state))
 
 
 def meta_proba(tasks: pd.DataFrame, labels: pd.Series, columns, vec, task_type: str, meta_model=None,
@@ -93,7 +95,8 @@ def meta_proba(tasks: pd.DataFrame, labels: pd.Series, columns, vec, task_type: 
         Only bank tasks of the same kind (classification or regression) train the classifier,
         when there are at least four of them.
     meta_model : classifier, optional
-        Cloned and fitted (default: median imputation, then a 200-tree random forest).
+        Cloned and fitted (default: median imputation, then a 200-tree random forest with at
+        least 4 tasks per leaf).
     random_state : int
 
     Returns
@@ -159,7 +162,8 @@ class RelatronSelector(RelationalEstimator):
         The bank (a :class:`~skrel.selection.bank.PerformanceBank` or a parquet path; the bank
         shipped with skrel by default).
     meta_model : scikit-learn classifier or None, default=None
-        The meta-classifier (default: median imputation then a 200-tree random forest).
+        The meta-classifier (default: median imputation then a 200-tree random forest, at least
+        4 tasks per leaf).
     embedding_params : dict or None, default=None
         Extra keyword arguments of :func:`~skrel.selection.task_embedding` (e.g.
         ``{"components": ("homophily", "temporal", "scale")}`` for a faster, coarser embedding).
