@@ -51,7 +51,7 @@ def test_spark_agrees_synthetic(spark):
 
     db, tasks = make_synthetic(n_entities=40, n_rows=2000)
     X = few_cutoffs(tasks["synthetic"].split(db, "train")[0], 2)
-    a, _ = duckdb_and_spark(X, spark, max_depth=2, windows=[30])
+    a, _ = duckdb_and_spark(X, spark, max_depth=1, windows=[30])
     assert a.notna().to_numpy().mean() > 0.5
 
 
@@ -74,7 +74,7 @@ def test_spark_agrees_flights(spark):
         warnings.simplefilter("ignore", DanglingForeignKeyWarning)
         db, tasks = load_flights(n_planes=60, random_state=1)
     X = few_cutoffs(tasks["plane-cancel"].split(db, "train")[0], 2)
-    a, _ = duckdb_and_spark(X, spark, max_depth=2, windows=[7])
+    a, _ = duckdb_and_spark(X, spark, max_depth=1, windows=[7])
     assert a.filter(like="COUNT(flights").gt(0).any().any()
 
 
@@ -115,3 +115,11 @@ def test_spark_sql_is_spark_dialect():
     sql = compute_spark(db, t.schema_, t.features_, "users", X.entity_ids, X.cutoffs, return_sql=True)
     assert "EXCLUDE" not in sql and "//" not in sql and "::" not in sql and "fsum" not in sql
     assert "mode(" in sql and "max_by(" in sql and "named_struct(" in sql
+
+
+def test_estimator_passes_the_session_through_clone(spark):
+    from skrel.estimators import DFSEstimator
+
+    est = DFSEstimator(engine="spark", spark=spark, max_depth=1)
+    assert clone(est).spark is spark and est._make_transformer().spark is spark
+    assert pickle.loads(pickle.dumps(est)).spark is None
