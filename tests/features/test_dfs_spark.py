@@ -118,7 +118,7 @@ def test_spark_sql_is_spark_dialect():
 
 
 def test_estimator_passes_the_session_through_clone(spark):
-    from skrel.estimators import DFSEstimator
+    from skrel.estimators.dfs import DFSEstimator
 
     est = DFSEstimator(engine="spark", spark=spark, max_depth=1)
     assert clone(est).spark is spark and est._make_transformer().spark is spark
