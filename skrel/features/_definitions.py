@@ -230,6 +230,23 @@ def _object_kind(s: pd.Series) -> str:
     return "string"
 
 
+def _is_file(tab) -> bool:
+    from ..data.files import FileTable
+
+    return isinstance(tab, FileTable)
+
+
+def _arrow_kind(t) -> str:
+    """:func:`_object_kind` of a file table's column, from its Arrow type."""
+    import pyarrow as pa
+
+    if pa.types.is_nested(t):
+        return "container"
+    if pa.types.is_boolean(t):
+        return "boolean"
+    return "string"
+
+
 def infer_schema(
     db: Database,
     entity_table: str,
@@ -284,10 +301,11 @@ def infer_schema(
                 f"ignore_columns[{t!r}] names key or time column(s) {bad}; these define the relationships and "
                 "cannot be ignored (drop the table with `tables` instead)."
             )
-        missing = [c for c in cols if c not in tab.df.columns]
+        columns = tab.columns if _is_file(tab) else list(tab.df.columns)
+        missing = [c for c in cols if c not in columns]
         if missing:
             raise SchemaError(
-                f"ignore_columns[{t!r}] names unknown column(s) {missing}; columns are {list(tab.df.columns)}."
+                f"ignore_columns[{t!r}] names unknown column(s) {missing}; columns are {columns}."
             )
     out: dict[str, list[Column]] = {}
     pkeys: dict[str, str] = {}
@@ -303,12 +321,19 @@ def infer_schema(
         time_cols[name] = tab.time_col
         skip = set(ignore_columns.get(name, ()))
         cols = []
-        for col in tab.df.columns:
+        in_file = _is_file(tab)  # a table that stays in its file: types from its schema, counts by SQL
+        frame = tab.schema_frame if in_file else tab.df
+        for col in frame.columns:
             if col in skip:
                 continue
-            s = tab.df[col]
+            s = frame[col]
             dtype = s.dtype
-            kind = _object_kind(s) if dtype == object else None
+            if dtype != object:
+                kind = None
+            elif in_file:
+                kind = _arrow_kind(tab.arrow_type(col))
+            else:
+                kind = _object_kind(s)
             if pd.api.types.is_bool_dtype(dtype):
                 logical = "boolean"
             elif pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
@@ -344,11 +369,14 @@ def infer_schema(
             elif logical == "numeric":
                 tags = {"numeric"}
             elif logical == "categorical":
-                nonnull = s.dropna()
-                n_unique = nonnull.astype(str).nunique()
+                if in_file:
+                    n_unique, n_values = tab.string_stats(col)
+                else:
+                    nonnull = s.dropna()
+                    n_unique, n_values = nonnull.astype(str).nunique(), len(nonnull)
                 limit = max_categories if isinstance(max_categories, (int, np.integer)) and not isinstance(
                     max_categories, bool
-                ) else max_categories * len(nonnull)
+                ) else max_categories * n_values
                 if n_unique == 0 or n_unique > limit:
                     continue
                 tags = {"category"}

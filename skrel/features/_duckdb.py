@@ -125,11 +125,16 @@ def prepare_tables(db, schema: Schema, columns: dict[str, list[str]], dialect: D
     For Spark (``dialect=SPARK``) the frame always has the generated names, and times are
     converted here, to nullable int64 nanoseconds (Spark's timestamps are microseconds).
     """
+    from ..data.files import FileTable
+
     out, categories, names = {}, {}, {}
     for t, cols in columns.items():
-        df = db[t].df
         sql_names = {c: f"u{j}" for j, c in enumerate(cols)}
         names[t] = sql_names
+        if isinstance(db[t], FileTable) and dialect is DUCKDB:
+            out[t] = _file_view(db[t], schema, t, cols, sql_names)
+            continue
+        df = db[t].df
         converted = {}
         exprs = {}
         for c in cols:
@@ -172,6 +177,32 @@ def prepare_tables(db, schema: Schema, columns: dict[str, list[str]], dialect: D
         select.append("__pos" if positions else "CAST(0 AS BIGINT) AS __pos")
         out[t] = (frame, ", ".join(select))
     return out, categories, names
+
+
+def _file_view(tab, schema: Schema, t: str, cols: list[str], sql_names: dict[str, str]):
+    """``(relation, select)`` of a table that stays in its file: DuckDB reads it where it lies.
+
+    As :func:`prepare_tables`, but converted in SQL: times to nanoseconds, durations to seconds,
+    categorical values to their strings (not to codes: no pass over the file to collect the
+    categories; the outputs are the same strings).
+    """
+    positions = schema.time_cols[t] is None
+    select = []
+    for c in cols:
+        col = schema.column(t, c)
+        src = _q(c)
+        dtype = tab.schema_frame[c].dtype
+        if col.logical == "datetime":
+            e = f"epoch_ns({src})"
+        elif pd.api.types.is_timedelta64_dtype(dtype):
+            e = f"epoch({src})"
+        elif col.logical == "categorical" and dtype != object and "numeric" not in col.tags:
+            e = f"CAST({src} AS VARCHAR)"
+        else:
+            e = src
+        select.append(f"{e} AS {sql_names[c]}")
+    select.append("CAST(file_row_number AS BIGINT) AS __pos" if positions else "CAST(0 AS BIGINT) AS __pos")
+    return tab.relation(cols, row_number=positions), ", ".join(select)
 
 
 def _root(f: Feature) -> Identity | None:
@@ -606,7 +637,9 @@ def frame_rows(db, schema: Schema, entity_table: str, entity_ids, cutoffs):
     pairs = pd.DataFrame({"k": ids, "c": cuts})
     codes, uniq = pd.factorize(pd.MultiIndex.from_frame(pairs))
     keys = uniq.get_level_values(0).to_numpy()
-    pk_dtype = db[entity_table].df[schema.pkeys[entity_table]].dtype
+    etab = db[entity_table]
+    frame_of = etab.schema_frame if hasattr(etab, "schema_frame") else etab.df
+    pk_dtype = frame_of[schema.pkeys[entity_table]].dtype
     if pk_dtype.kind in "iu":
         keys = keys.astype(pk_dtype)
     frame = pd.DataFrame({"__r": np.arange(len(uniq), dtype=np.int64),
@@ -687,7 +720,7 @@ def compute_duckdb(db, schema: Schema, features: list[Feature], entity_table: st
         One column per feature (named as the feature), one row per input row; numeric features
         as ``dtype``, categorical ones as object (str or None), booleans as numbers (0/1).
     """
-    import duckdb
+    from ..data.files import FileTable, connect
 
     frame, codes = frame_rows(db, schema, entity_table, entity_ids, cutoffs)
     features = list(features)
@@ -708,10 +741,13 @@ def compute_duckdb(db, schema: Schema, features: list[Feature], entity_table: st
     # DuckDB spills to ./.tmp by default; a private temporary directory leaves nothing behind
     with tempfile.TemporaryDirectory(prefix="skrel-duckdb-") as spill:
         config["temp_directory"] = str(temp_directory) if temp_directory is not None else spill
-        con = duckdb.connect(config=config)
+        con = connect([db[t].path for t in tables if isinstance(db[t], FileTable)], config)
         try:
             con.execute("SET preserve_insertion_order = false")
             for t, (df, select) in tables.items():
+                if isinstance(df, str):  # a table that stays in its file: read where it lies
+                    con.execute(f"CREATE TEMP VIEW {table_sql[t]} AS SELECT {select} FROM {df}")
+                    continue
                 con.register(f"raw_{table_sql[t]}", df)
                 con.execute(f"CREATE TEMP VIEW {table_sql[t]} AS SELECT {select} FROM raw_{table_sql[t]}")
 

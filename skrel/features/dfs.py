@@ -471,14 +471,15 @@ class DFSTransformer(SessionParam, TransformerMixin, BaseEstimator):
                     f"Table {t!r} has primary key {tab.pkey!r} and time column {tab.time_col!r} in X's database, "
                     f"but {schema.pkeys[t]!r} and {schema.time_cols[t]!r} at fit."
                 )
+            frame = tab.schema_frame if hasattr(tab, "schema_frame") else tab.df  # a file table: its schema
             for c in cols:
-                if c not in tab.df.columns:
+                if c not in frame.columns:
                     raise SchemaError(f"Column {t}.{c}, used by the fitted features, is not in X's database.")
                 fitted = schema.column(t, c).logical
-                now = _logical_of(tab.df[c])
+                now = _logical_of(frame[c])
                 if now != fitted and not (now == "categorical-or-boolean" and fitted in ("categorical", "boolean")):
                     raise SchemaError(
-                        f"Column {t}.{c} was {fitted} at fit but has dtype {tab.df[c].dtype} in X's database."
+                        f"Column {t}.{c} was {fitted} at fit but has dtype {frame[c].dtype} in X's database."
                     )
         for r in schema.relationships:
             if r.child in self._columns and db[r.child].fkeys.get(r.fk) != r.parent:
@@ -524,7 +525,7 @@ def _check_X(X) -> RelationalDataset:
 
 def _check_entities(X: RelationalDataset) -> None:
     table = X.db[X.entity_table]
-    known = pd.Index(table.df[table.pkey])
+    known = pd.Index(table.column(table.pkey) if hasattr(table, "column") else table.df[table.pkey])
     ids = np.asarray(X.entity_ids)
     try:
         pos = known.get_indexer(ids)
