@@ -19,7 +19,9 @@ Who reads the file where it lies, and who loads it:
   use and keeps it: those families need every row in memory, as with in-memory tables.
 
 Pickling a file table sends its path and time bound, not its rows: a worker of a parallel search
-reopens the file (it must reach the same path).
+reopens the file (it must reach the same path). A file is identified by its path, size and
+modification time when opened: rewriting it under an open database is not detected (caches keyed
+by the database would then be stale); open the database again instead.
 """
 
 from __future__ import annotations

@@ -15,7 +15,11 @@ the driver); Spark's own memory is the session's configuration.
 
 Values. The same as DuckDB's but for floating-point rounding: Spark's ``sum``/``avg`` add in
 partition order without compensation, DuckDB's ``fsum`` is compensated, so sums and means agree
-to about 1e-12 relative, not to the last bit; every other primitive is exact.
+to rounding (within 1e-9 relative on every test database), not to the last bit; every other
+primitive gives the same values.
+
+Not done: tables that stay in Parquet files (:class:`~skrel.data.files.FileTable`) are loaded on
+the driver and sent like in-memory ones (Spark does not read the files where they lie).
 """
 
 from __future__ import annotations
