@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -130,7 +131,11 @@ def run_engine(engine: str, size: int, args, out: Path) -> dict:
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
-    return {"error": (proc.stderr or proc.stdout)[-1500:]}
+    text = (proc.stderr or "") + (proc.stdout or "")
+    # the first exception, not the tail of a Java stack trace
+    causes = [ln.strip() for ln in text.splitlines()
+              if re.search(r"(Exception|Error)\b", ln) and not ln.lstrip().startswith("at ")]
+    return {"error": (" | ".join(causes[:3]) or text[-500:])[:600]}
 
 
 def compare(a_path: Path, b_path: Path) -> str:
