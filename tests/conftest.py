@@ -193,3 +193,37 @@ def tiny_bank():
 def make_tiny_task():
     """``make_tiny_task(homophily, task_type, seed) -> (db, task)``."""
     return tiny_task
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session for every Spark test (2 cores, 2 shuffle partitions, no UI).
+
+    Skips without pyspark or Java; under CI (``SKREL_REQUIRE_SPARK=1``, set by ``.ci/run``) fails instead.
+    """
+    from skrel.features._spark import java_available
+
+    required = os.environ.get("SKREL_REQUIRE_SPARK") == "1"
+    reason = None
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        reason = "pyspark is not installed (pip install 'skrel[spark]')"
+    if reason is None and not java_available():
+        reason = "no Java runtime (JAVA_HOME or java on PATH); see .ci/java.sh"
+    if reason is not None:
+        if required:
+            pytest.fail(f"SKREL_REQUIRE_SPARK=1 but {reason}.")
+        pytest.skip(reason)
+    from pyspark.sql import SparkSession
+
+    session = (SparkSession.builder.master("local[2]").appName("skrel-tests")
+               .config("spark.sql.shuffle.partitions", "2")
+               .config("spark.default.parallelism", "2")
+               .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false")
+               .config("spark.driver.memory", "1g")
+               .getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

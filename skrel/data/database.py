@@ -220,6 +220,8 @@ def _token(t: "Table") -> tuple:
     Arrow array when a frame changes without writing into a numpy buffer; buffers themselves are
     read-only. Holding the objects (not their ids) keeps an id from being reused.
     """
+    if _is_file(t):  # rows in a file: identified by the file and its time bound
+        return (t,), (t.pkey, t.time_col, tuple(t.fkeys.items()), t.identity())
     df = t.df
     mgr = getattr(df, "_mgr", None)
     blocks = getattr(mgr, "blocks", None)
@@ -233,6 +235,17 @@ def _token(t: "Table") -> tuple:
         if not isinstance(values, np.ndarray):
             objs.append(getattr(values, "_pa_array", None))
     return tuple(objs), (t.pkey, t.time_col, tuple(t.fkeys.items()))
+
+
+def _is_file(t) -> bool:
+    """Is ``t`` a table that stays in its file (:class:`~skrel.data.files.FileTable`)?"""
+    from .files import FileTable
+
+    return isinstance(t, FileTable)
+
+
+def _columns(t) -> list:
+    return t.columns if _is_file(t) else list(t.df.columns)
 
 
 def _same(a: tuple, b: tuple) -> bool:
@@ -359,7 +372,12 @@ class Database:
         for name, t in tables.items():
             if not isinstance(name, str) or not name:
                 raise SchemaError(f"Table names must be non-empty strings, got {name!r}.")
-            if isinstance(t, Table):
+            if _is_file(t):
+                if name in primary_keys or name in foreign_keys or name in time_columns:
+                    raise SchemaError(f"Table {name!r} is a FileTable with its own schema; do not also give it in "
+                                      "primary_keys / foreign_keys / time_columns.")
+                built[name] = t  # never modified: its rows stay in the file
+            elif isinstance(t, Table):
                 if name in primary_keys or name in foreign_keys or name in time_columns:
                     raise SchemaError(
                         f"Table {name!r} is a Table with its own schema; do not also give it in "
@@ -390,16 +408,16 @@ class Database:
                 )
             lower[name.lower()] = name
         for name, t in self.tables.items():
-            df = t.df
-            if len(df) == 0:
+            if len(t) == 0:
                 raise SchemaError(f"Table {name!r} is empty (0 rows). Drop it from the database or give it rows.")
-            bad = [c for c in df.columns if not isinstance(c, str)]
+            columns = _columns(t)
+            bad = [c for c in columns if not isinstance(c, str)]
             if bad:
                 raise SchemaError(
                     f"Table {name!r} has {len(bad)} non-string column name(s) (first: {bad[:5]}); column names "
                     "must be strings. Rename them, e.g. df.columns = [str(c) for c in df.columns]."
                 )
-            cols = list(df.columns)
+            cols = list(columns)
             if "" in cols:
                 raise SchemaError(
                     f"Table {name!r} has a column named '' (the empty string) at position {cols.index('')}; "
@@ -414,10 +432,10 @@ class Database:
                     )
                 seen[c.lower()] = c
             for role, col in (("primary key", t.pkey), ("time column", t.time_col)):
-                if col is not None and col not in df.columns:
+                if col is not None and col not in cols:
                     raise SchemaError(f"Table {name!r} has no column {col!r} (its {role}); columns are {cols}.")
             for col in t.fkeys:
-                if col not in df.columns:
+                if col not in cols:
                     raise SchemaError(f"Table {name!r} has no column {col!r} (a foreign key); columns are {cols}.")
             if t.pkey is not None:
                 self._check_pkey(name, t)
@@ -438,6 +456,8 @@ class Database:
                 self._check_fkey(name, t, col, ref)
 
     def _check_pkey(self, name: str, t: Table) -> None:
+        if _is_file(t):
+            return self._check_file_pkey(name, t)
         key = t.df[t.pkey]
         nulls = int(key.isna().sum())
         if nulls:
@@ -454,7 +474,53 @@ class Database:
                 f"(first: {values}). Primary keys must be unique."
             )
 
+    def _check_file_pkey(self, name: str, t) -> None:
+        """The primary key of a file table, checked by SQL on the file."""
+        k = '"' + t.pkey.replace('"', '""') + '"'
+        r = t.query(f"SELECT count(*) - count({k}) AS nulls, count({k}) - count(DISTINCT {k}) AS dups FROM {{t}}")
+        nulls, dups = int(r["nulls"].iloc[0]), int(r["dups"].iloc[0])
+        if nulls:
+            raise SchemaError(f"Primary key {name}.{t.pkey} has {nulls} null value(s) in {t.path}. "
+                              "Fill or drop those rows.")
+        if dups:
+            first = t.query(f"SELECT {k} AS v FROM {{t}} GROUP BY {k} HAVING count(*) > 1 ORDER BY {k} LIMIT 5")["v"]
+            raise SchemaError(f"Primary key {name}.{t.pkey} has {dups} duplicate value(s) in {t.path} "
+                              f"(first: {first.tolist()}). Primary keys must be unique.")
+
+    def _check_file_fkey(self, name: str, t, col: str, ref: str) -> None:
+        """A foreign key of (or to) a file table, checked by SQL (an anti-join) on the files."""
+        from .files import connect, register_table
+
+        target = self.tables[ref]
+        paths = [x.path for x in (t, target) if _is_file(x)]
+        con = connect(paths)
+        try:
+            register_table(con, "child", t)
+            if _is_file(target):
+                register_table(con, "parent", target)
+            else:
+                con.register("parent", target.df[[target.pkey]])
+            c, k = '"' + col.replace('"', '""') + '"', '"' + target.pkey.replace('"', '""') + '"'
+            sql = (f"SELECT c.{c} AS v FROM child c ANTI JOIN parent p ON c.{c} = p.{k} "
+                   f"WHERE c.{c} IS NOT NULL")
+            try:
+                n_bad = int(con.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0])
+                first = con.execute(f"SELECT DISTINCT v FROM ({sql}) ORDER BY v LIMIT 5").df()["v"].tolist() \
+                    if n_bad else []
+            except Exception as exc:  # incomparable types
+                raise SchemaError(f"Foreign key {name}.{col} cannot be compared with {ref}.{target.pkey}: {exc}") \
+                    from None
+        finally:
+            con.close()
+        if n_bad:
+            raise SchemaError(
+                f"Foreign key {name}.{col} has {n_bad} value(s) with no matching {ref}.{target.pkey} "
+                f"(first: {first}). Fix the data (a file table's values cannot be set to missing in place)."
+            )
+
     def _check_fkey(self, name: str, t: Table, col: str, ref: str) -> None:
+        if _is_file(t) or _is_file(self.tables[ref]):
+            return self._check_file_fkey(name, t, col, ref)
         values = t.df[col]
         target = self.tables[ref].df[self.tables[ref].pkey]
         present = values.notna().to_numpy()
@@ -492,6 +558,20 @@ class Database:
         aware, naive = [], []
         for name, t in self.tables.items():
             if t.time_col is None:
+                continue
+            if _is_file(t):
+                dtype = t.schema_frame[t.time_col].dtype
+                if isinstance(dtype, pd.DatetimeTZDtype):
+                    raise SchemaError(f"Time column {name}.{t.time_col} of {t.path} is timezone-aware; a file "
+                                      "table's times must be naive (UTC). Rewrite it without a timezone.")
+                if pd.api.types.is_datetime64_any_dtype(dtype):
+                    naive.append(name)
+                else:
+                    raise SchemaError(
+                        f"Time column {name}.{t.time_col} of {t.path} has type {t.arrow_type(t.time_col)}; a file "
+                        "table's time column must be a Parquet timestamp. Rewrite the file with the column as "
+                        "timestamps (e.g. pd.to_datetime) or read it into memory with load_directory."
+                    )
                 continue
             raw = t.df[t.time_col]
             if isinstance(raw.dtype, pd.DatetimeTZDtype):
@@ -536,7 +616,8 @@ class Database:
     @property
     def min_time(self) -> pd.Timestamp:
         """Earliest time over all time columns."""
-        times = [t.df[t.time_col].min() for t in self.tables.values() if t.time_col is not None]
+        times = [t.time_range()[0] if _is_file(t) else t.df[t.time_col].min()
+                 for t in self.tables.values() if t.time_col is not None]
         times = [x for x in times if pd.notna(x)]
         return min(times) if times else pd.NaT
 
@@ -548,7 +629,8 @@ class Database:
     def last_time(self, tables=None) -> pd.Timestamp:
         """Latest time over the time columns of ``tables`` (all tables by default); NaT without any."""
         chosen = self.tables.values() if tables is None else (self.tables[n] for n in tables)
-        times = [t.df[t.time_col].max() for t in chosen if t.time_col is not None]
+        times = [t.time_range()[1] if _is_file(t) else t.df[t.time_col].max()
+                 for t in chosen if t.time_col is not None]
         times = [x for x in times if pd.notna(x)]
         return max(times) if times else pd.NaT
 
@@ -573,6 +655,9 @@ class Database:
             return cached
         tables = {}
         for name, tab in self.tables.items():
+            if _is_file(tab):
+                tables[name] = tab.cut(t)
+                continue
             df = tab.df
             if tab.time_col is not None:
                 df = df.take(np.flatnonzero((df[tab.time_col] <= t).to_numpy()))
@@ -580,7 +665,8 @@ class Database:
                 df = df.copy(deep=False)  # shares the read-only buffers, not the frame
             tables[name] = Table(df, tab.pkey, dict(tab.fkeys), tab.time_col)
         out = Database._trusted(tables, self.dangling, store=self._cache_store, namespace=(self._cache_ns, key))
-        out._shared_tables = frozenset(n for n, tab in self.tables.items() if tab.time_col is None)
+        out._shared_tables = frozenset(n for n, tab in self.tables.items()
+                                       if tab.time_col is None and not _is_file(tab))
         self.cache[key] = out
         return out
 
@@ -611,7 +697,8 @@ class Database:
     def _freeze(self, owned: bool, names=None) -> None:
         """Make the tables read-only and record their structural tokens."""
         for name in self.tables if names is None else names:
-            _protect(self.tables[name].df, owned)
+            if not _is_file(self.tables[name]):  # a file table's rows are read-only once read
+                _protect(self.tables[name].df, owned)
         self._tokens = {name: _token(t) for name, t in self.tables.items()}
 
     def _check_unchanged(self) -> None:
@@ -628,6 +715,8 @@ class Database:
                 return
             for name in changed:
                 t = self.tables[name]
+                if _is_file(t):
+                    continue
                 if name not in tokens or t.df is not tokens[name][0][0]:
                     t.df = t.df.copy()  # a new frame: take a copy, as the constructor does
                     _protect(t.df, owned=True)
@@ -669,7 +758,8 @@ class Database:
         it was cut from (those without a time column).
         """
         shared = getattr(self, "_shared_tables", frozenset())
-        return int(sum(estimate_nbytes(t.df) for n, t in self.tables.items() if n not in shared))
+        return int(sum(estimate_nbytes(t.df) for n, t in self.tables.items()
+                       if n not in shared and (not _is_file(t) or t.loaded)))
 
     # ------------------------------------------------------------------ identity and pickling
     @property
@@ -680,6 +770,10 @@ class Database:
             h = hashlib.blake2b(digest_size=16)
             for name in sorted(self.tables):
                 t = self.tables[name]
+                if _is_file(t):  # the file (path, size, modification time) and the time bound, not the rows
+                    h.update(repr((name, t.pkey, sorted(t.fkeys.items()), t.time_col, t.columns,
+                                   t.identity())).encode())
+                    continue
                 h.update(repr((name, t.pkey, sorted(t.fkeys.items()), t.time_col, list(t.df.columns))).encode())
                 h.update(repr([str(d) for d in t.df.dtypes]).encode())
                 h.update(_hash_rows(t.df))
@@ -746,6 +840,14 @@ class Database:
         from .sql import from_sql
 
         return from_sql(url, **kwargs)
+
+    @classmethod
+    def from_parquet(cls, path, schema=None, **kwargs) -> "Database":
+        """Tables from Parquet files; the large ones stay in their files. See
+        :func:`skrel.data.files.from_parquet` and :class:`skrel.data.files.FileTable`."""
+        from .files import from_parquet
+
+        return from_parquet(path, schema, **kwargs)
 
     @classmethod
     def from_relbench(cls, rdb, **kwargs) -> "Database":

@@ -241,18 +241,18 @@ class Task:
         name and as ``db.<name>``; a table of ``db`` named ``timestamps`` (in any case) is only
         visible as ``db.timestamps``.
         """
-        import duckdb
+        from .files import connect, register_table
 
-        con = duckdb.connect()
+        con = connect([t.path for t in db.tables.values() if hasattr(t, "path")])
         try:
             con.execute("CREATE SCHEMA db")
             for i, (name, t) in enumerate(db.tables.items()):
                 hidden = f"__skrel_table_{i}"
-                con.register(hidden, t.df)
+                register_table(con, hidden, t)  # a file table is read where it lies
                 quoted = '"' + name.replace('"', '""') + '"'
                 con.execute(f"CREATE VIEW db.{quoted} AS SELECT * FROM {hidden}")
                 if name.lower() != "timestamps":
-                    con.register(name, t.df)
+                    register_table(con, name, t)
             con.register("timestamps", pd.DataFrame({"timestamp": pd.DatetimeIndex(cutoffs).astype("datetime64[ns]")}))
             seconds = int(self.window.total_seconds())
             sql = self.label_sql.replace("{window}", f"INTERVAL '{seconds} seconds'")

@@ -14,7 +14,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ..data import HORIZONS
-from ..features.dfs import ENGINES, DFSTransformer
+from ..features.dfs import ENGINES, DFSTransformer, SessionParam
 from ._base import RelationalEstimator, check_relational_X, seed_from
 from ._neural_tabular import NEURAL_LEARNERS, is_neural_learner
 from ._tabular import (FrameEncoder, TabPFNLearner, add_label_history, check_label_history, fit_learner,
@@ -28,7 +28,7 @@ logger = logging.getLogger("skrel.estimators.dfs")
 DEFAULT_WINDOWS = (30, 90, 365)
 
 
-class DFSEstimator(RelationalEstimator):
+class DFSEstimator(SessionParam, RelationalEstimator):
     """Point-in-time deep feature synthesis (featuretools' semantics, DuckDB speed) + a learner.
 
     A classifier or a regressor as the task says: ``fit(db, task)`` (the task's val split drives
@@ -47,7 +47,11 @@ class DFSEstimator(RelationalEstimator):
         :class:`~skrel.features.DFSTransformer` alone has no window by default.)
     tables, ignore_columns, max_categories
         Which tables and columns to use; see :class:`~skrel.features.DFSTransformer`.
-    engine : {"duckdb", "featuretools"}, default="duckdb"
+    engine : {"duckdb", "spark", "featuretools"}, default="duckdb"
+        Where features are computed; see :class:`~skrel.features.DFSTransformer`.
+    spark : pyspark.sql.SparkSession or None, default=None
+        The session of ``engine="spark"`` (``None``: the active one, else a new ``local[*]``
+        one). Cloning keeps it; pickling drops it.
     max_features : int or None, default=500
         Feature budget: constant and duplicate features are dropped, and when more remain,
         near-duplicates and then the least important on a sample (a small LightGBM's gain,
@@ -150,6 +154,7 @@ class DFSEstimator(RelationalEstimator):
         "ignore_columns": [dict, None],
         "max_categories": [Interval(Integral, 1, None, closed="left"), Interval(Real, 0, 1, closed="right")],
         "engine": [StrOptions(set(ENGINES))],
+        "spark": "no_validation",
         "max_features": [Interval(Integral, 1, None, closed="left"), None],
         "memory_limit": [str, Interval(Integral, 1, None, closed="left"), None],
         "temp_directory": [str, os.PathLike, None],
@@ -166,8 +171,8 @@ class DFSEstimator(RelationalEstimator):
     }
 
     def __init__(self, max_depth=2, agg_primitives=None, windows=DEFAULT_WINDOWS, tables=None, ignore_columns=None,
-                 max_categories=0.5, engine="duckdb", max_features=500, memory_limit=None, temp_directory=None,
-                 n_jobs=None,
+                 max_categories=0.5, engine="duckdb", spark=None, max_features=500, memory_limit=None,
+                 temp_directory=None, n_jobs=None,
                  learner=None, model_path=None, n_estimators=1000, lr=0.03, num_leaves=31, n_iter_no_change=50,
                  validation_fraction=0.1, horizon="data", label_history=False, task_type="auto", random_state=None,
                  verbose=0):
@@ -178,6 +183,7 @@ class DFSEstimator(RelationalEstimator):
         self.ignore_columns = ignore_columns
         self.max_categories = max_categories
         self.engine = engine
+        self.spark = spark
         self.max_features = max_features
         self.memory_limit = memory_limit
         self.temp_directory = temp_directory
@@ -200,7 +206,7 @@ class DFSEstimator(RelationalEstimator):
         return DFSTransformer(
             max_depth=self.max_depth, agg_primitives=self.agg_primitives, windows=self.windows, tables=self.tables,
             ignore_columns=self.ignore_columns, max_categories=self.max_categories, engine=self.engine,
-            max_features=self.max_features, memory_limit=self.memory_limit, temp_directory=self.temp_directory,
+            spark=self.spark, max_features=self.max_features, memory_limit=self.memory_limit, temp_directory=self.temp_directory,
             n_jobs=self.n_jobs, dtype="float32", random_state=seed_from(self.random_state), horizon=self.horizon,
             verbose=self.verbose,
         )

@@ -71,6 +71,8 @@ class Primitive:
     sql : str
         DuckDB aggregate over the values ``{x}`` of the rows of a group; ``{order}`` is an
         expression ordering the rows by time (then primary key), or by position.
+    spark : str
+        The same aggregate in Spark SQL (the ``"spark"`` engine).
     since_cutoff : bool
         The SQL aggregate is a time in nanoseconds and the feature is the seconds from it to
         the cutoff (``time_since_last``).
@@ -84,27 +86,38 @@ class Primitive:
     stack_on_exclude: tuple
     featuretools: str
     sql: str
+    spark: str
     since_cutoff: bool = False
 
 
 _PRIMITIVES = [
-    Primitive("count", "index", "numeric", 0.0, False, (), "Count", "count(*)"),
-    Primitive("max", "numeric", "numeric", np.nan, False, (), "Max", "CAST(max({x}) AS DOUBLE)"),
-    Primitive("mean", "numeric", "numeric", np.nan, True, (), "Mean", "fsum(CAST({x} AS DOUBLE)) / count({x})"),
-    Primitive("min", "numeric", "numeric", np.nan, False, (), "Min", "CAST(min({x}) AS DOUBLE)"),
-    # the most frequent value, ties to the smallest (pandas' Series.mode()[0])
+    Primitive("count", "index", "numeric", 0.0, False, (), "Count", "count(*)", spark="count(*)"),
+    Primitive("max", "numeric", "numeric", np.nan, False, (), "Max", "CAST(max({x}) AS DOUBLE)",
+              spark="CAST(max({x}) AS DOUBLE)"),
+    # Spark: avg, not sum / count (a division by zero is an error under ANSI mode); its sum is
+    # not compensated (DuckDB's fsum is), so the two agree to rounding, not to the last bit
+    Primitive("mean", "numeric", "numeric", np.nan, True, (), "Mean", "fsum(CAST({x} AS DOUBLE)) / count({x})",
+              spark="avg(CAST({x} AS DOUBLE))"),
+    Primitive("min", "numeric", "numeric", np.nan, False, (), "Min", "CAST(min({x}) AS DOUBLE)",
+              spark="CAST(min({x}) AS DOUBLE)"),
+    # the most frequent value, ties to the smallest (pandas' Series.mode()[0]; Spark's
+    # deterministic mode, Spark >= 4.0)
     Primitive("mode", "category", "input", np.nan, True, (), "Mode",
               "list_min(list_transform(map_entries(list_aggregate(list({x}), 'histogram')), "
-              "lambda e: {{'n': -CAST(e.value AS BIGINT), 'k': e.key}})).k"),
+              "lambda e: {{'n': -CAST(e.value AS BIGINT), 'k': e.key}})).k",
+              spark="mode({x}, true)"),
     # list(x), not count(DISTINCT x) or histogram(x): DuckDB plans those as extra pipelines;
     # missing with no rows, 0 with rows whose values are all missing (featuretools')
     Primitive("num_unique", "category", "numeric", np.nan, False, (), "NumUnique",
-              "CASE WHEN count(*) > 0 THEN length(list_distinct(list({x}))) END"),
-    Primitive("std", "numeric", "numeric", np.nan, False, (), "Std", "stddev_samp(CAST({x} AS DOUBLE))"),
-    Primitive("sum", "numeric", "numeric", 0.0, False, ("count",), "Sum", "fsum(CAST({x} AS DOUBLE))"),
+              "CASE WHEN count(*) > 0 THEN length(list_distinct(list({x}))) END",
+              spark="CASE WHEN count(*) > 0 THEN size(collect_set({x})) END"),
+    Primitive("std", "numeric", "numeric", np.nan, False, (), "Std", "stddev_samp(CAST({x} AS DOUBLE))",
+              spark="stddev_samp(CAST({x} AS DOUBLE))"),
+    Primitive("sum", "numeric", "numeric", 0.0, False, ("count",), "Sum", "fsum(CAST({x} AS DOUBLE))",
+              spark="sum(CAST({x} AS DOUBLE))"),
     # the value in the last row (by time, then primary key; by position without a time column)
     Primitive("time_since_last", "time_index", "numeric", np.nan, True, (), "TimeSinceLast",
-              "arg_max_null({x}, {order})", since_cutoff=True),
+              "arg_max_null({x}, {order})", spark="max_by({x}, {order})", since_cutoff=True),
 ]
 
 #: Aggregation primitives by featuretools' name.
@@ -217,6 +230,23 @@ def _object_kind(s: pd.Series) -> str:
     return "string"
 
 
+def _is_file(tab) -> bool:
+    from ..data.files import FileTable
+
+    return isinstance(tab, FileTable)
+
+
+def _arrow_kind(t) -> str:
+    """:func:`_object_kind` of a file table's column, from its Arrow type."""
+    import pyarrow as pa
+
+    if pa.types.is_nested(t):
+        return "container"
+    if pa.types.is_boolean(t):
+        return "boolean"
+    return "string"
+
+
 def infer_schema(
     db: Database,
     entity_table: str,
@@ -271,10 +301,11 @@ def infer_schema(
                 f"ignore_columns[{t!r}] names key or time column(s) {bad}; these define the relationships and "
                 "cannot be ignored (drop the table with `tables` instead)."
             )
-        missing = [c for c in cols if c not in tab.df.columns]
+        columns = tab.columns if _is_file(tab) else list(tab.df.columns)
+        missing = [c for c in cols if c not in columns]
         if missing:
             raise SchemaError(
-                f"ignore_columns[{t!r}] names unknown column(s) {missing}; columns are {list(tab.df.columns)}."
+                f"ignore_columns[{t!r}] names unknown column(s) {missing}; columns are {columns}."
             )
     out: dict[str, list[Column]] = {}
     pkeys: dict[str, str] = {}
@@ -290,12 +321,19 @@ def infer_schema(
         time_cols[name] = tab.time_col
         skip = set(ignore_columns.get(name, ()))
         cols = []
-        for col in tab.df.columns:
+        in_file = _is_file(tab)  # a table that stays in its file: types from its schema, counts by SQL
+        frame = tab.schema_frame if in_file else tab.df
+        for col in frame.columns:
             if col in skip:
                 continue
-            s = tab.df[col]
+            s = frame[col]
             dtype = s.dtype
-            kind = _object_kind(s) if dtype == object else None
+            if dtype != object:
+                kind = None
+            elif in_file:
+                kind = _arrow_kind(tab.arrow_type(col))
+            else:
+                kind = _object_kind(s)
             if pd.api.types.is_bool_dtype(dtype):
                 logical = "boolean"
             elif pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
@@ -331,11 +369,14 @@ def infer_schema(
             elif logical == "numeric":
                 tags = {"numeric"}
             elif logical == "categorical":
-                nonnull = s.dropna()
-                n_unique = nonnull.astype(str).nunique()
+                if in_file:
+                    n_unique, n_values = tab.string_stats(col)
+                else:
+                    nonnull = s.dropna()
+                    n_unique, n_values = nonnull.astype(str).nunique(), len(nonnull)
                 limit = max_categories if isinstance(max_categories, (int, np.integer)) and not isinstance(
                     max_categories, bool
-                ) else max_categories * len(nonnull)
+                ) else max_categories * n_values
                 if n_unique == 0 or n_unique > limit:
                     continue
                 tags = {"category"}

@@ -28,9 +28,10 @@ from collections import OrderedDict
 import numpy as np
 import pandas as pd
 
-from ._definitions import AGG_PRIMITIVES, Aggregation, Direct, Feature, Identity, Schema, as_seconds, used_columns
+from ._definitions import (AGG_PRIMITIVES, Aggregation, Direct, Feature, Identity, Primitive, Schema, as_seconds,
+                           used_columns)
 
-__all__ = ["compute_duckdb", "prepare_tables"]
+__all__ = ["compute_duckdb", "prepare_tables", "Dialect", "DUCKDB", "SPARK"]
 
 logger = logging.getLogger("skrel.features.duckdb")
 
@@ -41,10 +42,65 @@ def _q(name: str) -> str:
     return '"' + str(name).replace('"', '""') + '"'
 
 
-def _lit(value) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "NULL"
-    return repr(float(value))
+class Dialect:
+    """What the compiled SQL spells differently per engine; this one is DuckDB's.
+
+    The compiler writes one plan; the few constructs that differ between DuckDB and Spark SQL
+    (aggregates, integer division, struct literals, "every column but these") go through here.
+    """
+
+    name = "duckdb"
+    #: The type categorical features are cast to.
+    string_type = "VARCHAR"
+    #: End the query with ``ORDER BY __r`` (free in DuckDB; a global sort in Spark, and the
+    #: rows are put in order by ``__r`` after fetching anyway).
+    order_rows = True
+
+    def aggregate(self, p: Primitive) -> str:
+        return p.sql
+
+    def int_div(self, a: str, b) -> str:
+        return f"({a}) // {b}"
+
+    def struct(self, fields: dict[str, str]) -> str:
+        return "{" + ", ".join(f"'{k}': {v}" for k, v in fields.items()) + "}"
+
+    def literal(self, value) -> str:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return "NULL"
+        return repr(float(value))
+
+    def star_except(self, alias: str, columns: list[str], excluded: list[str]) -> str:
+        return f"{alias}.* EXCLUDE ({', '.join(excluded)})"
+
+
+class SparkDialect(Dialect):
+    """Spark SQL (Spark >= 4.0: ``mode(x, true)``); valid with and without ANSI mode."""
+
+    name = "spark"
+    string_type = "STRING"
+    order_rows = False
+
+    def aggregate(self, p: Primitive) -> str:
+        return p.spark
+
+    def int_div(self, a: str, b) -> str:
+        return f"({a}) div {b}"  # truncates toward zero, as DuckDB's //
+
+    def struct(self, fields: dict[str, str]) -> str:
+        return "named_struct(" + ", ".join(f"'{k}', {v}" for k, v in fields.items()) + ")"
+
+    def literal(self, value) -> str:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return "NULL"
+        return f"CAST({float(value)!r} AS DOUBLE)"  # a bare 0.0 is a DECIMAL in Spark
+
+    def star_except(self, alias: str, columns: list[str], excluded: list[str]) -> str:
+        return ", ".join(f"{alias}.{c}" for c in columns if c not in set(excluded))
+
+
+DUCKDB = Dialect()
+SPARK = SparkDialect()
 
 
 def _strings(s: pd.Series) -> pd.Series:
@@ -53,8 +109,8 @@ def _strings(s: pd.Series) -> pd.Series:
     return s.astype(object).where(s.notna(), None).map(lambda v: v if v is None else str(v))
 
 
-def prepare_tables(db, schema: Schema, columns: dict[str, list[str]]):
-    """The tables as DuckDB reads them.
+def prepare_tables(db, schema: Schema, columns: dict[str, list[str]], dialect: Dialect = DUCKDB):
+    """The tables as DuckDB (or Spark) reads them.
 
     Returns ``{table: (frame, select)}``, ``{(table, column): categories}`` and
     ``{table: {column: sql name}}``. ``frame`` is a DataFrame to register (the database's own,
@@ -65,18 +121,30 @@ def prepare_tables(db, schema: Schema, columns: dict[str, list[str]]):
     (for tables without a time column, where it orders rows; else 0), times as int64
     nanoseconds, and categorical columns as codes into their sorted categories (so the smallest
     code is the smallest string, and lists of codes are small); string keys stay strings.
+
+    For Spark (``dialect=SPARK``) the frame always has the generated names, and times are
+    converted here, to nullable int64 nanoseconds (Spark's timestamps are microseconds).
     """
+    from ..data.files import FileTable
+
     out, categories, names = {}, {}, {}
     for t, cols in columns.items():
-        df = db[t].df
         sql_names = {c: f"u{j}" for j, c in enumerate(cols)}
         names[t] = sql_names
+        if isinstance(db[t], FileTable) and dialect is DUCKDB:
+            out[t] = _file_view(db[t], schema, t, cols, sql_names)
+            continue
+        df = db[t].df
         converted = {}
         exprs = {}
         for c in cols:
             col = schema.column(t, c)
             s = df[c]
             if col.logical == "datetime":
+                if dialect is SPARK:
+                    ts = s.astype("datetime64[ns]")
+                    converted[c] = pd.arrays.IntegerArray(ts.to_numpy().view(np.int64), ts.isna().to_numpy())
+                    continue
                 if s.dtype != "datetime64[ns]":
                     converted[c] = s.astype("datetime64[ns]")
                 exprs[c] = "epoch_ns({})"
@@ -95,7 +163,7 @@ def prepare_tables(db, schema: Schema, columns: dict[str, list[str]]):
             elif pd.api.types.is_timedelta64_dtype(s.dtype):
                 converted[c] = as_seconds(s)
         positions = schema.time_cols[t] is None
-        if converted or positions or any(c == "" for c in df.columns):
+        if converted or positions or any(c == "" for c in df.columns) or dialect is SPARK:
             # a new frame over generated column names (its columns are views of the database's
             # arrays where pandas allows; converted ones are new)
             frame = pd.DataFrame({sql_names[c]: converted.get(c, df[c]) for c in cols}, copy=False)
@@ -106,9 +174,35 @@ def prepare_tables(db, schema: Schema, columns: dict[str, list[str]]):
             frame = df
             src = {c: _q(c) for c in cols}
         select = [f"{exprs.get(c, '{}').format(src[c])} AS {sql_names[c]}" for c in cols]
-        select.append("__pos" if positions else "0::BIGINT AS __pos")
+        select.append("__pos" if positions else "CAST(0 AS BIGINT) AS __pos")
         out[t] = (frame, ", ".join(select))
     return out, categories, names
+
+
+def _file_view(tab, schema: Schema, t: str, cols: list[str], sql_names: dict[str, str]):
+    """``(relation, select)`` of a table that stays in its file: DuckDB reads it where it lies.
+
+    As :func:`prepare_tables`, but converted in SQL: times to nanoseconds, durations to seconds,
+    categorical values to their strings (not to codes: no pass over the file to collect the
+    categories; the outputs are the same strings).
+    """
+    positions = schema.time_cols[t] is None
+    select = []
+    for c in cols:
+        col = schema.column(t, c)
+        src = _q(c)
+        dtype = tab.schema_frame[c].dtype
+        if col.logical == "datetime":
+            e = f"epoch_ns({src})"
+        elif pd.api.types.is_timedelta64_dtype(dtype):
+            e = f"epoch({src})"
+        elif col.logical == "categorical" and dtype != object and "numeric" not in col.tags:
+            e = f"CAST({src} AS VARCHAR)"
+        else:
+            e = src
+        select.append(f"{e} AS {sql_names[c]}")
+    select.append("CAST(file_row_number AS BIGINT) AS __pos" if positions else "CAST(0 AS BIGINT) AS __pos")
+    return tab.relation(cols, row_number=positions), ", ".join(select)
 
 
 def _root(f: Feature) -> Identity | None:
@@ -121,9 +215,9 @@ def _root(f: Feature) -> Identity | None:
     return f
 
 
-def _seconds(ns: str) -> str:
+def _seconds(ns: str, dialect: Dialect) -> str:
     """Nanoseconds to seconds as pandas' ``Timedelta.total_seconds()`` (floored to microseconds)."""
-    return f"(({ns}) // 1000) / 1e6"
+    return f"({dialect.int_div(ns, 1000)}) / 1e6"
 
 
 def _stable(f: Feature) -> bool:
@@ -164,13 +258,15 @@ class _Compiler:
     """
 
     def __init__(self, schema: Schema, table_sql: dict[str, str], columns: dict[str, list[str]],
-                 colnames: dict[str, dict[str, str]]):
+                 colnames: dict[str, dict[str, str]], dialect: Dialect = DUCKDB):
         self.schema = schema
+        self.dialect = dialect
         self.colnames = colnames
         self.table_sql = table_sql
         self.columns = columns
         self.ctes: OrderedDict[str, str] = OrderedDict()
         self.refs: dict[str, int] = {}
+        self.outputs: dict[str, list[str]] = {}  # the columns of each CTE
         self.static_tables: dict = {}
         self.n = 0
 
@@ -182,10 +278,12 @@ class _Compiler:
         self.n += 1
         return f"{prefix}{self.n}"
 
-    def cte(self, sql: str) -> str:
+    def cte(self, sql: str, columns: list[str]) -> str:
+        """A new CTE ``sql`` whose output columns are ``columns``."""
         name = self.alias("q")
         self.ctes[name] = sql
         self.refs[name] = 0
+        self.outputs[name] = list(columns)
         return name
 
     def ref(self, name: str) -> str:
@@ -258,7 +356,8 @@ class _Compiler:
                                                       static)
             else:
                 rel = self.cte(
-                    f"SELECT s.*, {select} FROM {self.ref(rel)} s LEFT JOIN {self.table_sql[parent]} p ON {cond}"
+                    f"SELECT s.*, {select} FROM {self.ref(rel)} s LEFT JOIN {self.table_sql[parent]} p ON {cond}",
+                    self.outputs[rel] + list(pmap.values()),
                 )
                 rel, sub, subfins = self.extend(rel, ids, parent, pmap, bases, static)
             for f in group:
@@ -270,6 +369,7 @@ class _Compiler:
         if aggs:
             pk_alias = colmap[self.schema.pkeys[table]]
             select = []
+            added = []
             joins = []
             seen_fins: set[str] = set()
             for (path, window), group in aggs.items():
@@ -279,16 +379,20 @@ class _Compiler:
                     b = f"b{len(joins)}"
                     for f in cols:
                         a, d = names[f], f.default
-                        select.append(f"COALESCE({b}.{a}, {_lit(d)}) AS {a}" if not np.isnan(d) else f"{b}.{a} AS {a}")
+                        lit = self.dialect.literal(d)
+                        select.append(f"COALESCE({b}.{a}, {lit}) AS {a}" if not np.isnan(d) else f"{b}.{a} AS {a}")
+                        added.append(a)
                         if static:
                             fa = fin_names[f]
                             if fa not in seen_fins:
                                 seen_fins.add(fa)
                                 select.append(f"COALESCE({b}.{fa}, {_NEVER}) AS {fa}")
+                                added.append(fa)
                             fins[f] = fa
                     on = " AND ".join(f"s.{c} = {b}.{c}" for c in ids)
                     joins.append(f"LEFT JOIN {self.ref(block)} {b} ON {on}")
-            rel = self.cte(f"SELECT s.*, {', '.join(select)} FROM {self.ref(rel)} s {' '.join(joins)}")
+            rel = self.cte(f"SELECT s.*, {', '.join(select)} FROM {self.ref(rel)} s {' '.join(joins)}",
+                           self.outputs[rel] + added)
         return rel, out, fins
 
     def _direct_once(self, rel: str, fk_alias: str, parent: str, pmap: dict[str, str], select: str, cond: str,
@@ -305,12 +409,16 @@ class _Compiler:
         fk, cut = self.alias(), self.alias()
         pairs = self.cte(
             f"SELECT DISTINCT s.{fk_alias} AS {fk}, s.__cut AS __cut, s.__cut AS {cut}, {select} "
-            f"FROM {self.ref(rel)} s LEFT JOIN {self.table_sql[parent]} p ON {cond}"
+            f"FROM {self.ref(rel)} s LEFT JOIN {self.table_sql[parent]} p ON {cond}",
+            [fk, "__cut", cut] + list(pmap.values()),
         )
         prel, sub, subfins = self.extend(pairs, [fk, cut], parent, pmap, bases, static)
+        excluded = [fk, "__cut", cut]
         out = self.cte(
-            f"SELECT s.*, d.* EXCLUDE ({fk}, __cut, {cut}) FROM {self.ref(rel)} s JOIN {self.ref(prel)} d "
-            f"ON s.{fk_alias} IS NOT DISTINCT FROM d.{fk} AND s.__cut = d.{cut}"
+            f"SELECT s.*, {self.dialect.star_except('d', self.outputs[prel], excluded)} "
+            f"FROM {self.ref(rel)} s JOIN {self.ref(prel)} d "
+            f"ON s.{fk_alias} IS NOT DISTINCT FROM d.{fk} AND s.__cut = d.{cut}",
+            self.outputs[rel] + [c for c in self.outputs[prel] if c not in excluded],
         )
         return out, sub, subfins
 
@@ -351,14 +459,16 @@ class _Compiler:
         cmap = {c: self.alias() for c in sorted(cols)}
         sel = ", ".join(f"c.{self.col(child, c)} AS {a}" for c, a in cmap.items())
         where = f" WHERE c.{self.col(child, tcol)} IS NOT NULL" if tcol else ""
-        rel = self.cte(f"SELECT {sel}, c.__pos AS __pos, {_ALWAYS}::BIGINT AS __cut "
-                       f"FROM {self.table_sql[child]} c{where}")
+        rel = self.cte(f"SELECT {sel}, c.__pos AS __pos, CAST({_ALWAYS} AS BIGINT) AS __cut "
+                       f"FROM {self.table_sql[child]} c{where}", list(cmap.values()) + ["__pos", "__cut"])
         key_alias = cmap[schema.pkeys[child]]
         rel, names, fins = self.extend(rel, [key_alias], child, cmap, bases, static=True)
         fin = self._greatest([fins[b] for b in bases])
         cols_out = [f"{a} AS {self.col(child, c)}" for c, a in cmap.items()] + ["__pos"]
         values = [f"{names[b]} AS v{i}" for i, b in enumerate(bases)]
-        table = self.cte(f"SELECT {', '.join(cols_out + values)}, {fin} AS __fin FROM {self.ref(rel)}")
+        table = self.cte(f"SELECT {', '.join(cols_out + values)}, {fin} AS __fin FROM {self.ref(rel)}",
+                         [self.col(child, c) for c in cmap] + ["__pos"] + [f"v{i}" for i in range(len(bases))]
+                         + ["__fin"])
         self.static_tables[key] = (table, {b: f"v{i}" for i, b in enumerate(bases)})
         return self.static_tables[key]
 
@@ -402,18 +512,22 @@ class _Compiler:
             sel += [f"{last}.{self.col(child, tcol)} AS {time}"] if tcol else []
             for b in bases:
                 v = f"{last}.{vcols[b]}"
-                sel.append(f"{_seconds(f's.__cut - {v}')} AS {vals[b]}" if _since_last(b) else f"{v} AS {vals[b]}")
-            final = self.cte(f"SELECT {', '.join(sel)} FROM {self.ref(rel)} s {' '.join(joins)}")
+                sel.append(f"{_seconds(f's.__cut - {v}', self.dialect)} AS {vals[b]}" if _since_last(b)
+                           else f"{v} AS {vals[b]}")
+            final = self.cte(f"SELECT {', '.join(sel)} FROM {self.ref(rel)} s {' '.join(joins)}",
+                             ids + ["__cut", key, pos] + ([time] if tcol else []) + [vals[b] for b in bases])
             # the other rows, evaluated at the cutoff
             joins, _ = self._path_join(rel, pk_alias, path, window)
             joins.append(f"JOIN {self.ref(stab)} z ON z.{self.col(child, pkc)} = {last}.{self.col(child, pkc)} AND z.__fin > s.__cut")
             sel = keep + [f"{last}.{self.col(child, c)} AS {a}" for c, a in cmap.items()] + [f"{last}.__pos AS {pos}"]
-            live = self.cte(f"SELECT {', '.join(sel)} FROM {self.ref(rel)} s {' '.join(joins)}")
+            live = self.cte(f"SELECT {', '.join(sel)} FROM {self.ref(rel)} s {' '.join(joins)}",
+                            ids + ["__cut"] + list(cmap.values()) + [pos])
             live, sub, _ = self.extend(live, ids + [key], child, cmap, bases)
             cols = ids + ["__cut", key, pos] + ([time] if tcol else [])
             crel = self.cte(
                 f"SELECT {', '.join(cols + [vals[b] for b in bases])} FROM {self.ref(final)} UNION ALL "
-                f"SELECT {', '.join(cols + [f'{sub[b]} AS {vals[b]}' for b in bases])} FROM {self.ref(live)}"
+                f"SELECT {', '.join(cols + [f'{sub[b]} AS {vals[b]}' for b in bases])} FROM {self.ref(live)}",
+                cols + [vals[b] for b in bases],
             )
             sub = vals
         else:
@@ -424,11 +538,12 @@ class _Compiler:
                 tsel = [f"{t} AS {a}" for t, a in zip(path_times, talias)]
                 path_times = talias
             sel = keep + [f"{last}.{self.col(child, c)} AS {a}" for c, a in cmap.items()] + [f"{last}.__pos AS {pos}"] + tsel
-            crel = self.cte(f"SELECT {', '.join(sel)} FROM {self.ref(rel)} s {' '.join(joins)}")
+            crel = self.cte(f"SELECT {', '.join(sel)} FROM {self.ref(rel)} s {' '.join(joins)}",
+                            ids + ["__cut"] + list(cmap.values()) + [pos] + path_times)
             key = cmap[pkc]
             crel, sub, subfins = self.extend(crel, ids + [key], child, cmap, bases, static)
         time = cmap.get(tcol) if tcol else None
-        order = f"{{'t': {time}, 'k': {key}}}" if time else pos
+        order = self.dialect.struct({"t": time, "k": key}) if time else pos
 
         names: dict[Feature, str] = {}
         fin_names: dict[Feature, str] = {}
@@ -443,9 +558,9 @@ class _Compiler:
             if prim.since_cutoff and isinstance(f.base, Identity) and f.base.table == child and f.base.name == tcol:
                 e = f"max({x})"  # the last row's time is the largest
             else:
-                e = prim.sql.format(x=x, order=order)
+                e = self.dialect.aggregate(prim).format(x=x, order=order)
             if prim.since_cutoff and not static:  # a static table keeps the time; readers subtract it
-                e = _seconds(f"any_value(__cut) - {e}")
+                e = _seconds(f"any_value(__cut) - {e}", self.dialect)
             exprs.append(f"{e} AS {a}")
             if static:
                 parts = [f"coalesce({t}, {_NEVER})" for t in path_times]
@@ -457,7 +572,8 @@ class _Compiler:
                     exprs.append(f"{fin} AS {fin_exprs[fin]}")
                 fin_names[f] = fin_exprs[fin]
         id_list = ", ".join(ids)
-        block = self.cte(f"SELECT {id_list}, {', '.join(exprs)} FROM {self.ref(crel)} GROUP BY {id_list}")
+        block = self.cte(f"SELECT {id_list}, {', '.join(exprs)} FROM {self.ref(crel)} GROUP BY {id_list}",
+                         ids + [e.rsplit(" AS ", 1)[1] for e in exprs])
         return [(block, list(group))], names, fin_names
 
 
@@ -477,10 +593,11 @@ def query_groups(features: list[Feature]) -> list[list[Feature]]:
     return list(groups.values())
 
 
-def _compile(schema, features, entity_table, columns, table_sql, colnames, categories):
-    """One query computing ``features`` for the rows of the ``frame`` table (``__r``, ``__key``,
-    ``__cut``); output columns ``o0, o1, ...`` in the order of ``features``."""
-    comp = _Compiler(schema, table_sql, columns, colnames)
+def _compile(schema, features, entity_table, columns, table_sql, colnames, categories, dialect: Dialect = DUCKDB,
+             frame_sql: str = "frame"):
+    """One query computing ``features`` for the rows of the ``frame_sql`` table (``__r``,
+    ``__key``, ``__cut``); output columns ``o0, o1, ...`` in the order of ``features``."""
+    comp = _Compiler(schema, table_sql, columns, colnames, dialect)
     ent = schema.pkeys[entity_table]
     ecols = columns[entity_table]
     emap = {c: comp.alias() for c in ecols}
@@ -489,7 +606,8 @@ def _compile(schema, features, entity_table, columns, table_sql, colnames, categ
     if tcol:
         cond += f" AND e.{comp.col(entity_table, tcol)} <= f.__cut"
     sel = ", ".join(f"e.{comp.col(entity_table, c)} AS {a}" for c, a in emap.items())
-    rel = comp.cte(f"SELECT f.__r, f.__cut, {sel} FROM frame f LEFT JOIN {table_sql[entity_table]} e ON {cond}")
+    rel = comp.cte(f"SELECT f.__r, f.__cut, {sel} FROM {frame_sql} f LEFT JOIN {table_sql[entity_table]} e ON {cond}",
+                   ["__r", "__cut"] + list(emap.values()))
     rel, names, _ = comp.extend(rel, ["__r"], entity_table, emap, list(features))
     outs = []
     decode = {}
@@ -501,10 +619,78 @@ def _compile(schema, features, entity_table, columns, table_sql, colnames, categ
             decode[i] = categories[(root.table, root.name)]
             outs.append(f"CAST({a} AS BIGINT) AS {o}")
         elif f.logical == "categorical":
-            outs.append(f"CAST({a} AS VARCHAR) AS {o}")
+            outs.append(f"CAST({a} AS {dialect.string_type}) AS {o}")
         else:
             outs.append(f"CAST({a} AS DOUBLE) AS {o}")
-    return comp.sql(f"SELECT __r, {', '.join(outs)} FROM {comp.ref(rel)} ORDER BY __r"), decode
+    order = " ORDER BY __r" if dialect.order_rows else ""
+    return comp.sql(f"SELECT __r, {', '.join(outs)} FROM {comp.ref(rel)}{order}"), decode
+
+
+def frame_rows(db, schema: Schema, entity_table: str, entity_ids, cutoffs):
+    """The distinct (entity, cutoff) pairs of the rows, as the compiled query reads them.
+
+    Returns ``(frame, codes)``: ``frame`` has ``__r`` (0, 1, ...), ``__key`` (typed as the
+    entity's primary key) and ``__cut`` (int64 nanoseconds); row ``i`` is pair ``codes[i]``.
+    """
+    ids = pd.Series(np.asarray(entity_ids))
+    cuts = pd.Series(np.asarray(cutoffs, dtype="datetime64[ns]").view("int64"))
+    pairs = pd.DataFrame({"k": ids, "c": cuts})
+    codes, uniq = pd.factorize(pd.MultiIndex.from_frame(pairs))
+    keys = uniq.get_level_values(0).to_numpy()
+    etab = db[entity_table]
+    frame_of = etab.schema_frame if hasattr(etab, "schema_frame") else etab.df
+    pk_dtype = frame_of[schema.pkeys[entity_table]].dtype
+    if pk_dtype.kind in "iu":
+        keys = keys.astype(pk_dtype)
+    frame = pd.DataFrame({"__r": np.arange(len(uniq), dtype=np.int64),
+                          "__key": keys,
+                          "__cut": uniq.get_level_values(1).to_numpy().astype(np.int64)})
+    return frame, codes
+
+
+def run_queries(execute, compiled, queries, features, frame: pd.DataFrame, codes, block_rows=None, dtype="float64",
+                progress=None, engine: str = "DuckDB") -> pd.DataFrame:
+    """Run the compiled queries over blocks of ``frame`` and assemble the feature frame.
+
+    ``execute(sql, part)`` runs one query over the rows ``part`` of the frame and returns a
+    mapping of its output columns (``__r``, ``o0``, ...) to arrays; ``compiled`` is a list of
+    ``(sql, decode)`` from :func:`_compile`, one per query of ``queries``.
+    """
+    n = len(frame)
+    block = n if not block_rows else max(1, int(block_rows))
+    position = {f: j for j, f in enumerate(features)}
+    numeric = [f.logical != "categorical" for f in features]
+    num_index = np.cumsum(numeric) - 1
+    values = np.empty((n, int(sum(numeric))), dtype=dtype)
+    objects: dict[int, np.ndarray] = {}
+    for qi, ((sql, decode), qfeats) in enumerate(zip(compiled, queries)):
+        tq = time.perf_counter()
+        for lo in range(0, n, block):
+            part = frame.iloc[lo:lo + block]
+            res = execute(sql, part)
+            if len(res["__r"]) != len(part):  # pragma: no cover - a bug, not a user error
+                raise RuntimeError(f"{engine} returned {len(res['__r'])} rows for {len(part)} rows.")
+            rows = np.asarray(res["__r"]).astype(np.int64) - lo
+            for i, f in enumerate(qfeats):
+                j = position[f]
+                v = res[f"o{i}"]
+                if i in decode:
+                    v = _decode(v, decode[i])
+                if numeric[j]:
+                    values[lo + rows, num_index[j]] = _floats(v)
+                else:
+                    col = objects.setdefault(j, np.full(n, None, dtype=object))
+                    col[lo + rows] = _strings_or_none(v)
+            if progress is not None:
+                progress(len(qfeats) * len(part) / n)
+        logger.info("%s query %d/%d: %d features x %d rows in %.1fs", engine, qi + 1, len(compiled), len(qfeats), n,
+                    time.perf_counter() - tq)
+    out = pd.DataFrame(values[codes], columns=[f.name for f, k in zip(features, numeric) if k], copy=False)
+    del values
+    if objects:
+        for j, col in sorted(objects.items(), key=lambda kv: kv[0]):
+            out.insert(j, features[j].name, col[codes], allow_duplicates=True)
+    return out
 
 
 def compute_duckdb(db, schema: Schema, features: list[Feature], entity_table: str, entity_ids, cutoffs, *,
@@ -534,19 +720,9 @@ def compute_duckdb(db, schema: Schema, features: list[Feature], entity_table: st
         One column per feature (named as the feature), one row per input row; numeric features
         as ``dtype``, categorical ones as object (str or None), booleans as numbers (0/1).
     """
-    import duckdb
+    from ..data.files import FileTable, connect
 
-    ids = pd.Series(np.asarray(entity_ids))
-    cuts = pd.Series(np.asarray(cutoffs, dtype="datetime64[ns]").view("int64"))
-    pairs = pd.DataFrame({"k": ids, "c": cuts})
-    codes, uniq = pd.factorize(pd.MultiIndex.from_frame(pairs))
-    keys = uniq.get_level_values(0).to_numpy()
-    pk_dtype = db[entity_table].df[schema.pkeys[entity_table]].dtype
-    if pk_dtype.kind in "iu":
-        keys = keys.astype(pk_dtype)
-    frame = pd.DataFrame({"__r": np.arange(len(uniq), dtype=np.int64),
-                          "__key": keys,
-                          "__cut": uniq.get_level_values(1).to_numpy().astype(np.int64)})
+    frame, codes = frame_rows(db, schema, entity_table, entity_ids, cutoffs)
     features = list(features)
     queries = [features] if queries is None else [list(q) for q in queries]
     columns = used_columns(schema, features)
@@ -557,14 +733,6 @@ def compute_duckdb(db, schema: Schema, features: list[Feature], entity_table: st
     if return_sql:
         return compiled[0][0] if len(compiled) == 1 else [sql for sql, _ in compiled]
 
-    n = len(frame)
-    block = n if not block_rows else max(1, int(block_rows))
-    position = {f: j for j, f in enumerate(features)}
-    numeric = [f.logical != "categorical" for f in features]
-    num_index = np.cumsum(numeric) - 1
-    values = np.empty((n, int(sum(numeric))), dtype=dtype)
-    objects: dict[int, np.ndarray] = {}
-
     config = {}
     if memory_limit is not None:
         config["memory_limit"] = str(memory_limit)
@@ -573,44 +741,26 @@ def compute_duckdb(db, schema: Schema, features: list[Feature], entity_table: st
     # DuckDB spills to ./.tmp by default; a private temporary directory leaves nothing behind
     with tempfile.TemporaryDirectory(prefix="skrel-duckdb-") as spill:
         config["temp_directory"] = str(temp_directory) if temp_directory is not None else spill
-        con = duckdb.connect(config=config)
+        con = connect([db[t].path for t in tables if isinstance(db[t], FileTable)], config)
         try:
             con.execute("SET preserve_insertion_order = false")
             for t, (df, select) in tables.items():
+                if isinstance(df, str):  # a table that stays in its file: read where it lies
+                    con.execute(f"CREATE TEMP VIEW {table_sql[t]} AS SELECT {select} FROM {df}")
+                    continue
                 con.register(f"raw_{table_sql[t]}", df)
                 con.execute(f"CREATE TEMP VIEW {table_sql[t]} AS SELECT {select} FROM raw_{table_sql[t]}")
-            for qi, ((sql, decode), qfeats) in enumerate(zip(compiled, queries)):
-                tq = time.perf_counter()
-                for lo in range(0, n, block):
-                    part = frame.iloc[lo:lo + block]
-                    con.register("frame", part)
-                    res = con.execute(sql).fetchnumpy()
+
+            def execute(sql, part):
+                con.register("frame", part)
+                try:
+                    return con.execute(sql).fetchnumpy()
+                finally:
                     con.unregister("frame")
-                    if len(res["__r"]) != len(part):  # pragma: no cover - a bug, not a user error
-                        raise RuntimeError(f"DuckDB returned {len(res['__r'])} rows for {len(part)} rows.")
-                    rows = np.asarray(res["__r"]) - lo
-                    for i, f in enumerate(qfeats):
-                        j = position[f]
-                        v = res[f"o{i}"]
-                        if i in decode:
-                            v = _decode(v, decode[i])
-                        if numeric[j]:
-                            values[lo + rows, num_index[j]] = _floats(v)
-                        else:
-                            col = objects.setdefault(j, np.full(n, None, dtype=object))
-                            col[lo + rows] = _strings_or_none(v)
-                    if progress is not None:
-                        progress(len(qfeats) * len(part) / n)
-                logger.info("query %d/%d: %d features x %d rows in %.1fs", qi + 1, len(compiled), len(qfeats), n,
-                            time.perf_counter() - tq)
+
+            return run_queries(execute, compiled, queries, features, frame, codes, block_rows, dtype, progress)
         finally:
             con.close()
-    out = pd.DataFrame(values[codes], columns=[f.name for f, k in zip(features, numeric) if k], copy=False)
-    del values
-    if objects:
-        for j, col in sorted(objects.items(), key=lambda kv: kv[0]):
-            out.insert(j, features[j].name, col[codes], allow_duplicates=True)
-    return out
 
 
 def _floats(v) -> np.ndarray:

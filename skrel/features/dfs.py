@@ -3,10 +3,12 @@
 :class:`DFSTransformer` turns a :class:`~skrel.data.RelationalDataset` (rows of entity id and
 cutoff) into one feature row per input row. Feature definitions follow featuretools' deep
 feature synthesis (same names, same values; see :mod:`skrel.features._definitions`); they are
-computed by one of two engines:
+computed by one of three engines:
 
 - ``"duckdb"`` (default): the definitions compiled to one SQL query run in DuckDB, out of core
   when ``memory_limit`` / ``temp_directory`` are set;
+- ``"spark"``: the same query in Spark SQL, run on a SparkSession (``spark=``; by default the
+  active one, else a new ``local[*]`` one), see :mod:`skrel.features._spark`;
 - ``"featuretools"``: featuretools itself, the reference semantics (slow).
 
 Point-in-time rule (skrel's, and featuretools' with ``include_cutoff_time=True``): a row of a
@@ -53,6 +55,12 @@ def _duckdb_engine(*args, **kwargs):
     return compute_duckdb(*args, **kwargs)
 
 
+def _spark_engine(*args, **kwargs):
+    from ._spark import compute_spark
+
+    return compute_spark(*args, **kwargs)
+
+
 def _featuretools_engine(*args, **kwargs):
     from ._featuretools import compute_featuretools
 
@@ -60,7 +68,35 @@ def _featuretools_engine(*args, **kwargs):
 
 
 #: Engines by name; each takes ``(db, schema, features, entity_table, entity_ids, cutoffs, **options)``.
-ENGINES = {"duckdb": _duckdb_engine, "featuretools": _featuretools_engine}
+ENGINES = {"duckdb": _duckdb_engine, "spark": _spark_engine, "featuretools": _featuretools_engine}
+#: Engines that compile the definitions to SQL (their queries are planned within the memory budget).
+SQL_ENGINES = ("duckdb", "spark")
+
+
+class SessionParam:
+    """Estimators with a ``spark`` parameter (a SparkSession, which can be neither copied nor
+    pickled): :func:`sklearn.base.clone` passes the session itself to the clone, and pickling
+    leaves it out (an unpickled estimator has ``spark=None``: the active session, or a new local
+    one, at its next ``fit``/``transform`` with ``engine="spark"``)."""
+
+    def __sklearn_clone__(self):
+        from sklearn.base import clone
+
+        params = self.get_params(deep=False)
+        session = params.pop("spark")
+        return type(self)(**{k: clone(v, safe=False) for k, v in params.items()}, spark=session)
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # a copy: object.__getstate__ may hand out __dict__ itself
+        if state.get("spark") is not None:
+            state["spark"] = None
+        return state
+
+
+def check_session(spark) -> None:
+    """``spark`` is None or looks like a SparkSession."""
+    if spark is not None and not (hasattr(spark, "sql") and hasattr(spark, "createDataFrame")):
+        raise TypeError(f"spark must be a pyspark.sql.SparkSession or None, got {type(spark).__name__}.")
 
 
 def compute_features(engine: str, db, schema, features, entity_table, entity_ids, cutoffs, **options) -> pd.DataFrame:
@@ -78,7 +114,7 @@ def _logical_of(s: pd.Series) -> str:
     return "categorical-or-boolean"
 
 
-class DFSTransformer(TransformerMixin, BaseEstimator):
+class DFSTransformer(SessionParam, TransformerMixin, BaseEstimator):
     """Deep feature synthesis at each row's cutoff: ``RelationalDataset`` -> feature frame.
 
     Parameters
@@ -103,8 +139,14 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
         A string column is categorical (used by ``mode`` and ``num_unique``) when it has at
         most this many distinct values (an int) or at most this fraction of its non-missing
         values (a float); other string columns (names, free text) are not used.
-    engine : {"duckdb", "featuretools"}, default="duckdb"
-        ``"featuretools"`` computes the same features with featuretools (the reference; slow).
+    engine : {"duckdb", "spark", "featuretools"}, default="duckdb"
+        ``"spark"`` runs the same query as Spark SQL on ``spark`` (values equal DuckDB's but for
+        floating-point rounding of sums and means); ``"featuretools"`` computes the same
+        features with featuretools (the reference; slow).
+    spark : pyspark.sql.SparkSession or None, default=None
+        The session of ``engine="spark"`` (``None``: the active session, else a new
+        ``local[*]`` one); ignored by the other engines. Cloning keeps this very session;
+        pickling drops it (``None`` after unpickling).
     max_features : int or None, default=None
         Feature budget. When set, ``fit`` computes every feature on a sample of the rows and
         prunes constant, duplicate and (over the budget) near-duplicate features, then keeps
@@ -115,11 +157,13 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
         Memory budget of feature computation, bytes or a size such as ``"2GB"``. ``None``: 40%
         of the memory available at ``fit``. It is DuckDB's own ``memory_limit`` (DuckDB spills
         beyond it to ``temp_directory``) and sizes the queries and row blocks features are
-        computed in (see :mod:`skrel.features._plan`).
+        computed in (see :mod:`skrel.features._plan`); with Spark it sizes the queries and
+        blocks only (the result each brings back to the driver), Spark's memory is the
+        session's.
     temp_directory : str or path, optional
         Where DuckDB spills (default: a private temporary directory, removed afterwards).
     n_jobs : int, optional
-        DuckDB threads (default: DuckDB's, all cores).
+        DuckDB threads (default: DuckDB's, all cores); Spark's parallelism is the session's.
     dtype : {"float64", "float32"}, default="float64"
         Storage of numeric features (``"float32"`` halves memory).
     random_state : int, RandomState instance or None, default=None
@@ -178,6 +222,7 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
         "ignore_columns": [dict, None],
         "max_categories": [Interval(Integral, 1, None, closed="left"), Interval(Real, 0, 1, closed="right")],
         "engine": [StrOptions(set(ENGINES))],
+        "spark": "no_validation",
         "max_features": [Interval(Integral, 1, None, closed="left"), None],
         "memory_limit": [str, Interval(Integral, 1, None, closed="left"), None],
         "temp_directory": [str, os.PathLike, None],
@@ -189,8 +234,8 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
     }
 
     def __init__(self, max_depth=2, agg_primitives=None, windows=None, tables=None, ignore_columns=None,
-                 max_categories=0.5, engine="duckdb", max_features=None, memory_limit=None, temp_directory=None,
-                 n_jobs=None, dtype="float64", random_state=None, horizon="cutoff", verbose=0):
+                 max_categories=0.5, engine="duckdb", spark=None, max_features=None, memory_limit=None,
+                 temp_directory=None, n_jobs=None, dtype="float64", random_state=None, horizon="cutoff", verbose=0):
         self.max_depth = max_depth
         self.agg_primitives = agg_primitives
         self.windows = windows
@@ -198,6 +243,7 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
         self.ignore_columns = ignore_columns
         self.max_categories = max_categories
         self.engine = engine
+        self.spark = spark
         self.max_features = max_features
         self.memory_limit = memory_limit
         self.temp_directory = temp_directory
@@ -222,6 +268,7 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
         self
         """
         self._validate_params()
+        check_session(self.spark)
         X = _check_X(X)
         prims = None if self.agg_primitives is None else list(self.agg_primitives)
         if prims is not None:
@@ -325,19 +372,23 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
         itemsize = np.dtype(self.dtype).itemsize
         with tqdm(total=len(features), desc="DFS features", unit="feature", disable=not self.verbose,
                   leave=False) as bar:
-            if self.engine == "duckdb":
+            if self.engine in SQL_ENGINES:
                 from ._duckdb import query_groups
 
                 queries, block_rows = plan_queries(query_groups(features), n_pairs, self._budget, itemsize)
                 logger.info("%d rows x %d features: %d queries, %s rows per block", n_pairs, len(features),
                             len(queries), block_rows or "all")
-                options = dict(memory_limit=f"{max(self._budget // 2**20, 64)}MiB",
-                               temp_directory=self.temp_directory, threads=self.n_jobs, queries=queries,
-                               block_rows=block_rows, dtype=self.dtype,
+                options = dict(queries=queries, block_rows=block_rows, dtype=self.dtype,
                                progress=lambda k: bar.update(k))
+                if self.engine == "duckdb":
+                    options.update(memory_limit=f"{max(self._budget // 2**20, 64)}MiB",
+                                   temp_directory=self.temp_directory, threads=self.n_jobs)
+                else:
+                    check_session(self.spark)
+                    options.update(spark=self.spark)
             out = compute_features(self.engine, X.db, self.schema_, features, X.entity_table, X.entity_ids,
                                    cutoffs, **options)
-            if self.engine != "duckdb":
+            if self.engine not in SQL_ENGINES:
                 bar.update(len(features))
         for j, t in enumerate(out.dtypes):  # the featuretools engine returns float64
             if t != object and t != self.dtype:
@@ -420,14 +471,15 @@ class DFSTransformer(TransformerMixin, BaseEstimator):
                     f"Table {t!r} has primary key {tab.pkey!r} and time column {tab.time_col!r} in X's database, "
                     f"but {schema.pkeys[t]!r} and {schema.time_cols[t]!r} at fit."
                 )
+            frame = tab.schema_frame if hasattr(tab, "schema_frame") else tab.df  # a file table: its schema
             for c in cols:
-                if c not in tab.df.columns:
+                if c not in frame.columns:
                     raise SchemaError(f"Column {t}.{c}, used by the fitted features, is not in X's database.")
                 fitted = schema.column(t, c).logical
-                now = _logical_of(tab.df[c])
+                now = _logical_of(frame[c])
                 if now != fitted and not (now == "categorical-or-boolean" and fitted in ("categorical", "boolean")):
                     raise SchemaError(
-                        f"Column {t}.{c} was {fitted} at fit but has dtype {tab.df[c].dtype} in X's database."
+                        f"Column {t}.{c} was {fitted} at fit but has dtype {frame[c].dtype} in X's database."
                     )
         for r in schema.relationships:
             if r.child in self._columns and db[r.child].fkeys.get(r.fk) != r.parent:
@@ -473,7 +525,7 @@ def _check_X(X) -> RelationalDataset:
 
 def _check_entities(X: RelationalDataset) -> None:
     table = X.db[X.entity_table]
-    known = pd.Index(table.df[table.pkey])
+    known = pd.Index(table.column(table.pkey) if hasattr(table, "column") else table.df[table.pkey])
     ids = np.asarray(X.entity_ids)
     try:
         pos = known.get_indexer(ids)

@@ -45,7 +45,7 @@ def test_invalid_params(shop_X):
     with pytest.raises(ValueError, match="max_depth"):
         DFSTransformer(max_depth=4).fit(shop_X)
     with pytest.raises(ValueError, match="engine"):
-        DFSTransformer(engine="spark").fit(shop_X)
+        DFSTransformer(engine="pandas").fit(shop_X)
     with pytest.raises(ValueError, match="agg_primitives"):
         DFSTransformer(agg_primitives=["median"]).fit(shop_X)
     with pytest.raises(ValueError, match="windows"):

@@ -1,0 +1,319 @@
+"""Tables that stay in their Parquet files: :class:`FileTable` and :func:`from_parquet`.
+
+A :class:`~skrel.data.Database` may hold, beside in-memory tables, tables that stay in a Parquet
+file (a local path or any fsspec URL, e.g. ``s3://bucket/orders.parquet``). What is held in
+memory for such a table: its schema (column names and types, an empty frame), its row count, and
+nothing else until something asks for its rows.
+
+Who reads the file where it lies, and who loads it:
+
+- validation (primary keys unique and non-null, foreign keys matching, the time column's type)
+  runs as SQL in DuckDB on the file;
+- the DuckDB engine of deep feature synthesis reads the file out of core
+  (``read_parquet(...)`` in its query): schema inference, the horizon and the entity check are
+  SQL too, and the feature query never materialises the table;
+- task labels (:meth:`Task.make_labels`) run their SQL on the file;
+- :meth:`Database.upto` cuts a file table lazily (a time bound applied when it is read);
+- everything else (the Spark engine, the graph families RDL and RelGT, the baseline,
+  :meth:`Database.schema`) reads ``table.df``, which loads the (cut) table into memory on first
+  use and keeps it: those families need every row in memory, as with in-memory tables.
+
+Pickling a file table sends its path and time bound, not its rows: a worker of a parallel search
+reopens the file (it must reach the same path). A file is identified by its path, size and
+modification time when opened: rewriting it under an open database is not detected (caches keyed
+by the database would then be stale); open the database again instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["FileTable", "from_parquet", "register_table", "connect"]
+
+#: Tables with at most this many rows are read into memory by :func:`from_parquet`.
+DEFAULT_MEMORY_ROWS = 1_000_000
+
+
+def _q(name: str) -> str:
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def _is_url(path: str) -> bool:
+    return re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", path) is not None
+
+
+def connect(paths=(), config=None):
+    """A DuckDB connection (with ``config``) that can read ``paths`` (fsspec URLs other than
+    ``file://`` get their fsspec filesystem registered)."""
+    import duckdb
+
+    con = duckdb.connect(config=dict(config or {}))
+    protocols = {p.split("://", 1)[0] for p in paths if _is_url(p)} - {"file"}
+    if protocols:
+        import fsspec
+
+        for proto in sorted(protocols):
+            con.register_filesystem(fsspec.filesystem(proto))
+    return con
+
+
+def _literal(path: str) -> str:
+    return "'" + path.replace("'", "''") + "'"
+
+
+class FileTable:
+    """A table that stays in a Parquet file; the interface of :class:`~skrel.data.Table`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        One Parquet file: a local path or an fsspec URL.
+    pkey, fkeys, time_col
+        As :class:`~skrel.data.Table`.
+    upto : Timestamp, optional
+        Only rows with ``time_col <= upto`` are part of the table (set by
+        :meth:`Database.upto`; rows with a missing time are then left out).
+
+    Attributes
+    ----------
+    schema_frame : pandas.DataFrame
+        No rows; the columns with the dtypes reading the file gives them.
+    """
+
+    def __init__(self, path, pkey=None, fkeys=None, time_col=None, *, upto=None, _meta=None):
+        self.path = str(path) if not isinstance(path, os.PathLike) else os.fspath(path)
+        self.pkey = pkey
+        self.fkeys = dict(fkeys or {})
+        self.time_col = time_col
+        self.upto = None if upto is None else pd.Timestamp(upto)
+        self._df = None
+        self._stats: dict = {}
+        if _meta is None:
+            _meta = self._read_meta()
+        self._arrow_schema, self._file_rows, self._file_id = _meta
+
+    # ------------------------------------------------------------------ metadata
+    def _open(self):
+        import fsspec
+
+        return fsspec.open(self.path, "rb").open()
+
+    def _read_meta(self):
+        import pyarrow.parquet as pq
+
+        try:
+            with self._open() as fh:
+                meta = pq.ParquetFile(fh).metadata
+                schema = meta.schema.to_arrow_schema()
+                rows = meta.num_rows
+        except FileNotFoundError:
+            raise FileNotFoundError(f"Parquet file {self.path!r} does not exist.") from None
+        except Exception as exc:  # not Parquet, unreadable
+            raise ValueError(f"cannot read {self.path!r} as a Parquet file: {exc}") from None
+        try:
+            import fsspec
+
+            fs, p = fsspec.core.url_to_fs(self.path)
+            info = fs.info(p)
+            file_id = (info.get("size"), str(info.get("mtime") or info.get("LastModified") or info.get("created")))
+        except Exception:  # pragma: no cover - a filesystem without info
+            file_id = None
+        return schema, rows, file_id
+
+    @property
+    def schema_frame(self) -> pd.DataFrame:
+        return self._arrow_schema.empty_table().to_pandas()
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self._arrow_schema.names)
+
+    def arrow_type(self, column: str):
+        return self._arrow_schema.field(column).type
+
+    @property
+    def loaded(self) -> bool:
+        return self._df is not None
+
+    def identity(self) -> tuple:
+        """What identifies the rows: the file (path, size, modification time) and the time bound."""
+        return (self.path, self._file_id, None if self.upto is None else self.upto.value)
+
+    # ------------------------------------------------------------------ SQL
+    def relation(self, columns=None, row_number: bool = False) -> str:
+        """A DuckDB ``FROM`` item reading the table (cut at ``upto``)."""
+        opts = ", file_row_number = true" if row_number else ""
+        sel = "*" if columns is None else ", ".join(_q(c) for c in columns)
+        if row_number and columns is not None:
+            sel += ", file_row_number"
+        where = ""
+        if self.upto is not None:
+            where = f" WHERE {_q(self.time_col)} <= TIMESTAMP '{self.upto.isoformat(sep=' ')}'"
+        return f"(SELECT {sel} FROM read_parquet({_literal(self.path)}{opts}){where})"
+
+    def query(self, sql: str) -> pd.DataFrame:
+        """Run ``sql``, in which ``{t}`` stands for the table, in a fresh DuckDB connection."""
+        con = connect([self.path])
+        try:
+            return con.execute(sql.format(t=self.relation())).df()
+        finally:
+            con.close()
+
+    def __len__(self) -> int:
+        if self.upto is None:
+            return int(self._file_rows)
+        if "rows" not in self._stats:
+            self._stats["rows"] = int(self.query("SELECT count(*) AS n FROM {t}")["n"].iloc[0])
+        return self._stats["rows"]
+
+    def time_range(self) -> tuple:
+        """``(min, max)`` of the time column (NaT without rows)."""
+        if "range" not in self._stats:
+            c = _q(self.time_col)
+            r = self.query(f"SELECT min({c}) AS lo, max({c}) AS hi FROM {{t}}")
+            self._stats["range"] = (pd.Timestamp(r["lo"].iloc[0]), pd.Timestamp(r["hi"].iloc[0]))
+        return self._stats["range"]
+
+    def column(self, name: str) -> pd.Series:
+        """One column's values (read alone; the rest stays in the file)."""
+        if self._df is not None:
+            return self._df[name]
+        return self.query(f"SELECT {_q(name)} FROM {{t}}")[name]
+
+    def string_stats(self, name: str) -> tuple[int, int]:
+        """``(distinct non-missing values as strings, non-missing values)`` of a column."""
+        key = ("strings", name)
+        if key not in self._stats:
+            c = _q(name)
+            r = self.query(f"SELECT count(DISTINCT CAST({c} AS VARCHAR)) AS u, count({c}) AS n FROM {{t}}")
+            self._stats[key] = (int(r["u"].iloc[0]), int(r["n"].iloc[0]))
+        return self._stats[key]
+
+    # ------------------------------------------------------------------ rows
+    @property
+    def df(self) -> pd.DataFrame:
+        """The rows, read into memory on first access (and kept)."""
+        if self._df is None:
+            logger.info("reading file table %s into memory (%d rows)", self.path, len(self))
+            import pyarrow.parquet as pq
+
+            filters = None
+            if self.upto is not None:
+                filters = [(self.time_col, "<=", self.upto.to_datetime64())]
+            with self._open() as fh:
+                df = pq.read_table(fh, filters=filters).to_pandas()
+            if self.time_col is not None:
+                df[self.time_col] = df[self.time_col].astype("datetime64[ns]")
+            for b in df._mgr.blocks:  # read-only, as the tables of a Database
+                if isinstance(b.values, np.ndarray):
+                    b.values.flags.writeable = False
+            self._df = df
+        return self._df
+
+    def cut(self, t) -> "FileTable":
+        """The rows dated at or before ``t`` (lazily)."""
+        if self.time_col is None:
+            return self
+        upto = pd.Timestamp(t) if self.upto is None else min(self.upto, pd.Timestamp(t))
+        return FileTable(self.path, self.pkey, self.fkeys, self.time_col, upto=upto,
+                         _meta=(self._arrow_schema, self._file_rows, self._file_id))
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_df"] = None  # the rows stay in the file
+        state["_stats"] = {}
+        return state
+
+    def __repr__(self) -> str:
+        bound = f", upto={self.upto}" if self.upto is not None else ""
+        return (f"FileTable({self.path!r}, columns={self.columns}, pkey={self.pkey!r}, fkeys={self.fkeys!r}, "
+                f"time_col={self.time_col!r}{bound})")
+
+
+def register_table(con, name: str, table) -> None:
+    """Make ``table`` (a Table or a FileTable) readable as ``name`` on DuckDB connection ``con``
+    (created with :func:`connect` for file tables)."""
+    if isinstance(table, FileTable):
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {_q(name)} AS SELECT * FROM {table.relation()}")
+    else:
+        con.register(name, table.df)
+
+
+def from_parquet(path, schema=None, *, memory_rows: int = DEFAULT_MEMORY_ROWS, dangling: str = "raise",
+                 cache_bytes=None):
+    """A Database whose large tables stay in their Parquet files.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Directory (local or fsspec URL) holding one ``<table>.parquet`` per table.
+    schema : str, path-like or dict, optional
+        The ``schema.toml`` of :func:`~skrel.data.load_directory` (a path, or its content as a
+        dict ``{"tables": {name: {"primary_key": ..., ...}}}``); default: ``path/schema.toml``.
+    memory_rows : int, default=1,000,000
+        Tables with at most this many rows are read into memory; larger ones stay in their files
+        (:class:`FileTable`). ``0``: every table stays in its file.
+    dangling : {"raise"}, default="raise"
+        Foreign keys must match: setting dangling values to missing would rewrite a file.
+    cache_bytes : int, optional
+        As :class:`~skrel.data.Database`.
+
+    Returns
+    -------
+    Database
+    """
+    from .database import Database, SchemaError, Table
+
+    root = str(path) if not isinstance(path, os.PathLike) else os.fspath(path)
+    if dangling != "raise":
+        raise ValueError("from_parquet supports dangling='raise' only: setting dangling foreign keys to missing "
+                         "would rewrite the files. Fix the files, or read them into memory with load_directory.")
+    if schema is None:
+        schema = root.rstrip("/") + "/schema.toml"
+    source = "the schema dict"
+    if not isinstance(schema, dict):
+        import fsspec
+
+        source = str(schema)
+        try:
+            with fsspec.open(source, "rb") as fh:
+                schema = tomllib.load(fh)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no schema file {source!r}: write one naming each table's primary_key, "
+                                    "time_column and foreign_keys (see skrel.data.directory).") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SchemaError(f"{source} is not valid TOML: {exc}.") from None
+    tables = schema.get("tables")
+    if not isinstance(tables, dict) or not tables:
+        raise SchemaError(f"{source} describes no table: add a [tables.NAME] section per table.")
+    built = {}
+    for name, spec in tables.items():
+        bad = sorted(set(spec) - {"primary_key", "time_column", "foreign_keys", "file"})
+        if bad:
+            raise SchemaError(f"{source}, table {name!r}: unknown key(s) {bad} for a Parquet table.")
+        file = spec.get("file", f"{name}.parquet")
+        if not str(file).lower().endswith((".parquet", ".pq")):
+            raise SchemaError(f"{source}, table {name!r}: {file} is not a Parquet file (.parquet, .pq).")
+        full = file if _is_url(str(file)) or os.path.isabs(str(file)) else root.rstrip("/") + "/" + str(file)
+        ft = FileTable(full, spec.get("primary_key"), spec.get("foreign_keys", {}), spec.get("time_column"))
+        for role, cols in (("primary_key", [ft.pkey]), ("time_column", [ft.time_col]), ("foreign_keys", list(ft.fkeys))):
+            absent = [c for c in cols if c is not None and c not in ft.columns]
+            if absent:
+                raise SchemaError(f"{source}, table {name!r}: {role} names column(s) {absent} that {full} lacks; "
+                                  f"its columns are {ft.columns}.")
+        if len(ft) <= memory_rows:
+            built[name] = Table(ft.df.copy(), ft.pkey, dict(ft.fkeys), ft.time_col)
+            logger.info("table %s: %d rows read into memory", name, len(ft))
+        else:
+            built[name] = ft
+            logger.info("table %s: %d rows stay in %s", name, len(ft), full)
+    return Database(built, dangling=dangling, cache_bytes=cache_bytes)
