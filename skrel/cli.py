@@ -242,7 +242,8 @@ def _why(sel) -> None:
     res = sel.search_results_.sort_values("rank")
     best = res[res["selected"]].iloc[0]
     print(f"    searched {len(res)} {sel.selected_family_} configurations (val {res['val'].min():.4f}.."
-          f"{res['val'].max():.4f}); kept rank {int(best['rank'])} (val {best['val']:.4f})")
+          f"{res['val'].max():.4f}); kept rank {int(best['rank'])} (val {best['val']:.4f}; "
+          f"{sel.post_selection_note_})")
 
 
 # ---------------------------------------------------------------------- parser

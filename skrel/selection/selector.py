@@ -20,7 +20,8 @@ Relatron (ICLR 2026, arXiv 2602.22552), from its description, on skrel's open pe
    early stopping, their loss landscapes measured on validation rows
    (:func:`~skrel.selection.landscape.landscape_metrics`), and a weighted vote of the validation
    score and flatness (:class:`~skrel.selection.landscape.LandscapeRefit`) picks the one to keep.
-   Learners without a loss surface (LightGBM) keep the best validation score.
+   When a top-k learner has no loss surface (LightGBM), the best validation score is kept and only
+   that candidate is refitted.
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ MACROS = ("meta", "val")
 
 
 class SelectorWarning(UserWarning):
-    """The selector could not follow its plan (a task unlike every bank task, a family without a
-    loss surface...) and says what it did instead."""
+    """The selector could not follow its plan (a task unlike every bank task) and says what it did
+    instead."""
 
 
 def meta_features(columns) -> list[str]:
@@ -149,7 +150,8 @@ class RelatronSelector(RelationalEstimator):
         validation, or a family name (no choice).
     post_selection : {"landscape"} or None, default="landscape"
         Re-rank the ``top_k`` candidates by a vote of validation score and loss-landscape
-        flatness (families with a loss surface), or keep the best validation score (None).
+        flatness (when every top-k learner has a loss surface: the torch families, neural DFS), or
+        keep the best validation score (None, or a top-k learner without a loss surface).
     top_k : int, default=3
         Candidates post-selected.
     weights : tuple of 4 floats, default=(0.4, 0.2, 0.2, 0.2)
@@ -196,6 +198,8 @@ class RelatronSelector(RelationalEstimator):
         The kept model (fitted on train, early-stopped on validation).
     top_candidates_ : list of dict
         The post-selected candidates: ``params``, ``estimator``, ``val``, ``landscape``.
+    post_selection_note_ : str
+        How the kept model was chosen among the top candidates.
     bank_tasks_ : DataFrame
         The bank's tasks (:meth:`PerformanceBank.tasks`).
     embedding_columns_ : list of str
@@ -274,6 +278,8 @@ class RelatronSelector(RelationalEstimator):
         self._check_params()
         self.seed_ = seed_from(self.random_state)
         self.n_fits_ = 0
+        if hasattr(self, "post_selection_note_"):
+            del self.post_selection_note_
         task = self.task_
         self.metric_ = task.metric if task is not None else {"binary": "roc_auc", "multiclass": "accuracy",
                                                              "regression": "mae"}[self.task_type_]
@@ -418,8 +424,8 @@ class RelatronSelector(RelationalEstimator):
         self._macro_val_scores = scores
         why = {"far": f"validation fallback ({self._far_reason})", "val": "macro='val'",
                "meta": "validation (a candidate is not in the bank)"}[reason]
-        self.macro_reason_ = f"{why}: best validation score of one fit per family " + \
-            ", ".join(f"{f} {s:.4f}" for f, s in scores.items())
+        self.macro_reason_ = f"{why}: best validation {self.metric_} of one fit per family " + \
+            ", ".join(f"{f} {self._signed(s):.4f}" for f, s in scores.items())
 
     def _start_configs(self, bank, family) -> list[tuple[dict, str]]:
         """Configurations to try, most promising first: the best ones on the nearest bank tasks,
@@ -535,11 +541,21 @@ class RelatronSelector(RelationalEstimator):
         if not len(finite):
             raise ValueError(f"Every candidate of {self.selected_family_} failed to fit; see the warnings above.")
         top = finite.sort_values("rank").head(self.top_k if self.post_selection else 1)
+        if len(top) > 1:
+            # the vote compares loss surfaces: only when every top-k learner has one (LightGBM has none;
+            # then the best validation score is kept and the others are not refitted)
+            surfaces = [has_loss_surface(self._estimator(self.selected_family_, self._materialise(p)))
+                        for p in top["params"]]
+            if not all(surfaces):
+                logger.info("post-selection: %s has a top-%d candidate without a loss surface; keeping the best "
+                            "validation score", self.selected_family_, len(top))
+                self.post_selection_note_ = "best validation score (a top candidate has no loss surface)"
+                top = top.head(1)
         self.top_candidates_ = []
         for idx, row in top.iterrows():
             est, val, _ = self._fit_one(self.selected_family_, self._materialise(row["params"]), X, y, X_val, y_val)
             land = None
-            if self.post_selection == "landscape" and len(top) > 1 and has_loss_surface(est):
+            if self.post_selection == "landscape" and len(top) > 1:
                 land = landscape_metrics(est, X_val, self._labels(y_val), grid=5, radius=0.5, probe_batches=2,
                                          hessian_iters=5, random_state=self.seed_)
                 for k in ("p1", "p2", "barrier", "flatness"):
@@ -547,19 +563,18 @@ class RelatronSelector(RelationalEstimator):
             self.top_candidates_.append({"params": row["params"], "estimator": est, "val": self._signed(val),
                                          "landscape": land, "index": idx})
         chosen = 0
-        if self.post_selection == "landscape" and len(self.top_candidates_) > 1:
-            if all(c["landscape"] is not None for c in self.top_candidates_):
-                cv = {"mean_test_score": [c["val"] if self._greater() else -c["val"] for c in self.top_candidates_]}
-                for k in ("p1", "p2", "barrier"):
-                    cv[f"mean_test_{k}"] = [-c["landscape"][k] for c in self.top_candidates_]
-                chosen = LandscapeRefit(top_k=len(self.top_candidates_), weights=tuple(self.weights))(cv)
-            else:
-                warnings.warn(f"{self.selected_family_} ({type(self.top_candidates_[0]['estimator']).__name__}) has no "
-                              "loss surface; post-selection keeps the best validation score.", SelectorWarning,
-                              stacklevel=5)
+        if len(self.top_candidates_) > 1:
+            cv = {"mean_test_score": [c["val"] if self._greater() else -c["val"] for c in self.top_candidates_]}
+            for k in ("p1", "p2", "barrier"):
+                cv[f"mean_test_{k}"] = [-c["landscape"][k] for c in self.top_candidates_]
+            chosen = LandscapeRefit(top_k=len(self.top_candidates_), weights=tuple(self.weights))(cv)
         best = self.top_candidates_[chosen]
         res.loc[best["index"], "selected"] = True
         self.search_results_ = res.drop(columns="_score")
+        if len(self.top_candidates_) > 1:
+            self.post_selection_note_ = f"landscape vote among the top {len(self.top_candidates_)}"
+        elif not hasattr(self, "post_selection_note_") or self.post_selection is None:
+            self.post_selection_note_ = "best validation score"
         self.best_params_ = best["params"]
         self.best_estimator_ = best["estimator"]
         self.best_score_ = best["val"]
