@@ -421,7 +421,6 @@ class RelatronSelector(RelationalEstimator):
             est, val, _ = self._fit_one(f, params[0][0], X, y, X_val, y_val)
             scores[f] = val
         self.selected_family_ = max(families, key=lambda f: (scores[f], -families.index(f)))
-        self._macro_val_scores = scores
         why = {"far": f"validation fallback ({self._far_reason})", "val": "macro='val'",
                "meta": "validation (a candidate is not in the bank)"}[reason]
         self.macro_reason_ = f"{why}: best validation {self.metric_} of one fit per family " + \
@@ -472,11 +471,8 @@ class RelatronSelector(RelationalEstimator):
         t0 = time.perf_counter()
         est.fit(X, y, X_val=X_val, y_val=y_val)
         self.n_fits_ += 1
-        val = make_scorer(self.metric_)(est, X_val, self._labels(y_val))
+        val = make_scorer(self.metric_)(est, X_val, y_val)
         return est, val, time.perf_counter() - t0
-
-    def _labels(self, y_enc):
-        return y_enc if self.task_type_ == "regression" else np.asarray(y_enc)
 
     def _micro(self, bank, X, y, X_val, y_val):
         from sklearn.model_selection import GridSearchCV, PredefinedSplit
@@ -556,7 +552,7 @@ class RelatronSelector(RelationalEstimator):
             est, val, _ = self._fit_one(self.selected_family_, self._materialise(row["params"]), X, y, X_val, y_val)
             land = None
             if self.post_selection == "landscape" and len(top) > 1:
-                land = landscape_metrics(est, X_val, self._labels(y_val), grid=5, radius=0.5, probe_batches=2,
+                land = landscape_metrics(est, X_val, y_val, grid=5, radius=0.5, probe_batches=2,
                                          hessian_iters=5, random_state=self.seed_)
                 for k in ("p1", "p2", "barrier", "flatness"):
                     res.loc[idx, f"landscape_{k}"] = land[k]
