@@ -35,7 +35,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._base import seed_from
-from ._torch import TRAINING_CONSTRAINTS, Batches, TorchTrainer, predict_raw, torch_threads
+from ._torch import TRAINING_CONSTRAINTS, Batches, TorchTrainer, torch_threads
 
 __all__ = ["NEURAL_LEARNERS", "TorchFrameLearner", "TorchFrameNet", "FrameBatches", "is_neural_learner"]
 
@@ -433,16 +433,8 @@ class TorchFrameLearner(TorchTrainer, BaseEstimator):
             )
 
     # ------------------------------------------------------------------ predict
-    def _raw(self, X) -> torch.Tensor:
-        check_is_fitted(self, "module_")
-        X = self._check_matrix(X)
-        device = self._torch_device()
-        with torch_threads(self.n_jobs):
-            module = self.module_.to(device)
-            try:
-                return predict_raw(module, self._make_loader(X), device)
-            finally:
-                self.module_ = module.to("cpu")
+    def _prediction_input(self, X) -> np.ndarray:
+        return self._check_matrix(X)
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, shape (n, n_classes) in the order of ``classes_``."""

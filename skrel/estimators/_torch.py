@@ -261,6 +261,22 @@ class TorchTrainer:
     ``loss(raw, y)`` and ``head.transform(raw)``.
     """
 
+    def _prediction_input(self, X):  # pragma: no cover - abstract
+        """Check ``X`` at prediction time and return what ``_make_loader`` takes."""
+        raise NotImplementedError
+
+    def _raw(self, X) -> torch.Tensor:
+        """The fitted module's raw outputs for ``X``, on the chosen device, in ``n_jobs`` threads."""
+        check_is_fitted(self, "module_")
+        X = self._prediction_input(X)
+        device = self._torch_device()
+        with torch_threads(self.n_jobs):
+            module = self.module_.to(device)
+            try:
+                return predict_raw(module, self._make_loader(X), device)
+            finally:
+                self.module_ = module.to("cpu")
+
     def _torch_device(self):
         device = torch.device(self.device)
         if device.type == "cuda" and not torch.cuda.is_available():
@@ -478,16 +494,9 @@ class TorchRelationalEstimator(TorchTrainer, RelationalEstimator):
                 f"X is over entity table {X.entity_table!r}, the model was fitted on {self.entity_table_!r}."
             )
 
-    def _raw(self, X):
-        check_is_fitted(self, "module_")
+    def _prediction_input(self, X):
         self._check_X(X)
-        device = self._torch_device()
-        with torch_threads(self.n_jobs):
-            module = self.module_.to(device)
-            try:
-                return predict_raw(module, self._make_loader(X), device)
-            finally:
-                self.module_ = module.to("cpu")
+        return X
 
     def _predict_proba(self, X):
         return self.module_.head.transform(self._raw(X))
