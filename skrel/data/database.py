@@ -761,6 +761,13 @@ class Database:
         return int(sum(estimate_nbytes(t.df) for n, t in self.tables.items()
                        if n not in shared and (not _is_file(t) or t.loaded)))
 
+    def __sizeof__(self) -> int:
+        # Every table held in memory, shared or not. Dask's ``sizeof`` (``sys.getsizeof``) reads this:
+        # joblib's Dask backend scatters an argument once, rather than pickling it into every task,
+        # only when it reports more than a kilobyte.
+        return object.__sizeof__(self) + int(sum(estimate_nbytes(t.df) for t in self.tables.values()
+                                                 if not _is_file(t) or t.loaded))
+
     # ------------------------------------------------------------------ identity and pickling
     @property
     def fingerprint(self) -> str:

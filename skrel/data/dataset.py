@@ -9,6 +9,7 @@ object with ``shape`` is indexed as ``X[indices, ...]``).
 from __future__ import annotations
 
 import hashlib
+import sys
 from numbers import Integral
 
 import numpy as np
@@ -106,6 +107,10 @@ class RelationalDataset:
         elif not idx.size:
             idx = idx.astype(np.intp)
         return self._view(self, self.entity_ids[idx], self.cutoffs[idx])
+
+    def __sizeof__(self) -> int:
+        # The rows and the database they refer to (pickled with them): see ``Database.__sizeof__``.
+        return object.__sizeof__(self) + self.entity_ids.nbytes + self.cutoffs.nbytes + sys.getsizeof(self.db)
 
     def __iter__(self):
         for i in range(len(self)):

@@ -173,8 +173,9 @@ class RelatronSelector(RelationalEstimator):
     validation_fraction : float or None, default=0.2
         With ``fit(X, y)`` and no ``X_val``: the latest cutoffs held out for validation.
     n_jobs : int or None, default=None
-        Parallel fits of the search (joblib; a ``joblib.parallel_backend`` context applies) and
-        threads of the embedding.
+        Parallel fits of the search (joblib; a ``joblib.parallel_backend`` context applies: inside
+        ``joblib.parallel_backend("dask")`` the search's fits run on the Dask cluster, the
+        database sent once per worker) and threads of the embedding.
     random_state : int, RandomState instance or None, default=None
         Seeds the search draws, every candidate and the meta-classifier.
     verbose : int, default=0
@@ -475,6 +476,7 @@ class RelatronSelector(RelationalEstimator):
         return est, val, time.perf_counter() - t0
 
     def _micro(self, bank, X, y, X_val, y_val):
+        from joblib import effective_n_jobs
         from sklearn.model_selection import GridSearchCV, PredefinedSplit
 
         from ..evaluation import make_scorer
@@ -490,7 +492,9 @@ class RelatronSelector(RelationalEstimator):
         base = self._estimator(family, {})
         scorer = make_scorer(self.metric_)
         rows, t_start = [], time.perf_counter()
-        chunk = max(1, self.n_jobs or 1) if seconds is not None else len(configs)
+        # a time budget checks the clock between rounds of as many fits as run at once (under a
+        # joblib backend such as Dask's, as many as the cluster's workers)
+        chunk = max(1, effective_n_jobs(self.n_jobs)) if seconds is not None else len(configs)
         for start in range(0, len(configs), chunk):
             if seconds is not None and start > 0 and time.perf_counter() - t_start > seconds:
                 break
