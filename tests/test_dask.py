@@ -20,6 +20,7 @@ from sklearn.model_selection import GridSearchCV, KFold
 from skrel import DFSEstimator
 from skrel.selection import RelatronSelector
 
+dask = pytest.importorskip("dask")
 distributed = pytest.importorskip("distributed")
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -31,8 +32,11 @@ def client():
 
     # the workers import skrel, not this module: the helpers below travel by value
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as c:
+    # without the active memory manager, which may drop an idle worker's copy of X (fetched again
+    # later): the count of databases sent is then exact
+    with dask.config.set({"distributed.scheduler.active-memory-manager.start": False}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                     silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as c:
         c.run(_count_database_unpickling)
         yield c
     cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
