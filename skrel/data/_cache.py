@@ -183,12 +183,14 @@ def estimate_nbytes(obj: Any, _depth: int = 0, _seen: set | None = None) -> int:
         values = [getattr(obj, name, None) for name in names]
         extra = [v for k, v in getattr(obj, "__dict__", {}).items() if k not in names]
         return sys.getsizeof(obj) + _sum_items(values + extra, len(values) + len(extra), _depth, seen)
+    # the bare object, its attributes summed here: a class's own __sizeof__ may already include
+    # them (RelationalDataset's counts its database, for Dask)
     if hasattr(obj, "__dict__"):
         values = list(vars(obj).values())
-        return sys.getsizeof(obj) + _sum_items(values, len(values), _depth, seen)
+        return object.__sizeof__(obj) + _sum_items(values, len(values), _depth, seen)
     if hasattr(obj, "__slots__"):
         values = [getattr(obj, s, None) for s in _slots(type(obj))]
-        return sys.getsizeof(obj) + _sum_items(values, len(values), _depth, seen)
+        return object.__sizeof__(obj) + _sum_items(values, len(values), _depth, seen)
     return sys.getsizeof(obj)
 
 

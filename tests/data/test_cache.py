@@ -78,6 +78,21 @@ def test_estimate_nbytes():
     assert estimate_nbytes(cyc) > 0 and estimate_nbytes(deep) > 0
 
 
+def test_sizes_of_a_dataset_count_its_database_once():
+    # sys.getsizeof (read by dask.sizeof) includes the database; the cache's estimate does not count it twice
+    import sys
+
+    from skrel.data import RelationalDataset
+
+    db = make_shop()
+    ids = db["users"].df[db["users"].pkey].to_numpy()
+    X = RelationalDataset(db, "users", ids, ["2021-01-01"] * len(ids))
+    tables = db.cache_nbytes
+    assert sys.getsizeof(db) >= tables
+    assert sys.getsizeof(X) >= tables + X.entity_ids.nbytes + X.cutoffs.nbytes
+    assert tables <= estimate_nbytes(X) < tables + 2_000
+
+
 def test_estimate_nbytes_torch_tensor():
     torch = pytest.importorskip("torch")
     assert estimate_nbytes(torch.zeros(10, 10, dtype=torch.float32)) == 400
