@@ -99,16 +99,20 @@ def test_grid_search_on_dask_matches_in_process_and_sends_the_database_once(clie
     assert sum(received.values()) <= len(received), received
 
 
-def test_selector_on_dask_matches_in_process(client, tiny_bank, task_data):
+@pytest.mark.parametrize("extra", [{}, {"macro": "val", "ensemble": True}], ids=["meta", "val-ensemble"])
+def test_selector_on_dask_matches_in_process(client, tiny_bank, task_data, extra):
+    # meta: the micro search runs on the cluster; val-ensemble: so do the one-fit-per-family choice
+    # and the runner-up's fit
     db, task, _, _ = task_data
     params = dict(candidates=["baseline", "dfs"], budget=3, post_selection=None, bank=tiny_bank, random_state=0,
-                  embedding_params={"components": ("homophily", "temporal", "scale")})
+                  embedding_params={"components": ("homophily", "temporal", "scale")}, **extra)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         local = RelatronSelector(**params).fit(db, task)
         with joblib.parallel_backend("dask"):
             remote = RelatronSelector(**params).fit(db, task)
-    assert remote.selected_family_ == local.selected_family_
+    assert remote.selected_family_ == local.selected_family_ and remote.macro_reason_ == local.macro_reason_
+    assert remote.n_fits_ == local.n_fits_
     assert remote.best_params_ == local.best_params_
     np.testing.assert_array_equal(remote.search_results_["val"], local.search_results_["val"])
     X_test = task.split(db, "test")[0]

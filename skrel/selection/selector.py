@@ -416,11 +416,8 @@ class RelatronSelector(RelationalEstimator):
         return nearest, far, reason
 
     def _macro_by_validation(self, bank, families, X, y, X_val, y_val, reason):
-        scores = {}
-        for f in families:
-            params = self._start_configs(bank, f)[:1]
-            est, val, _ = self._fit_one(f, params[0][0], X, y, X_val, y_val)
-            scores[f] = val
+        fits = self._fit_many([(f, self._start_configs(bank, f)[0][0]) for f in families], X, y, X_val, y_val)
+        scores = {f: val for f, (_, val, _) in zip(families, fits)}
         self.selected_family_ = max(families, key=lambda f: (scores[f], -families.index(f)))
         why = {"far": f"validation fallback ({self._far_reason})", "val": "macro='val'",
                "meta": "validation (a candidate is not in the bank)"}[reason]
@@ -465,15 +462,17 @@ class RelatronSelector(RelationalEstimator):
             return est
         return make_estimator(family, params, **extra)
 
-    def _fit_one(self, family, params, X, y, X_val, y_val):
-        from ..evaluation import make_scorer
+    def _fit_many(self, candidates, X, y, X_val, y_val, landscape=False):
+        """Fit ``[(family, params), ...]`` (val for early stopping) through joblib, so a
+        ``joblib.parallel_backend`` (Dask's) spreads them; ``[(estimator, val score, landscape
+        metrics or None)]`` in order."""
+        from joblib import Parallel, delayed
 
-        est = self._estimator(family, params)
-        t0 = time.perf_counter()
-        est.fit(X, y, X_val=X_val, y_val=y_val)
-        self.n_fits_ += 1
-        val = make_scorer(self.metric_)(est, X_val, y_val)
-        return est, val, time.perf_counter() - t0
+        jobs = [delayed(_fit_and_measure)(self._estimator(f, p), X, y, X_val, y_val, self.metric_,
+                                          self.seed_ if landscape else None) for f, p in candidates]
+        out = Parallel(n_jobs=self.n_jobs if len(jobs) > 1 else 1)(jobs)
+        self.n_fits_ += len(out)
+        return out
 
     def _micro(self, bank, X, y, X_val, y_val):
         from joblib import effective_n_jobs
@@ -534,7 +533,7 @@ class RelatronSelector(RelationalEstimator):
         return dict(params)
 
     def _post_select(self, X, y, X_val, y_val):
-        from .landscape import LandscapeRefit, has_loss_surface, landscape_metrics
+        from .landscape import LandscapeRefit, has_loss_surface
 
         res = self.search_results_
         finite = res[np.isfinite(res["_score"])]
@@ -552,12 +551,10 @@ class RelatronSelector(RelationalEstimator):
                 self.post_selection_note_ = "best validation score (a top candidate has no loss surface)"
                 top = top.head(1)
         self.top_candidates_ = []
-        for idx, row in top.iterrows():
-            est, val, _ = self._fit_one(self.selected_family_, self._materialise(row["params"]), X, y, X_val, y_val)
-            land = None
-            if self.post_selection == "landscape" and len(top) > 1:
-                land = landscape_metrics(est, X_val, y_val, grid=5, radius=0.5, probe_batches=2,
-                                         hessian_iters=5, random_state=self.seed_)
+        fits = self._fit_many([(self.selected_family_, self._materialise(p)) for p in top["params"]], X, y, X_val,
+                              y_val, landscape=self.post_selection == "landscape" and len(top) > 1)
+        for (idx, row), (est, val, land) in zip(top.iterrows(), fits):
+            if land is not None:
                 for k in ("p1", "p2", "barrier", "flatness"):
                     res.loc[idx, f"landscape_{k}"] = land[k]
             self.top_candidates_.append({"params": row["params"], "estimator": est, "val": self._signed(val),
@@ -591,7 +588,7 @@ class RelatronSelector(RelationalEstimator):
         self.ensemble_members_ = [self.best_estimator_]
         if others:
             params = self._start_configs(bank, others[0])[0][0]
-            est, _, _ = self._fit_one(others[0], self._materialise(params), X, y, X_val, y_val)
+            ((est, _, _),) = self._fit_many([(others[0], self._materialise(params))], X, y, X_val, y_val)
             self.ensemble_members_.append(est)
 
     # ------------------------------------------------------------------ predict
@@ -610,6 +607,20 @@ class RelatronSelector(RelationalEstimator):
 
         check_is_fitted(self, "best_estimator_")
         return write_report(self, path, X_test=X_test, y_test=y_test)
+
+
+def _fit_and_measure(est, X, y, X_val, y_val, metric, landscape_seed):
+    """Fit one candidate, score it on val and, given a seed, measure its loss landscape (a joblib job)."""
+    from ..evaluation import make_scorer
+    from .landscape import landscape_metrics
+
+    est.fit(X, y, X_val=X_val, y_val=y_val)
+    val = make_scorer(metric)(est, X_val, y_val)
+    land = None
+    if landscape_seed is not None:
+        land = landscape_metrics(est, X_val, y_val, grid=5, radius=0.5, probe_batches=2, hessian_iters=5,
+                                 random_state=landscape_seed)
+    return est, val, land
 
 
 def _kind(task_type: str) -> str:
