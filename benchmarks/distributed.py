@@ -188,7 +188,7 @@ def _dir_bytes(path: str) -> int:
 
 def _event_log_metrics(log_dir: str) -> dict:
     """Task metrics summed over a Spark event log: executor run time, spills, shuffle writes."""
-    out = {"tasks": 0, "executor_run_s": 0.0, "disk_spilled_mb": 0.0, "memory_spilled_mb": 0.0,
+    out = {"tasks": 0, "executor_run_s": 0.0, "executor_cpu_s": 0.0, "disk_spilled_mb": 0.0, "memory_spilled_mb": 0.0,
            "shuffle_written_mb": 0.0}
     for path in glob.glob(os.path.join(log_dir, "**", "*"), recursive=True):
         if not os.path.isfile(path):
@@ -200,6 +200,7 @@ def _event_log_metrics(log_dir: str) -> dict:
                 m = json.loads(line).get("Task Metrics") or {}
                 out["tasks"] += 1
                 out["executor_run_s"] += m.get("Executor Run Time", 0) / 1000
+                out["executor_cpu_s"] += m.get("Executor CPU Time", 0) / 1e9
                 out["disk_spilled_mb"] += m.get("Disk Bytes Spilled", 0) / 2**20
                 out["memory_spilled_mb"] += m.get("Memory Bytes Spilled", 0) / 2**20
                 out["shuffle_written_mb"] += (m.get("Shuffle Write Metrics") or {}).get("Shuffle Bytes Written",
@@ -396,7 +397,8 @@ def analysis(runs: list[dict], args) -> list[str]:
     per_row = s["executor_run_s"] / s["leaf_rows"]
     out.append(
         f"From the largest size measured on both engines ({s['leaf_rows']:,} leaf rows): Spark's tasks ran "
-        f"{s['executor_run_s']:.1f} core-seconds in all ({s['tasks']} tasks), i.e. "
+        f"{s['executor_run_s']:.1f} core-seconds in all ({s['tasks']} tasks"
+        + (f"; {s['executor_cpu_s']:.1f} s of it on CPU" if s.get("executor_cpu_s") else "") + "), i.e. "
         f"{s.get('rows_per_task_s', 0):,.0f} leaf rows per task-second (per core); the rest of the "
         f"{s['seconds']:.1f} s wall time on {cores} cores, {fixed:.1f} s (wall minus task time / cores), is "
         "taken as a fixed per-run overhead (planning, scheduling, the driver's share). Assumptions: "
