@@ -5,7 +5,7 @@ cluster.
     nice -n 10 python benchmarks/distributed.py [--rows 1000000 10000000 100000000] [--depth 2]
         [--timeout 900] [--spark-memory 4g] [--memory-limit 2GB] [--chunk-rows 10000000]
         [--data DIR] [--engines duckdb spark] [--nodes 10] [--node-cores 16] [--shuffle-overhead 0.5]
-        [--no-save]
+        [--max-scratch-gb 40] [--min-free-gb 12] [--no-save | --report]
 
 Data. The synthetic generator (``skrel.datasets.make_synthetic``, 1,000 entities, depth 2: ``events``
 with half the rows, ``sub_events`` with ``--rows`` rows, the largest table) is written once per size
@@ -36,8 +36,9 @@ in known temporary directories, one warm-up query), then times ``transform`` and
   task-second, the per-partition throughput.
 
 The parent checks that both engines give the same names and values (missing equals missing, floats
-within 1e-9 relative) and prints ratios against DuckDB. A run past ``--timeout`` seconds is reported
-as such. From the measured runs it derives the crossover (the smallest size where Spark local takes
+within 1e-9 relative) and prints ratios against DuckDB. A run past ``--timeout`` seconds, or whose
+spill and shuffle files pass ``--max-scratch-gb`` (or leave less than ``--min-free-gb`` on the disk),
+is stopped and reported as such. From the measured runs it derives the crossover (the smallest size where Spark local takes
 at most DuckDB's time; if none, an extrapolation of the two measured scaling laws, labelled as an
 estimate) and a paper estimate of a cluster of ``--nodes`` x ``--node-cores`` cores (Spark's task
 time spread over every core, times ``1 + --shuffle-overhead`` for network shuffle, plus the fixed
@@ -287,15 +288,30 @@ def run_engine(engine: str, size: int, data: Path, args, out: Path) -> dict:
         cmd = [sys.executable, __file__, "--worker", engine, "--size", str(size), "--depth", str(args.depth),
                "--spark-memory", args.spark_memory, "--memory-limit", args.memory_limit, "--out", str(out),
                "--data-dir", str(data), "--scratch", scratch]
-        # its own process group: a timeout ends the worker and Spark's JVM with it
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True)
-        try:
-            stdout, stderr = proc.communicate(timeout=args.timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            return {"error": f"timed out after {args.timeout} s (session start and fit included)"}
+        logs = [open(os.path.join(scratch, name), "w+") for name in ("stdout", "stderr")]
+        # its own process group: stopping it stops Spark's JVM with it
+        proc = subprocess.Popen(cmd, stdout=logs[0], stderr=logs[1], text=True, start_new_session=True)
+        t0, stopped = time.monotonic(), None
+        while proc.poll() is None:
+            time.sleep(2)
+            elapsed = time.monotonic() - t0
+            used = _dir_bytes(scratch) / 2**30
+            free = shutil.disk_usage(scratch).free / 2**30
+            if elapsed > args.timeout:
+                stopped = f"timed out after {args.timeout} s (session start and fit included)"
+            elif used > args.max_scratch_gb or free < args.min_free_gb:
+                stopped = (f"stopped after {elapsed:.0f} s (session start and fit included): its spill and shuffle "
+                           f"files reached {used:.0f} GB ({free:.0f} GB left on the disk; limits "
+                           f"--max-scratch-gb {args.max_scratch_gb:g}, --min-free-gb {args.min_free_gb:g})")
+            if stopped:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return {"error": stopped}
+        for fh in logs:
+            fh.seek(0)
+        stdout, stderr = (fh.read() for fh in logs)
+        for fh in logs:
+            fh.close()
     for line in stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
@@ -432,7 +448,12 @@ def main(argv=None) -> int:
     parser.add_argument("--nodes", type=int, default=10)
     parser.add_argument("--node-cores", type=int, default=16)
     parser.add_argument("--shuffle-overhead", type=float, default=0.5)
+    parser.add_argument("--max-scratch-gb", type=float, default=40.0,
+                        help="stop an engine whose spill and shuffle files exceed this")
+    parser.add_argument("--min-free-gb", type=float, default=12.0,
+                        help="stop an engine when the disk has less than this left")
     parser.add_argument("--no-save", action="store_true")
+    parser.add_argument("--report", action="store_true", help="only rewrite distributed.md from the JSON")
     parser.add_argument("--worker", choices=ENGINES, help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -447,6 +468,9 @@ def main(argv=None) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     desc = machine()
+    if args.report:
+        save({}, desc, args)
+        return 0
     log(f"machine: {desc}")
     keep = args.data is not None
     data_root = Path(args.data) if keep else Path(tempfile.mkdtemp(prefix="skrel-bench-data-"))
