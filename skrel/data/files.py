@@ -12,11 +12,15 @@ Who reads the file where it lies, and who loads it:
 - the DuckDB engine of deep feature synthesis reads the file out of core
   (``read_parquet(...)`` in its query): schema inference, the horizon and the entity check are
   SQL too, and the feature query never materialises the table;
+- the Spark engine reads the file with Spark (``session.read.parquet(path)``, the time bound a
+  filter in its query; see :mod:`skrel.features._spark`): no row passes through the driver. Spark
+  needs a path it can reach: a local path (on a cluster, one every executor sees) or a URL of a
+  filesystem configured in the session (``s3a://``, ``hdfs://``, ...), not an fsspec-only one;
 - task labels (:meth:`Task.make_labels`) run their SQL on the file;
 - :meth:`Database.upto` cuts a file table lazily (a time bound applied when it is read);
-- everything else (the Spark engine, the graph families RDL and RelGT, the baseline,
-  :meth:`Database.schema`) reads ``table.df``, which loads the (cut) table into memory on first
-  use and keeps it: those families need every row in memory, as with in-memory tables.
+- everything else (the graph families RDL and RelGT, the baseline, :meth:`Database.schema`)
+  reads ``table.df``, which loads the (cut) table into memory on first use and keeps it: those
+  families need every row in memory, as with in-memory tables.
 
 Pickling a file table sends its path and time bound, not its rows: a worker of a parallel search
 reopens the file (it must reach the same path). A file is identified by its path, size and

@@ -123,7 +123,9 @@ def prepare_tables(db, schema: Schema, columns: dict[str, list[str]], dialect: D
     code is the smallest string, and lists of codes are small); string keys stay strings.
 
     For Spark (``dialect=SPARK``) the frame always has the generated names, and times are
-    converted here, to nullable int64 nanoseconds (Spark's timestamps are microseconds).
+    converted here, to nullable int64 nanoseconds (Spark's timestamps are microseconds). A table
+    that stays in its file is ``(file_table, None)`` for Spark: Spark reads the file itself
+    (:func:`skrel.features._spark.file_frame`), with the same conversions in its SQL.
     """
     from ..data.files import FileTable
 
@@ -131,8 +133,8 @@ def prepare_tables(db, schema: Schema, columns: dict[str, list[str]], dialect: D
     for t, cols in columns.items():
         sql_names = {c: f"u{j}" for j, c in enumerate(cols)}
         names[t] = sql_names
-        if isinstance(db[t], FileTable) and dialect is DUCKDB:
-            out[t] = _file_view(db[t], schema, t, cols, sql_names)
+        if isinstance(db[t], FileTable):
+            out[t] = _file_view(db[t], schema, t, cols, sql_names) if dialect is DUCKDB else (db[t], None)
             continue
         df = db[t].df
         converted = {}

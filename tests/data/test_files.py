@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "features"))
-from dfs_cases import assert_frames_equal, make_market, market_rows  # noqa: E402
+from dfs_cases import assert_frames_equal, make_market, market_rows, write_parquet  # noqa: E402
 
 from skrel.data import Database, RelationalDataset, SchemaError  # noqa: E402
 from skrel.data.files import FileTable  # noqa: E402
@@ -21,19 +21,7 @@ from skrel.features import DFSTransformer  # noqa: E402
 
 def write(db: Database, root: Path, **overrides) -> Path:
     """Each table to ``root/<name>.parquet`` and a schema.toml."""
-    root.mkdir(parents=True, exist_ok=True)
-    lines = []
-    for name, t in db.tables.items():
-        overrides.get(name, t.df).to_parquet(root / f"{name}.parquet", index=False)
-        lines.append(f"[tables.{name}]")
-        if t.pkey:
-            lines.append(f'primary_key = "{t.pkey}"')
-        if t.time_col:
-            lines.append(f'time_column = "{t.time_col}"')
-        if t.fkeys:
-            lines.append("foreign_keys = { " + ", ".join(f'{c} = "{r}"' for c, r in t.fkeys.items()) + " }")
-    (root / "schema.toml").write_text("\n".join(lines) + "\n")
-    return root
+    return write_parquet(db, root, overrides)
 
 
 def test_large_tables_stay_in_files_and_dfs_values_match(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -101,3 +103,22 @@ def assert_frames_equal(a: pd.DataFrame, b: pd.DataFrame, rtol: float = 1e-9) ->
             ok = (np.isnan(x) & np.isnan(y)) | np.isclose(x, y, rtol=rtol, atol=0.0)
             bad = np.flatnonzero(~ok).tolist()
         assert not bad, f"column {col!r} differs at rows {bad[:5]}: {x[bad[:3]]} vs {y[bad[:3]]}"
+
+
+def write_parquet(db: Database, root: Path, overrides: dict | None = None, options: dict | None = None) -> Path:
+    """Each table of ``db`` to ``root/<name>.parquet`` (``overrides[name]``: another frame to write;
+    ``options[name]``: pyarrow writer options) and a ``schema.toml`` naming the keys and times."""
+    overrides, options = dict(overrides or {}), dict(options or {})
+    root.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for name, t in db.tables.items():
+        overrides.get(name, t.df).to_parquet(root / f"{name}.parquet", index=False, **options.get(name, {}))
+        lines.append(f"[tables.{name}]")
+        if t.pkey:
+            lines.append(f'primary_key = "{t.pkey}"')
+        if t.time_col:
+            lines.append(f'time_column = "{t.time_col}"')
+        if t.fkeys:
+            lines.append("foreign_keys = { " + ", ".join(f'{c} = "{r}"' for c, r in t.fkeys.items()) + " }")
+    (root / "schema.toml").write_text("\n".join(lines) + "\n")
+    return root
