@@ -161,7 +161,9 @@ class FileTable:
             sel += ", file_row_number"
         where = ""
         if self.upto is not None:
-            where = f" WHERE {_q(self.time_col)} <= TIMESTAMP '{self.upto.isoformat(sep=' ')}'"
+            # a nanosecond literal: the bound is exact as in pandas and Spark (a TIMESTAMP literal drops
+            # the digits below the microsecond)
+            where = f" WHERE {_q(self.time_col)} <= TIMESTAMP_NS '{self.upto.isoformat(sep=' ')}'"
         return f"(SELECT {sel} FROM read_parquet({_literal(self.path)}{opts}){where})"
 
     def query(self, sql: str) -> pd.DataFrame:

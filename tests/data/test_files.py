@@ -50,6 +50,15 @@ def test_large_tables_stay_in_files_and_dfs_values_match(tmp_path):
     assert back.fingerprint == db.fingerprint and not back["orders"].loaded
 
 
+def test_upto_is_exact_to_the_nanosecond(tmp_path):
+    at = pd.to_datetime(["2020-01-01 00:00:00.000000300", "2020-01-01 00:00:00.000000700", None])
+    frame = pd.DataFrame({"id": [0, 1, 2], "at": at})
+    frame.to_parquet(tmp_path / "t.parquet")
+    tab = FileTable(tmp_path / "t.parquet", pkey="id", time_col="at").cut("2020-01-01 00:00:00.000000500")
+    assert tab.query("SELECT id FROM {t}")["id"].tolist() == [0] == tab.df["id"].tolist()
+    assert len(tab) == 1
+
+
 def test_labels_run_on_files(tmp_path, shop_binary):
     mem, task = shop_binary
     db = Database.from_parquet(write(mem, tmp_path / "s"), memory_rows=100)
