@@ -32,8 +32,7 @@ Values. The same as DuckDB's but for floating-point rounding: Spark's ``sum``/``
 partition order without compensation, DuckDB's ``fsum`` is compensated, so sums and means agree
 to rounding (within 1e-9 relative on every test database; at 10^8 rows in
 ``benchmarks/distributed.py``, 5 of 1.9 million values, a STD of STDs, by up to 1.4e-9), not to
-the last bit; every other
-primitive gives the same values.
+the last bit; every other primitive gives the same values.
 """
 
 from __future__ import annotations
