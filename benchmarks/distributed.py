@@ -92,19 +92,6 @@ def machine() -> str:
 
 
 # ------------------------------------------------------------------------------------------ data
-def _schema_toml(db) -> str:
-    lines = []
-    for name, t in db.tables.items():
-        lines.append(f"[tables.{name}]")
-        if t.pkey:
-            lines.append(f'primary_key = "{t.pkey}"')
-        if t.time_col:
-            lines.append(f'time_column = "{t.time_col}"')
-        if t.fkeys:
-            lines.append("foreign_keys = { " + ", ".join(f'{c} = "{r}"' for c, r in t.fkeys.items()) + " }")
-    return "\n".join(lines) + "\n"
-
-
 def generate(size: int, root: Path, chunk_rows: int, log) -> dict:
     """Write the synthetic database with ``size`` leaf rows to ``root`` (in pieces of at most
     ``chunk_rows`` leaf rows) and its training rows to ``root/rows.npz``; reuse a complete one."""
@@ -112,7 +99,7 @@ def generate(size: int, root: Path, chunk_rows: int, log) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from skrel.data import Database
+    from skrel.data import Database, schema_toml
     from skrel.datasets import make_synthetic
 
     done = root / "done.json"
@@ -133,7 +120,7 @@ def generate(size: int, root: Path, chunk_rows: int, log) -> dict:
             for name, t in db.tables.items():
                 if name not in TIMED:
                     t.df.to_parquet(root / f"{name}.parquet", index=False)
-            (root / "schema.toml").write_text(_schema_toml(db))
+            (root / "schema.toml").write_text(schema_toml(db))
         events = db["events"].df.copy()
         sub = db["sub_events"].df.copy()
         events["event_id"] += offsets["events"]

@@ -3,7 +3,7 @@
 from ._cache import get_cache_bytes, set_cache_bytes
 from .database import Database, DanglingForeignKeyWarning, SchemaError, Table, column_kind
 from .dataset import HORIZONS, RelationalDataset, horizon_cutoffs
-from .directory import load_directory, open_database
+from .directory import load_directory, open_database, save_directory, schema_toml
 from .relbench_io import from_relbench, to_relbench
 from .sql import SQLSchemaWarning, TimeColumnInferenceWarning, from_sql
 from .task import SPLITS, TASK_TYPES, LabelWarning, Task
@@ -30,6 +30,8 @@ __all__ = [
     "SQLSchemaWarning",
     "TimeColumnInferenceWarning",
     "load_directory",
+    "save_directory",
+    "schema_toml",
     "open_database",
     "load_task",
     "TaskFileError",

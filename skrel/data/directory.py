@@ -28,6 +28,7 @@ when listed in ``parse_dates``.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import tomllib
@@ -37,7 +38,7 @@ import pandas as pd
 
 from .database import Database, SchemaError, Table
 
-__all__ = ["load_directory", "open_database", "display_source", "SCHEMA_FILE"]
+__all__ = ["load_directory", "save_directory", "schema_toml", "open_database", "display_source", "SCHEMA_FILE"]
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +168,60 @@ def load_directory(path, *, schema_file: str = SCHEMA_FILE) -> Database:
         built[name] = Table(df, spec.get("primary_key"), dict(fkeys), spec.get("time_column"))
         logger.info("read table %s from %s: %d rows", name, file, len(df))
     return Database(built, dangling=dangling)
+
+
+def _toml(text) -> str:
+    # a TOML basic string: JSON's escapes are TOML's
+    return json.dumps(str(text), ensure_ascii=False)
+
+
+def schema_toml(db: Database) -> str:
+    """The ``schema.toml`` text describing ``db``'s tables (keys, time columns), for
+    :func:`load_directory` and :meth:`Database.from_parquet`.
+
+    Parameters
+    ----------
+    db : Database
+
+    Returns
+    -------
+    str
+    """
+    lines = []
+    for name, t in db.tables.items():
+        lines.append(f"[tables.{_toml(name)}]")
+        if t.pkey:
+            lines.append(f"primary_key = {_toml(t.pkey)}")
+        if t.time_col:
+            lines.append(f"time_column = {_toml(t.time_col)}")
+        if t.fkeys:
+            lines.append("foreign_keys = { " + ", ".join(f"{_toml(c)} = {_toml(r)}" for c, r in t.fkeys.items()) + " }")
+    return "\n".join(lines) + "\n"
+
+
+def save_directory(db: Database, path, *, schema_file: str = SCHEMA_FILE) -> Path:
+    """Write ``db`` as a directory :func:`load_directory` and :meth:`Database.from_parquet` read:
+    ``<table>.parquet`` per table and a ``schema.toml``.
+
+    Parameters
+    ----------
+    db : Database
+        Tables that stay in files are read into memory to be written.
+    path : str or path-like
+        The directory (created if missing; files of the same names are replaced).
+    schema_file : str, default="schema.toml"
+
+    Returns
+    -------
+    pathlib.Path
+        The directory.
+    """
+    root = Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    for name, t in db.tables.items():
+        t.df.to_parquet(root / f"{name}.parquet", index=False)
+    (root / schema_file).write_text(schema_toml(db))
+    return root
 
 
 def open_database(source, *, sql_schema: str | None = None) -> Database:

@@ -119,3 +119,22 @@ def test_open_database_dispatches_on_the_source(shop_dir, tmp_path):
 def test_display_source_hides_passwords():
     assert display_source("postgresql://skrel:secret@localhost:5432/db") == "postgresql://skrel:***@localhost:5432/db"
     assert display_source("data/shop") == "data/shop"
+
+
+def test_save_directory_round_trips_with_awkward_names(tmp_path):
+    from skrel.data import Database
+    from skrel.data.directory import save_directory
+
+    users = pd.DataFrame({"user id": [1, 2]})
+    orders = pd.DataFrame({"oid": [1, 2, 3], 'us"er': [1, 2, 2],
+                           "at.time": pd.to_datetime(["2020-01-01", "2020-01-02", "2020-01-03"])})
+    db = Database({"the users": users, "orders.v2": orders}, primary_keys={"the users": "user id", "orders.v2": "oid"},
+                  foreign_keys={"orders.v2": {'us"er': "the users"}}, time_columns={"orders.v2": "at.time"})
+    back = load_directory(save_directory(db, tmp_path / "out"))
+    assert back.table_names == db.table_names
+    for name in db:
+        assert (back[name].pkey, back[name].fkeys, back[name].time_col) == (db[name].pkey, db[name].fkeys,
+                                                                              db[name].time_col)
+        pd.testing.assert_frame_equal(back[name].df, db[name].df)
+    files = Database.from_parquet(tmp_path / "out", memory_rows=0)
+    assert files["orders.v2"].fkeys == db["orders.v2"].fkeys and len(files["orders.v2"]) == 3

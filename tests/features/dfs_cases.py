@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from skrel.data import Database, RelationalDataset
+from skrel.data import Database, RelationalDataset, schema_toml
 
 
 def make_market(seed: int = 0, n_users: int = 12, n_orders: int = 120, n_reviews: int = 90) -> Database:
@@ -110,15 +110,7 @@ def write_parquet(db: Database, root: Path, overrides: dict | None = None, optio
     ``options[name]``: pyarrow writer options) and a ``schema.toml`` naming the keys and times."""
     overrides, options = dict(overrides or {}), dict(options or {})
     root.mkdir(parents=True, exist_ok=True)
-    lines = []
     for name, t in db.tables.items():
         overrides.get(name, t.df).to_parquet(root / f"{name}.parquet", index=False, **options.get(name, {}))
-        lines.append(f"[tables.{name}]")
-        if t.pkey:
-            lines.append(f'primary_key = "{t.pkey}"')
-        if t.time_col:
-            lines.append(f'time_column = "{t.time_col}"')
-        if t.fkeys:
-            lines.append("foreign_keys = { " + ", ".join(f'{c} = "{r}"' for c, r in t.fkeys.items()) + " }")
-    (root / "schema.toml").write_text("\n".join(lines) + "\n")
+    (root / "schema.toml").write_text(schema_toml(db))
     return root
