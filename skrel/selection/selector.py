@@ -173,9 +173,10 @@ class RelatronSelector(RelationalEstimator):
     validation_fraction : float or None, default=0.2
         With ``fit(X, y)`` and no ``X_val``: the latest cutoffs held out for validation.
     n_jobs : int or None, default=None
-        Parallel fits of the search (joblib; a ``joblib.parallel_backend`` context applies: inside
-        ``joblib.parallel_backend("dask")`` the search's fits run on the Dask cluster, the
-        database sent once per worker) and threads of the embedding.
+        Parallel fits (the search, the one-fit-per-family validation choice, the post-selection
+        refits; through joblib, so a ``joblib.parallel_backend`` context applies: inside
+        ``joblib.parallel_backend("dask")`` they run on the Dask cluster, the database sent once
+        per worker) and threads of the embedding.
     random_state : int, RandomState instance or None, default=None
         Seeds the search draws, every candidate and the meta-classifier.
     verbose : int, default=0
