@@ -2,7 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
+
 from skrel.evaluation import cpu_model  # noqa: F401  (re-exported for the benchmarks)
+
+
+@contextlib.contextmanager
+def watch_peaks(**samplers):
+    """Poll while the block runs: ``name=(callable, seconds between calls)``, one thread each.
+
+    Yields a dict holding, per name, the largest value its callable returned (called once on
+    entry, then every interval until the block ends).
+    """
+    peaks = {name: fn() for name, (fn, _) in samplers.items()}
+    done = threading.Event()
+
+    def poll(name, fn, interval):
+        while not done.wait(interval):
+            peaks[name] = max(peaks[name], fn())
+
+    threads = [threading.Thread(target=poll, args=(name, fn, every), daemon=True)
+               for name, (fn, every) in samplers.items()]
+    for th in threads:
+        th.start()
+    try:
+        yield peaks
+    finally:
+        done.set()
+        for th in threads:
+            th.join()
+        for name, (fn, _) in samplers.items():
+            peaks[name] = max(peaks[name], fn())
 
 
 def stamp_rows(store: dict, current: str) -> list[str]:

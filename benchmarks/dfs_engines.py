@@ -31,7 +31,6 @@ import platform
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -39,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _machine import cpu_model  # noqa: E402
+from _machine import cpu_model, watch_peaks  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results"
 
 
@@ -105,24 +104,13 @@ def worker(args) -> None:
 
     proc = psutil.Process()
     base = proc.memory_info().rss
-    peak = [base]
-    done = threading.Event()
-
-    def poll():
-        while not done.is_set():
-            peak[0] = max(peak[0], proc.memory_info().rss)
-            time.sleep(0.005)
-
-    th = threading.Thread(target=poll, daemon=True)
-    th.start()
-    t0 = time.perf_counter()
-    F = t.transform(X)
-    seconds = time.perf_counter() - t0
-    done.set()
-    th.join()
+    with watch_peaks(rss=(lambda: proc.memory_info().rss, 0.005)) as peak:
+        t0 = time.perf_counter()
+        F = t.transform(X)
+        seconds = time.perf_counter() - t0
     import resource
 
-    peak_rss = max(peak[0], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    peak_rss = max(peak["rss"], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     F.to_pickle(args.out)
     np.save(str(args.out) + ".rows.npy", np.asarray(X.cutoffs).view("int64"))
     result = dict(seconds=seconds, peak_mb=peak_rss / 2**20, base_mb=base / 2**20, rows=len(X), features=F.shape[1],

@@ -60,7 +60,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -68,7 +67,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _machine import cpu_model, machines_line, stamp_rows  # noqa: E402
+from _machine import cpu_model, machines_line, stamp_rows, watch_peaks  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 ENGINES = ("duckdb", "spark")
@@ -236,30 +235,15 @@ def worker(args) -> None:
     proc = psutil.Process()
     base = _tree_rss(proc)
     spill0 = _dir_bytes(spill_dir)
-    peak, spill = [base], [0]
-    done = threading.Event()
-
-    def poll():
-        k = 0
-        while not done.is_set():
-            peak[0] = max(peak[0], _tree_rss(proc))
-            if k % 10 == 0:
-                spill[0] = max(spill[0], _dir_bytes(spill_dir) - spill0)
-            k += 1
-            time.sleep(0.01)
-
-    th = threading.Thread(target=poll, daemon=True)
-    th.start()
-    t0 = time.perf_counter()
-    F = t.transform(X)
-    seconds = time.perf_counter() - t0
-    done.set()
-    th.join()
+    with watch_peaks(rss=(lambda: _tree_rss(proc), 0.01), spill=(lambda: _dir_bytes(spill_dir) - spill0, 0.1)) as peak:
+        t0 = time.perf_counter()
+        F = t.transform(X)
+        seconds = time.perf_counter() - t0
     loaded = sorted(name for name in db if getattr(db[name], "loaded", True))
     F.to_pickle(args.out)
     cores = os.cpu_count() or 1
-    result = dict(seconds=seconds, peak_mb=peak[0] / 2**20, base_mb=base / 2**20, rows=len(X), features=F.shape[1],
-                  leaf_rows=args.size, cores=cores, spill_dir_peak_mb=spill[0] / 2**20,
+    result = dict(seconds=seconds, peak_mb=peak["rss"] / 2**20, base_mb=base / 2**20, rows=len(X), features=F.shape[1],
+                  leaf_rows=args.size, cores=cores, spill_dir_peak_mb=peak["spill"] / 2**20,
                   rows_per_core_s=args.size / seconds / cores, tables_loaded=loaded)
     if session is not None:
         session.stop()  # flushes the event log
