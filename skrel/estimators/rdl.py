@@ -134,7 +134,8 @@ class RDLEstimator(TorchRelationalEstimator):
     module_ : skrel.nn.rdl.RDLModel
         The trained model (on the CPU).
     spec_ : skrel.graph.FeatureSpec
-        Column types and statistics of the training database, reused at predict time.
+        Column types and statistics of the training database's rows visible at the latest
+        training cutoff (never later rows), reused at predict time.
     fanouts_ : list of int
     history_ : list of dict
         Per epoch: train and validation loss, validation score, steps, seconds.
@@ -156,7 +157,9 @@ class RDLEstimator(TorchRelationalEstimator):
     Point in time: the subgraph of a row holds only rows with time ``<= cutoff`` (tables without a
     time column always visible), in the database that ``X`` is over. Predictions of a row depend
     on its entity, cutoff and visible rows only: its neighbour sample is drawn from a hash of
-    ``random_state``, the entity and the cutoff, not from a shared random stream. Identical
+    ``random_state``, the entity and the cutoff's rank among the database's distinct times (so
+    shifting every time of the database and the task by one amount changes no prediction), not
+    from a shared random stream. Identical
     predictions for the same ``random_state`` hold on the same processor model (MKL picks its
     float32 matrix-multiply kernels per processor; ``MKL_CBWR`` changes them too) and the same
     torch thread count (``n_jobs``).
@@ -239,7 +242,9 @@ class RDLEstimator(TorchRelationalEstimator):
         if train:
             salts = seed_salts(self.seed_, np.arange(len(X)))
         else:
-            salts = seed_salts(self.seed_, ctx.graph.node_key[X.entity_table][nodes], times)
+            # a row's draws hash its entity and its cutoff's rank among the database's times (not
+            # the absolute cutoff: shifting every time must not change a prediction)
+            salts = seed_salts(self.seed_, ctx.graph.node_key[X.entity_table][nodes], ctx.graph.cutoff_rank(times))
         batch_size = self._train_batch_size(len(X)) if train else self._batch_size()
         return SeedLoader(ctx.sampler, ctx.tfs, X.entity_table, nodes, times, salts, y=y,
                           batch_size=batch_size, shuffle=train, random_state=self.seed_)
@@ -257,7 +262,8 @@ class RDLEstimator(TorchRelationalEstimator):
             raise ValueError(f"channels must be even (sinusoidal time encoding), got {self.channels}.")
         self.fanouts_ = resolve_fanouts(self.fanouts, self.num_layers)
         self._log(f"building graph and features for {X.db!r}")
-        self.spec_ = feature_spec(X.db, self.text_embedder, self.stypes)
+        # statistics of the rows visible at the latest training cutoff only (point in time)
+        self.spec_ = feature_spec(X.db, self.text_embedder, self.stypes, upto=X.cutoffs.max())
         graph = self._context(X.db).graph
         self.node_types_ = list(graph.node_types)
         self.edge_types_ = list(graph.edge_types)
@@ -285,8 +291,8 @@ def seed_embeddings(X, *, channels=128, num_layers=2, fanouts=128, aggr="sum", t
     """Seed embeddings of an *untrained* RDL model (random weights), shape (n, channels).
 
     Relatron's path affinity fits a linear model on these: how far the graph's structure alone
-    predicts the target. Features use statistics of ``X.db``; weights and sampling follow
-    ``random_state``.
+    predicts the target. Features use statistics of the rows of ``X.db`` visible at ``X``'s latest
+    cutoff; weights and sampling follow ``random_state``.
     """
     import torch
 
@@ -298,7 +304,7 @@ def seed_embeddings(X, *, channels=128, num_layers=2, fanouts=128, aggr="sum", t
 
     est.fanouts_ = resolve_fanouts(fanouts, num_layers)
     est.entity_table_ = X.entity_table
-    est.spec_ = feature_spec(X.db, text_embedder)
+    est.spec_ = feature_spec(X.db, text_embedder, upto=X.cutoffs.max())
     graph = build_graph(X.db)
     est.edge_types_ = list(graph.edge_types)
     kwargs = dict(col_names_dict=est.spec_.col_names_dict, col_stats=est.spec_.col_stats,

@@ -119,7 +119,8 @@ class RelGTEstimator(TorchRelationalEstimator):
     module_ : skrel.nn.relgt.RelGT
         The trained network (on the CPU after unpickling).
     spec_ : skrel.graph.FeatureSpec
-        Column types and statistics of the training database.
+        Column types and statistics of the training database's rows visible at the latest
+        training cutoff (never later rows), reused at predict time.
     history_ : list of dict
         Per epoch: training and validation loss, validation score, seconds.
     validation_scores_ : list of float
@@ -199,7 +200,8 @@ class RelGTEstimator(TorchRelationalEstimator):
         if self.channels % self.heads:
             raise ValueError(f"channels ({self.channels}) must be a multiple of heads ({self.heads}).")
         ablate = _ablations(self.ablate)
-        self.spec_ = feature_spec(X.db, self.text_embedder, self.stypes)
+        # statistics of the rows visible at the latest training cutoff only (point in time)
+        self.spec_ = feature_spec(X.db, self.text_embedder, self.stypes, upto=X.cutoffs.max())
         self.tables_ = X.db.table_names
         n_classes = len(self.classes_) if self.task_type_ != "regression" else 1
         self._module_kwargs = dict(

@@ -14,8 +14,9 @@ foreign-key value, child row <-> referenced row). For a seed node ``s`` at cutof
   are not in the seed's neighbourhood);
 - the edges of the graph among the chosen tokens (the induced subgraph) come with them.
 
-Randomness is counter-based: every draw is a hash of ``(seed, entity, cutoff, candidate)``, rows
-named by table and primary key (pandas' fixed-key ``hash_array``), never Python's salted
+Randomness is counter-based: every draw is a hash of ``(seed, entity, cutoff rank, candidate)``
+(the cutoff as the number of distinct times at or before it, so that shifting every time changes
+nothing), rows named by table and primary key (pandas' fixed-key ``hash_array``), never Python's salted
 ``hash``. A seed's context therefore depends only on its own visible neighbourhood and ``seed``
 (not on the other rows sampled with it, nor on rows invisible at its cutoff), and it is the same
 in any process, chunking or batch order.
@@ -56,9 +57,17 @@ def hash_uniform(*parts) -> np.ndarray:
     return (_combine(*parts) >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
 
 
-def row_keys(seed: int, uids: np.ndarray, cutoffs_ns: np.ndarray) -> np.ndarray:
-    """One uint64 key per (entity, cutoff) row: the stream every draw of that row hashes from."""
-    return _combine(np.int64(seed), uids, cutoffs_ns)
+def row_keys(seed: int, uids: np.ndarray, cutoff_ranks: np.ndarray) -> np.ndarray:
+    """One uint64 key per (entity, cutoff) row: the stream every draw of that row hashes from.
+
+    The cutoff enters as its rank (:meth:`TokenGraph.cutoff_rank`: how many distinct times of
+    the database are at or before it), not as an absolute time: the rank depends only on rows
+    visible at the cutoff and does not change when every time of the database and the task is
+    shifted by the same amount, so neither do the draws (a model's predictions do not depend on
+    the calendar's origin). Two cutoffs of one entity with no new time between them see the same
+    rows, and draw the same context.
+    """
+    return _combine(np.int64(seed), uids, cutoff_ranks)
 
 
 @dataclass(eq=False)
@@ -339,7 +348,7 @@ def sample_contexts(graph: TokenGraph, seed_nodes, cutoffs_ns, num_tokens: int, 
 def _sample_chunk(graph, edge_key, seeds, cutoffs, K, seed, max_fanout, half_life) -> Contexts:
     n, N = len(seeds), np.int64(graph.num_nodes)
     rank = graph.cutoff_rank(cutoffs)
-    keys = row_keys(seed, graph.uid[seeds], cutoffs)
+    keys = row_keys(seed, graph.uid[seeds], rank)
 
     # hop 1: visible neighbours of the seed, the seed itself excluded, deduplicated
     own1, nbr1 = _visible_neighbours(graph, edge_key, seeds, rank, keys, max_fanout, salt=1)

@@ -15,7 +15,7 @@ reused across fits, grid-search candidates and predictions):
 
 - :func:`build_graph` -> :class:`RelationalGraph`: structure only (numpy, no features).
 - :func:`feature_spec` -> :class:`FeatureSpec` (column semantic types and statistics, inferred from
-  one database, the training one) and :func:`materialize` -> ``{table: torch_frame.TensorFrame}``
+  the rows of one database visible at the latest training cutoff) and :func:`materialize` -> ``{table: torch_frame.TensorFrame}``
   (a database's rows encoded with a spec's statistics, so that predict-time features use the
   training statistics).
 """
@@ -140,6 +140,20 @@ class RelationalGraph:
                 f"(first: {first}). Every row of X must name an existing {table} row."
             )
         return out.astype(np.int64)
+
+    def cutoff_rank(self, cutoffs_ns) -> np.ndarray:
+        """How many distinct node times are at or before each cutoff (int64, shape ``(n,)``).
+
+        A cutoff's identity for random draws: it depends only on the rows visible at the cutoff
+        and is the same when every time is shifted by one amount, where the cutoff itself (ns
+        since the epoch) is not.
+        """
+        times = self._cache.get("distinct_times")
+        if times is None:
+            parts = [t[t != NEVER] for t in self.node_time.values() if t is not None]
+            times = np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.int64)
+            self._cache["distinct_times"] = times
+        return np.searchsorted(times, np.asarray(cutoffs_ns, dtype=np.int64), side="right").astype(np.int64)
 
     def edge_index(self, edge_type: EdgeType) -> np.ndarray:
         """COO edges of ``edge_type`` as int64 ``(2, E)``: row 0 the src nodes, row 1 the dst nodes."""
@@ -441,11 +455,19 @@ def _materialize_table(db, table, stypes, embedder, col_stats=None):
     return ds.tensor_frame, ds.col_stats
 
 
-def feature_spec(db: Database, text_embedder=None, stypes: dict | None = None) -> FeatureSpec:
-    """Infer each table's column types and statistics from ``db`` (cached in ``db.cache``).
+def feature_spec(db: Database, text_embedder=None, stypes: dict | None = None, *, upto=None) -> FeatureSpec:
+    """Infer each table's column types and statistics from the rows of ``db`` visible at ``upto``
+    (cached in ``db.cache``).
 
-    The database's own tensor frames are materialised on the way and cached, so
-    ``materialize(db, feature_spec(db))`` costs nothing more.
+    Point in time: a model fitted on rows whose latest cutoff is ``t`` must not depend on rows
+    dated after ``t``, so the estimators pass ``upto=t``: column types, means, standard
+    deviations, quantiles and category vocabularies come from ``db.upto(t)`` only (tables
+    without a time column whole; rows with a missing time never). The statistics are then
+    applied to every row (:func:`materialize`); a category first seen after ``t`` is encoded as
+    missing, like any category unseen at fit time.
+
+    The database's own tensor frames (every row) are materialised on the way and cached, so
+    ``materialize(db, feature_spec(db, upto=t))`` costs nothing more.
 
     Parameters
     ----------
@@ -454,6 +476,8 @@ def feature_spec(db: Database, text_embedder=None, stypes: dict | None = None) -
         ``list[str] -> Tensor (n, dim)`` for text columns; :class:`HashingTextEmbedder` by default.
     stypes : dict, optional
         Overrides ``{table: {column: stype name or None}}`` (``None`` drops the column).
+    upto : timestamp, optional
+        The latest training cutoff: only rows visible at it inform the spec. None: every row.
 
     Returns
     -------
@@ -468,16 +492,20 @@ def feature_spec(db: Database, text_embedder=None, stypes: dict | None = None) -
     h.update(db.fingerprint.encode())
     h.update(embedder_key(embedder).encode())
     h.update(repr(sorted((t, sorted((c, str(s)) for c, s in v.items())) for t, v in overrides.items())).encode())
+    visible = db if upto is None else db.upto(upto)
+    if upto is not None:
+        h.update(b"upto" + str(pd.Timestamp(upto).value).encode())
     key = h.hexdigest()
     cache_key = ("skrel.graph.spec", key)
     if cache_key in db.cache:
         return db.cache[cache_key]
     spec_stypes, col_stats, col_names, tfs = {}, {}, {}, {}
     for table in db.table_names:
-        st = _infer_stypes(db, table, overrides.get(table))
-        tf, stats = _materialize_table(db, table, st, embedder)
-        if _cap_categories(stats):
-            tf, _ = _materialize_table(db, table, st, embedder, col_stats=stats)
+        st = _infer_stypes(visible, table, overrides.get(table))
+        stats = _col_stats(_feature_frame(visible, table, st), st)
+        _cap_categories(stats)
+        # every row of db encoded with the statistics of the visible ones (materialize reuses it)
+        tf, stats = _materialize_table(db, table, st, embedder, col_stats=stats)
         spec_stypes[table], col_stats[table], col_names[table], tfs[table] = st, stats, tf.col_names_dict, tf
     spec = FeatureSpec(spec_stypes, col_stats, col_names, embedder, key)
     db.cache[cache_key] = spec
