@@ -13,7 +13,7 @@ Who reads the file where it lies, and who loads it:
   (``read_parquet(...)`` in its query): schema inference, the horizon and the entity check are
   SQL too, and the feature query never materialises the table;
 - the Spark engine reads the file with Spark (``session.read.parquet(path)``, the time bound a
-  filter in its query; see :mod:`skrel.features._spark`): no row passes through the driver. Spark
+  filter in its query; see :func:`skrel.features._sql.spark.file_frame`): no row passes through the driver. Spark
   needs a path it can reach: a local path (on a cluster, one every executor sees) or a URL of a
   filesystem configured in the session (``s3a://``, ``hdfs://``, ...), not an fsspec-only one;
 - task labels (:meth:`Task.make_labels`) run their SQL on the file;

@@ -9,7 +9,7 @@ and no ``where`` clauses. :func:`build_features` walks the schema with featureto
 aggregations (featuretools' ``use_previous``) are added on top.
 
 Both engines evaluate the same definitions: :mod:`skrel.features._featuretools` (the reference)
-and :mod:`skrel.features._duckdb` (compiled to SQL).
+and :mod:`skrel.features._sql` (compiled to SQL, run by the DuckDB and Spark engines).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def as_seconds(s: pd.Series) -> pd.Series:
 
 @dataclass(frozen=True)
 class Primitive:
-    """One aggregation primitive, defined once: the definitions, the DuckDB engine and the
+    """One aggregation primitive, defined once: the definitions, the SQL dialects and the
     featuretools engine all read it.
 
     Attributes
@@ -68,14 +68,12 @@ class Primitive:
         Primitives whose features it may not aggregate.
     featuretools : str
         Class name in ``featuretools.primitives``.
-    sql : str
-        DuckDB aggregate over the values ``{x}`` of the rows of a group; ``{order}`` is an
-        expression ordering the rows by time (then primary key), or by position.
-    spark : str
-        The same aggregate in Spark SQL (the ``"spark"`` engine).
     since_cutoff : bool
         The SQL aggregate is a time in nanoseconds and the feature is the seconds from it to
         the cutoff (``time_since_last``).
+
+    Each SQL dialect spells the primitive's aggregate in its own table
+    (:attr:`skrel.features._sql.Dialect.aggregates`, keyed by ``name``).
     """
 
     name: str
@@ -85,39 +83,22 @@ class Primitive:
     stack_on_self: bool
     stack_on_exclude: tuple
     featuretools: str
-    sql: str
-    spark: str
     since_cutoff: bool = False
 
 
 _PRIMITIVES = [
-    Primitive("count", "index", "numeric", 0.0, False, (), "Count", "count(*)", spark="count(*)"),
-    Primitive("max", "numeric", "numeric", np.nan, False, (), "Max", "CAST(max({x}) AS DOUBLE)",
-              spark="CAST(max({x}) AS DOUBLE)"),
-    # Spark: avg, not sum / count (a division by zero is an error under ANSI mode); its sum is
-    # not compensated (DuckDB's fsum is), so the two agree to rounding, not to the last bit
-    Primitive("mean", "numeric", "numeric", np.nan, True, (), "Mean", "fsum(CAST({x} AS DOUBLE)) / count({x})",
-              spark="avg(CAST({x} AS DOUBLE))"),
-    Primitive("min", "numeric", "numeric", np.nan, False, (), "Min", "CAST(min({x}) AS DOUBLE)",
-              spark="CAST(min({x}) AS DOUBLE)"),
-    # the most frequent value, ties to the smallest (pandas' Series.mode()[0]; Spark's
-    # deterministic mode, Spark >= 4.0)
-    Primitive("mode", "category", "input", np.nan, True, (), "Mode",
-              "list_min(list_transform(map_entries(list_aggregate(list({x}), 'histogram')), "
-              "lambda e: {{'n': -CAST(e.value AS BIGINT), 'k': e.key}})).k",
-              spark="mode({x}, true)"),
-    # list(x), not count(DISTINCT x) or histogram(x): DuckDB plans those as extra pipelines;
+    Primitive("count", "index", "numeric", 0.0, False, (), "Count"),
+    Primitive("max", "numeric", "numeric", np.nan, False, (), "Max"),
+    Primitive("mean", "numeric", "numeric", np.nan, True, (), "Mean"),
+    Primitive("min", "numeric", "numeric", np.nan, False, (), "Min"),
+    # the most frequent value, ties to the smallest (pandas' Series.mode()[0])
+    Primitive("mode", "category", "input", np.nan, True, (), "Mode"),
     # missing with no rows, 0 with rows whose values are all missing (featuretools')
-    Primitive("num_unique", "category", "numeric", np.nan, False, (), "NumUnique",
-              "CASE WHEN count(*) > 0 THEN length(list_distinct(list({x}))) END",
-              spark="CASE WHEN count(*) > 0 THEN size(collect_set({x})) END"),
-    Primitive("std", "numeric", "numeric", np.nan, False, (), "Std", "stddev_samp(CAST({x} AS DOUBLE))",
-              spark="stddev_samp(CAST({x} AS DOUBLE))"),
-    Primitive("sum", "numeric", "numeric", 0.0, False, ("count",), "Sum", "fsum(CAST({x} AS DOUBLE))",
-              spark="sum(CAST({x} AS DOUBLE))"),
+    Primitive("num_unique", "category", "numeric", np.nan, False, (), "NumUnique"),
+    Primitive("std", "numeric", "numeric", np.nan, False, (), "Std"),
+    Primitive("sum", "numeric", "numeric", 0.0, False, ("count",), "Sum"),
     # the value in the last row (by time, then primary key; by position without a time column)
-    Primitive("time_since_last", "time_index", "numeric", np.nan, True, (), "TimeSinceLast",
-              "arg_max_null({x}, {order})", spark="max_by({x}, {order})", since_cutoff=True),
+    Primitive("time_since_last", "time_index", "numeric", np.nan, True, (), "TimeSinceLast", since_cutoff=True),
 ]
 
 #: Aggregation primitives by featuretools' name.

@@ -1,15 +1,15 @@
 """The Spark engine: the DuckDB engine's plan, emitted as Spark SQL and run on a SparkSession.
 
-The feature definitions compile to the same query as in :mod:`skrel.features._duckdb` (same
+The feature definitions compile to the same query as for DuckDB (:mod:`skrel.features._sql`: same
 joins, same static/live split, same grouping), written in Spark's dialect
-(:data:`~skrel.features._duckdb.SPARK`: ``mode(x, true)``, ``max_by``, ``collect_set``, ``div``,
-``named_struct``, explicit column lists instead of DuckDB's ``* EXCLUDE``). It runs on the
+(:class:`~skrel.features._sql.SparkDialect`: ``mode(x, true)``, ``max_by``, ``collect_set``,
+``div``, ``named_struct``, explicit column lists instead of DuckDB's ``* EXCLUDE``). It runs on the
 session the user passes, or on the active one, or on a new ``local[*]`` session.
 
 What moves where. The used columns of the used in-memory tables are sent to Spark once per call
 (from the database's pandas frames through Arrow, times as int64 nanoseconds, categories as
 codes). Tables that stay in Parquet files (:class:`~skrel.data.files.FileTable`) are read by
-Spark where they lie (``session.read.parquet(path)``, see :func:`file_frame`): none of their rows
+Spark where they lie (``session.read.parquet(path)``, see :func:`skrel.features._sql.spark.file_frame`): none of their rows
 passes through the driver. The distinct (entity, cutoff) rows are sent per block; each block's
 features come back to the driver (``toPandas``), so the result must fit in the driver's memory,
 as with DuckDB. ``memory_limit`` sizes the queries and blocks exactly as for DuckDB (it bounds
@@ -45,7 +45,8 @@ import numpy as np
 import pandas as pd
 
 from ._definitions import Feature, Schema, used_columns
-from ._duckdb import SPARK, _compile, frame_rows, prepare_tables, run_queries
+from ._sql import SPARK, compile_features, frame_rows, run_queries
+from ._sql.spark import _has_nanos, file_frame
 
 __all__ = ["compute_spark", "default_session", "java_available"]
 
@@ -150,103 +151,6 @@ class _Confs:
                 self.session.conf.set(k, v)
 
 
-def _has_nanos(tab) -> bool:
-    """Does the file hold a nanosecond timestamp (which Spark reads only as a long)?"""
-    import pyarrow as pa
-
-    return any(pa.types.is_timestamp(f.type) and f.type.unit == "ns" for f in tab._arrow_schema)
-
-
-def spark_path(path: str) -> str:
-    """``path`` as Spark reads it: a URL unchanged, a local path absolute."""
-    from ..data.files import _is_url
-
-    return path if _is_url(path) else os.path.abspath(path)
-
-
-def _bq(name: str) -> str:
-    return "`" + str(name).replace("`", "``") + "`"
-
-
-_UNIT_DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}
-
-
-def _nanoseconds(src: str, spark_type, arrow_type, where: str) -> str:
-    """Spark SQL giving the int64 nanoseconds of a timestamp column read from Parquet."""
-    from pyspark.sql import types as T
-
-    if isinstance(spark_type, T.LongType) and arrow_type.unit == "ns":  # read with nanosAsLong
-        return src
-    if isinstance(spark_type, T.TimestampNTZType):  # wall-clock times: no session time zone involved
-        return f"timestampdiff(MICROSECOND, TIMESTAMP_NTZ'1970-01-01 00:00:00', {src}) * 1000"
-    if isinstance(spark_type, T.TimestampType):
-        return f"unix_micros({src}) * 1000"
-    raise TypeError(f"{where} is a Parquet timestamp ({arrow_type}) that Spark reads as {spark_type.simpleString()}; "
-                    "engine='spark' cannot convert it to a time. Rewrite the column as microsecond or nanosecond "
-                    "timestamps, or use engine='duckdb'.")
-
-
-def file_frame(session, tab, schema: Schema, t: str, cols: list[str], sql_names: dict[str, str]):
-    """The Spark DataFrame of a table that stays in its file, read where it lies.
-
-    As :func:`~skrel.features._duckdb._file_view` (the DuckDB engine's view of a file table):
-    columns renamed to ``sql_names``, times as int64 nanoseconds, durations as seconds,
-    categorical values as strings, ``__pos`` the row's position in the file for tables without
-    a time column (else 0), and only the rows within the table's time bound (``upto``; rows
-    with a missing time are then left out). Nanosecond timestamps need
-    ``spark.sql.legacy.parquet.nanosAsLong`` set while the frame is read and queried
-    (:func:`compute_spark` sets it).
-    """
-    import pyarrow as pa
-    from pyspark.sql import types as T
-
-    path = spark_path(tab.path)
-    try:
-        raw = session.read.parquet(path)
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(
-            f"engine='spark' cannot read table {t!r} from {path!r}: {first}. Spark reads files through its "
-            "Hadoop filesystems (local paths, hdfs://, s3a://, gs://, abfss:// with their connectors configured "
-            "in the session) and Parquet types it supports (not TIME or INTERVAL). Use engine='duckdb', or read "
-            "the table into memory (Database.from_parquet with a larger memory_rows)."
-        ) from exc
-    types = {f.name: f.dataType for f in raw.schema.fields}
-    keys = {schema.pkeys[t], *tab.fkeys}
-
-    def where(c):
-        return f"column {t}.{c} of {tab.path}"
-
-    def ns_of(c):
-        return _nanoseconds(_bq(c), types[c], tab.arrow_type(c), where(c))
-
-    select = []
-    for c in cols:
-        col = schema.column(t, c)
-        src = _bq(c)
-        at = tab.arrow_type(c)
-        dtype = tab.schema_frame[c].dtype
-        if col.logical == "datetime":
-            e = ns_of(c)
-        elif pa.types.is_duration(at):
-            if not isinstance(types[c], T.LongType):
-                raise TypeError(f"{where(c)} is a Parquet duration ({at}) that Spark reads as "
-                                f"{types[c].simpleString()}; rewrite it as seconds (a number), or use engine='duckdb'.")
-            e = f"CAST({src} AS DOUBLE) / 1e{_UNIT_DIGITS[at.unit]}"
-        elif col.logical == "categorical" and dtype != object and "numeric" not in col.tags:
-            e = f"CAST({src} AS STRING)"
-        elif col.logical == "numeric" and isinstance(types[c], T.DecimalType) and c not in keys:
-            e = f"CAST({src} AS DOUBLE)"  # UINT64 columns arrive as DECIMAL(20,0); avg would round to 4 digits
-        else:
-            e = src
-        select.append(f"{e} AS {sql_names[c]}")
-    positions = schema.time_cols[t] is None
-    select.append("CAST(_metadata.row_index AS BIGINT) AS __pos" if positions else "CAST(0 AS BIGINT) AS __pos")
-    if tab.upto is not None:
-        raw = raw.where(f"{ns_of(tab.time_col)} <= {int(tab.upto.value)}")
-    return raw.selectExpr(*select)
-
-
 def compute_spark(db, schema: Schema, features: list[Feature], entity_table: str, entity_ids, cutoffs, *,
                   spark=None, return_sql: bool = False, queries: list[list[Feature]] | None = None,
                   block_rows: int | None = None, dtype="float64", progress=None):
@@ -271,11 +175,11 @@ def compute_spark(db, schema: Schema, features: list[Feature], entity_table: str
     queries = [features] if queries is None else [list(q) for q in queries]
     columns = used_columns(schema, features)
     columns.setdefault(entity_table, [schema.pkeys[entity_table]])
-    tables, categories, colnames = prepare_tables(db, schema, columns, dialect=SPARK)
+    tables, categories, colnames = SPARK.prepare_tables(db, schema, columns)
     prefix = f"skrel_{uuid.uuid4().hex[:12]}_"  # temporary views of this call only
     table_sql = {t: f"{prefix}t{i}" for i, t in enumerate(tables)}
     frame_sql = f"{prefix}frame"
-    compiled = [_compile(schema, q, entity_table, columns, table_sql, colnames, categories, SPARK, frame_sql)
+    compiled = [compile_features(schema, q, entity_table, columns, table_sql, colnames, categories, SPARK, frame_sql)
                 for q in queries]
     if return_sql:
         return compiled[0][0] if len(compiled) == 1 else [sql for sql, _ in compiled]

@@ -373,7 +373,7 @@ class DFSTransformer(SessionParam, TransformerMixin, BaseEstimator):
         with tqdm(total=len(features), desc="DFS features", unit="feature", disable=not self.verbose,
                   leave=False) as bar:
             if self.engine in SQL_ENGINES:
-                from ._duckdb import query_groups
+                from ._sql import query_groups
 
                 queries, block_rows = plan_queries(query_groups(features), n_pairs, self._budget, itemsize)
                 logger.info("%d rows x %d features: %d queries, %s rows per block", n_pairs, len(features),

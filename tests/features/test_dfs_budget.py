@@ -12,7 +12,8 @@ from dfs_cases import assert_frames_equal, make_market, market_rows
 from skrel.features import DFSTransformer
 from skrel.features import dfs as dfs_module
 from skrel.features._definitions import build_features, infer_schema
-from skrel.features._duckdb import compute_duckdb, query_groups
+from skrel.features._duckdb import compute_duckdb
+from skrel.features._sql import query_groups
 from skrel.features._plan import parse_memory, plan_queries
 
 

@@ -101,7 +101,8 @@ def test_parent_aggregates_once_per_parent_and_cutoff():
     # missing): the parent's aggregates are grouped once per distinct (foreign key, cutoff) and
     # joined back, with the values featuretools gives per row
     from skrel.features._definitions import Direct
-    from skrel.features._duckdb import _has_aggregation, compute_duckdb
+    from skrel.features._duckdb import compute_duckdb
+    from skrel.features._sql.compiler import _has_aggregation
 
     db = make_market()
     orders = db["orders"].df.dropna(subset=["at"])

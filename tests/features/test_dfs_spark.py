@@ -83,7 +83,7 @@ def test_spark_agrees_flights(spark):
 
 def test_spark_blocks_and_queries_match_one_query(spark):
     # the memory plan splits features into queries and rows into blocks: same frame
-    from skrel.features._duckdb import query_groups
+    from skrel.features._sql import query_groups
     from skrel.features._spark import compute_spark
 
     db = make_market()
@@ -197,7 +197,7 @@ def test_spark_file_tables_cut_and_point_in_time(spark, tmp_path):
 
 
 def test_spark_file_positions_and_unreadable_files(spark, tmp_path):
-    from skrel.features._spark import file_frame
+    from skrel.features._sql.spark import file_frame
 
     db = Database.from_parquet(write_parquet(make_market(), tmp_path / "m"), memory_rows=0)
     X = market_rows(db)
