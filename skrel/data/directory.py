@@ -339,13 +339,14 @@ def inside_directory(root, file: str, allow_outside: bool, where: str) -> str:
         raise SchemaError(f"{where}: the file {file!r} is an absolute path or a URL, outside the directory "
                           f"{root!r}. {hint}")
     if _is_url(root):
-        joined = root.rstrip("/") + "/" + file
         scheme, rest = root.split("://", 1)
         base = posixpath.normpath("/" + rest)
         target = posixpath.normpath(posixpath.join(base, file))
-        if not allow_outside and target != base and not target.startswith(base.rstrip("/") + "/"):
-            raise SchemaError(f"{where}: the file {file!r} resolves to {scheme}://{target.lstrip('/')}, outside the "
-                              f"directory {root!r}. {hint}")
+        # the URL of the normalised path ("file:///tmp/x" keeps its third slash, "s3://bucket/x" has none)
+        joined = f"{scheme}://{target if rest.startswith('/') else target[1:]}"
+        if not allow_outside and not target.startswith(base.rstrip("/") + "/"):
+            raise SchemaError(f"{where}: the file {file!r} resolves to {joined}, outside the directory {root!r}. "
+                              f"{hint}")
         return joined
     joined = Path(root) / file
     if not allow_outside:

@@ -281,9 +281,11 @@ class Task:
             )
         statement = statements[0]
         if statement.type != duckdb.StatementType.SELECT:
+            kind = statement.type.name
+            kind = ("an " if kind[0] in "AEIOU" else "a ") + kind
             raise LabelQueryError(
-                f"Task {self.name!r}: label_sql must be one SELECT statement (WITH ... SELECT included), but it is "
-                f"a {statement.type.name} statement: {' '.join(statement.query.split())[:200]!r}. A label query "
+                f"Task {self.name!r}: label_sql must be one SELECT statement (WITH ... SELECT included), not {kind} "
+                f"statement: {' '.join(statement.query.split())[:200]!r}. A label query "
                 "only reads the database's tables."
             )
         return sql

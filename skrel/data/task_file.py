@@ -7,7 +7,7 @@ A task file holds :class:`~skrel.data.Task`'s own parameters, under the same nam
     entity_col = "user_id"
     target_col = "active"
     task_type = "binary"              # "binary", "multiclass" or "regression"
-    window = "30d"                    # a pandas Timedelta string, or an integer number of days
+    window = "30d"                    # a duration with its unit (a pandas Timedelta string), or integer days
     metric = "roc_auc"                # optional; the task type's default otherwise
     val_timestamp = 2021-03-01        # a TOML date or date-time, or a string pandas parses
     test_timestamp = 2021-07-01
