@@ -181,3 +181,21 @@ def test_invalid_sql_is_one_clear_error(tmp_path):
     with pytest.raises(TaskFileError, match=r"bad\.toml line 8: .*not valid DuckDB SQL"):
         load_task(path)
 
+
+
+def test_the_connection_is_locked_when_it_is_created():
+    import duckdb
+
+    from skrel.data.files import READ_ONLY_CONFIG, read_only_connection, register_read_only
+
+    con = read_only_connection()
+    try:
+        settings = dict(con.execute("SELECT name, value FROM duckdb_settings() WHERE name IN ("
+                                    + ", ".join(f"'{k}'" for k in READ_ONLY_CONFIG) + ")").fetchall())
+        assert settings == {k: str(v).lower() for k, v in READ_ONLY_CONFIG.items()}
+        register_read_only(con, "t", pd.DataFrame({"x": [1, 2]}))  # registered frames stay readable
+        assert con.execute("SELECT sum(x) FROM t").fetchone()[0] == 3
+        with pytest.raises(duckdb.Error, match="configuration has been locked"):
+            con.execute("SET enable_external_access = true")
+    finally:
+        con.close()
