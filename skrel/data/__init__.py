@@ -6,7 +6,7 @@ from .dataset import HORIZONS, RelationalDataset, horizon_cutoffs
 from .directory import load_directory, open_database, save_directory, schema_toml
 from .relbench_io import from_relbench, to_relbench
 from .sql import SQLSchemaWarning, TimeColumnInferenceWarning, from_sql
-from .task import SPLITS, TASK_TYPES, LabelWarning, Task
+from .task import SPLITS, TASK_TYPES, LabelQueryError, LabelWarning, Task
 from .task_file import TaskFileError, load_task
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "TASK_TYPES",
     "SPLITS",
     "LabelWarning",
+    "LabelQueryError",
     "from_sql",
     "from_relbench",
     "to_relbench",

@@ -274,12 +274,23 @@ class Table:
     database (features, graphs, labels) would silently go stale. Build a new database from an
     edited copy instead (``df = db[name].df.copy()``). Replacing a column or the whole frame is
     detected on the next cache access, which then clears the database's caches.
+
+    Assigning a frame to ``df`` stores a copy of it (as :class:`Database` copies the frames it is
+    given): after ``table.df = new``, changing ``new`` leaves the table unchanged.
     """
 
     df: pd.DataFrame
     pkey: str | None = None
     fkeys: dict[str, str] = field(default_factory=dict)
     time_col: str | None = None
+
+    def __setattr__(self, name, value):
+        # A frame assigned after construction is copied, so that the caller's frame never aliases a
+        # database's table. The constructor's own assignment keeps its frame (the database copies it).
+        if name == "df" and "df" in self.__dict__ and isinstance(value, pd.DataFrame) \
+                and value is not self.__dict__["df"]:
+            value = value.copy()
+        object.__setattr__(self, name, value)
 
     def __len__(self) -> int:
         return len(self.df)
@@ -718,7 +729,9 @@ class Database:
                 if _is_file(t):
                     continue
                 if name not in tokens or t.df is not tokens[name][0][0]:
-                    t.df = t.df.copy()  # a new frame: take a copy, as the constructor does
+                    # a new frame: take a copy, as the constructor does (a Table put into db.tables holds
+                    # the caller's frame; one assigned to Table.df was copied already, a rare second copy)
+                    object.__setattr__(t, "df", t.df.copy())
                     _protect(t.df, owned=True)
                 else:
                     _protect(t.df, owned=False)

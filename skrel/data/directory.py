@@ -24,6 +24,15 @@ to the directory) or, by default, the one of ``<table>.parquet``, ``<table>.pq``
 ``<table>.csv`` that exists. Files the schema does not name are not read. Time columns are parsed
 by :class:`~skrel.data.Database` (CSV text included); other CSV date columns are read as dates only
 when listed in ``parse_dates``.
+
+Every table's file must lie inside the directory, symbolic links resolved: an absolute ``file``,
+one that climbs out (``"../x.csv"``), a table name that does (``[tables."../x"]``) or a link to a
+file elsewhere is refused with a :class:`~skrel.data.SchemaError` naming the table and the path,
+unless the caller passes ``allow_outside=True`` (a schema file may come from someone else).
+:func:`save_directory` writes each table to a file named after it, with the characters that are
+unsafe in a file name (``/ \\ : * ? " < > | %`` and control characters) percent-encoded (table
+``"a/b"`` goes to ``a%2Fb.parquet``), and records that ``file`` in the schema, so reading back
+gives the same table names.
 """
 
 from __future__ import annotations
@@ -38,13 +47,16 @@ import pandas as pd
 
 from .database import Database, SchemaError, Table
 
-__all__ = ["load_directory", "save_directory", "schema_toml", "open_database", "display_source", "SCHEMA_FILE"]
+__all__ = ["load_directory", "save_directory", "schema_toml", "table_file_name", "open_database", "display_source",
+           "SCHEMA_FILE"]
 
 logger = logging.getLogger(__name__)
 
 SCHEMA_FILE = "schema.toml"
 _TABLE_KEYS = {"primary_key", "time_column", "foreign_keys", "file", "parse_dates"}
 _SUFFIXES = (".parquet", ".pq", ".csv")
+# Characters save_directory percent-encodes in file names: path separators, those Windows forbids, and % itself.
+_UNSAFE_IN_FILE_NAMES = frozenset('/\\:*?"<>|%')
 
 
 def _line_of(text: str, header: str, key: str | None = None) -> int | None:
@@ -67,7 +79,7 @@ def _line_of(text: str, header: str, key: str | None = None) -> int | None:
     return start + 1
 
 
-def load_directory(path, *, schema_file: str = SCHEMA_FILE) -> Database:
+def load_directory(path, *, schema_file: str = SCHEMA_FILE, allow_outside: bool = False) -> Database:
     """Read the tables a directory's ``schema.toml`` describes.
 
     Parameters
@@ -76,6 +88,10 @@ def load_directory(path, *, schema_file: str = SCHEMA_FILE) -> Database:
         Directory holding ``schema_file`` and the tables' Parquet or CSV files.
     schema_file : str, default="schema.toml"
         Name of the schema file inside ``path`` (see the module notes for its format).
+    allow_outside : bool, default=False
+        Read table files that lie outside ``path`` (an absolute ``file``, one with ``..``, a
+        symbolic link to another directory). By default they are refused: only trust a schema
+        file that names them.
 
     Returns
     -------
@@ -87,7 +103,8 @@ def load_directory(path, *, schema_file: str = SCHEMA_FILE) -> Database:
         ``path`` is not a directory, it has no schema file, or a table's file is missing.
     SchemaError
         The schema file is not valid TOML, has an unknown or invalid key (the message names the
-        table, the key, the file and its line), or the data fail :class:`Database` validation.
+        table, the key, the file and its line), a table's file lies outside ``path`` (without
+        ``allow_outside``), or the data fail :class:`Database` validation.
 
     Examples
     --------
@@ -155,7 +172,7 @@ def load_directory(path, *, schema_file: str = SCHEMA_FILE) -> Database:
         if not isinstance(parse_dates, list) or not all(isinstance(c, str) for c in parse_dates):
             raise SchemaError(f"{where('parse_dates')}: parse_dates must be a list of column names, got {parse_dates!r}.")
 
-        file = _table_file(root, name, spec.get("file"), where)
+        file = _table_file(root, name, spec.get("file"), where, allow_outside)
         df = _read(file, parse_dates, where)
         for key, cols in (("primary_key", [spec.get("primary_key")]), ("time_column", [spec.get("time_column")]),
                           ("foreign_keys", list(fkeys)), ("parse_dates", [])):
@@ -175,21 +192,27 @@ def _toml(text) -> str:
     return json.dumps(str(text), ensure_ascii=False)
 
 
-def schema_toml(db: Database) -> str:
+def schema_toml(db: Database, files=None) -> str:
     """The ``schema.toml`` text describing ``db``'s tables (keys, time columns), for
     :func:`load_directory` and :meth:`Database.from_parquet`.
 
     Parameters
     ----------
     db : Database
+    files : dict of str to str, optional
+        Each table's file, relative to the directory (written as ``file``); none by default,
+        when the files are ``<table>.parquet`` (see :func:`table_file_name`).
 
     Returns
     -------
     str
     """
+    files = dict(files or {})
     lines = []
     for name, t in db.tables.items():
         lines.append(f"[tables.{_toml(name)}]")
+        if name in files:
+            lines.append(f"file = {_toml(files[name])}")
         if t.pkey:
             lines.append(f"primary_key = {_toml(t.pkey)}")
         if t.time_col:
@@ -199,9 +222,30 @@ def schema_toml(db: Database) -> str:
     return "\n".join(lines) + "\n"
 
 
+def table_file_name(name: str, suffix: str = ".parquet") -> str:
+    """The file name :func:`save_directory` gives table ``name``: the name, with the characters unsafe
+    in a file name (path separators, ``: * ? " < > |``, ``%`` itself and control characters)
+    percent-encoded as their UTF-8 bytes, plus ``suffix``.
+
+    Examples
+    --------
+    >>> table_file_name("../escape"), table_file_name("orders.v2")
+    ('..%2Fescape.parquet', 'orders.v2.parquet')
+    """
+    out = []
+    for ch in name:
+        if ch in _UNSAFE_IN_FILE_NAMES or ord(ch) < 32 or ord(ch) == 127:
+            out.extend(f"%{b:02X}" for b in ch.encode("utf-8"))
+        else:
+            out.append(ch)
+    return "".join(out) + suffix
+
+
 def save_directory(db: Database, path, *, schema_file: str = SCHEMA_FILE) -> Path:
     """Write ``db`` as a directory :func:`load_directory` and :meth:`Database.from_parquet` read:
-    ``<table>.parquet`` per table and a ``schema.toml``.
+    one Parquet file per table, named by :func:`table_file_name` (``<table>.parquet``, unsafe
+    characters percent-encoded, so every file lies inside ``path``), and a ``schema.toml`` that
+    records each table's ``file``.
 
     Parameters
     ----------
@@ -218,9 +262,10 @@ def save_directory(db: Database, path, *, schema_file: str = SCHEMA_FILE) -> Pat
     """
     root = Path(path)
     root.mkdir(parents=True, exist_ok=True)
+    files = {name: table_file_name(name) for name in db.tables}
     for name, t in db.tables.items():
-        t.df.to_parquet(root / f"{name}.parquet", index=False)
-    (root / schema_file).write_text(schema_toml(db))
+        t.df.to_parquet(root / files[name], index=False)
+    (root / schema_file).write_text(schema_toml(db, files))
     return root
 
 
@@ -273,15 +318,55 @@ def display_source(source) -> str:
         return text.split("://", 1)[0] + "://..."
 
 
-def _table_file(root: Path, name: str, file: str | None, where) -> Path:
+def inside_directory(root, file: str, allow_outside: bool, where: str) -> str:
+    """``file`` (from a schema file) joined to the directory ``root``, refused when it lies outside it.
+
+    ``root`` is a local directory or an fsspec URL. Outside means: an absolute path or a URL, or a
+    relative path that leaves ``root`` once ``..`` and (for a local directory) symbolic links are
+    resolved. ``allow_outside`` takes such paths as they are (a relative one joined to ``root``).
+    Raises :class:`SchemaError` naming ``where`` (the schema file and the table) and the path.
+    """
+    import posixpath
+
+    from .files import _is_url
+
+    root = str(root)
+    hint = ("Put the file inside the directory and name it relative to it, or pass allow_outside=True if you "
+            "trust this schema file.")
+    if _is_url(file) or Path(file).is_absolute() or posixpath.isabs(file):
+        if allow_outside:
+            return file
+        raise SchemaError(f"{where}: the file {file!r} is an absolute path or a URL, outside the directory "
+                          f"{root!r}. {hint}")
+    if _is_url(root):
+        scheme, rest = root.split("://", 1)
+        base = posixpath.normpath("/" + rest)
+        target = posixpath.normpath(posixpath.join(base, file))
+        # the URL of the normalised path ("file:///tmp/x" keeps its third slash, "s3://bucket/x" has none)
+        joined = f"{scheme}://{target if rest.startswith('/') else target[1:]}"
+        if not allow_outside and not target.startswith(base.rstrip("/") + "/"):
+            raise SchemaError(f"{where}: the file {file!r} resolves to {joined}, outside the directory {root!r}. "
+                              f"{hint}")
+        return joined
+    joined = Path(root) / file
+    if not allow_outside:
+        base, target = Path(root).resolve(), joined.resolve()
+        if not target.is_relative_to(base):
+            raise SchemaError(f"{where}: the file {file!r} resolves to {str(target)!r} (symbolic links followed), "
+                              f"outside the directory {str(base)!r}. {hint}")
+    return str(joined)
+
+
+def _table_file(root: Path, name: str, file: str | None, where, allow_outside: bool = False) -> Path:
     if file is not None:
-        path = root / file
+        path = Path(inside_directory(root, file, allow_outside, where("file")))
         if not path.is_file():
             raise FileNotFoundError(f"{where('file')}: file {str(path)!r} does not exist.")
         if path.suffix.lower() not in _SUFFIXES:
             raise SchemaError(f"{where('file')}: {path.name} is neither Parquet (.parquet, .pq) nor CSV (.csv).")
         return path
-    found = [root / f"{name}{suffix}" for suffix in _SUFFIXES if (root / f"{name}{suffix}").is_file()]
+    candidates = [Path(inside_directory(root, f"{name}{suffix}", allow_outside, where())) for suffix in _SUFFIXES]
+    found = [path for path in candidates if path.is_file()]
     if not found:
         raise FileNotFoundError(
             f"{where()}: no file {name}.parquet, {name}.pq or {name}.csv in {str(root)!r}; add one or set file = \"...\"."

@@ -16,7 +16,8 @@ Who reads the file where it lies, and who loads it:
   filter in its query; see :func:`skrel.features._sql.spark.file_frame`): no row passes through the driver. Spark
   needs a path it can reach: a local path (on a cluster, one every executor sees) or a URL of a
   filesystem configured in the session (``s3a://``, ``hdfs://``, ...), not an fsspec-only one;
-- task labels (:meth:`Task.make_labels`) run their SQL on the file;
+- task labels (:meth:`Task.make_labels`) run their SQL on the file, read through a pyarrow dataset
+  registered on a DuckDB connection that can open no file itself (:func:`read_only_connection`);
 - :meth:`Database.upto` cuts a file table lazily (a time bound applied when it is read);
 - everything else (the graph families RDL and RelGT, the baseline, :meth:`Database.schema`)
   reads ``table.df``, which loads the (cut) table into memory on first use and keeps it: those
@@ -41,7 +42,7 @@ import pandas as pd
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FileTable", "from_parquet", "register_table", "connect"]
+__all__ = ["FileTable", "from_parquet", "register_table", "connect", "read_only_connection", "register_read_only"]
 
 #: Tables with at most this many rows are read into memory by :func:`from_parquet`.
 DEFAULT_MEMORY_ROWS = 1_000_000
@@ -68,6 +69,41 @@ def connect(paths=(), config=None):
         for proto in sorted(protocols):
             con.register_filesystem(fsspec.filesystem(proto))
     return con
+
+
+#: Settings of :func:`read_only_connection`, fixed when the connection is created.
+READ_ONLY_CONFIG = {
+    "enable_external_access": False,  # no file or URL read or written, no ATTACH, COPY, INSTALL or LOAD
+    "autoinstall_known_extensions": False,  # no download triggered by a function name
+    "autoload_known_extensions": False,
+    "allow_persistent_secrets": False,  # no credentials read from ~/.duckdb
+    "python_enable_replacements": False,  # no DataFrame of the caller's frames read by its variable name
+    "lock_configuration": True,  # no SET or RESET afterwards
+}
+
+
+def read_only_connection():
+    """A DuckDB connection that reads only what is registered on it (:func:`register_read_only`).
+
+    It opens no file or URL and loads no extension: :data:`READ_ONLY_CONFIG` is set when it
+    is created and locked. Tables in files are registered as pyarrow datasets, which pyarrow
+    (not DuckDB) reads. For queries written by users (a task's ``label_sql``).
+    """
+    import duckdb
+
+    return duckdb.connect(config=dict(READ_ONLY_CONFIG))
+
+
+def register_read_only(con, name: str, table) -> None:
+    """Make ``table`` (a Table, a FileTable or a DataFrame) readable as ``name`` on a connection of
+    :func:`read_only_connection`: a file table's rows are read by pyarrow, out of core, cut at its
+    ``upto``."""
+    if isinstance(table, FileTable):
+        hidden = f"__skrel_file_{name}"
+        con.register(hidden, table.dataset())
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {_q(name)} AS SELECT * FROM {table.relation(source=_q(hidden))}")
+    else:
+        con.register(name, table if isinstance(table, pd.DataFrame) else table.df)
 
 
 def _literal(path: str) -> str:
@@ -153,8 +189,11 @@ class FileTable:
         return (self.path, self._file_id, None if self.upto is None else self.upto.value)
 
     # ------------------------------------------------------------------ SQL
-    def relation(self, columns=None, row_number: bool = False) -> str:
-        """A DuckDB ``FROM`` item reading the table (cut at ``upto``)."""
+    def relation(self, columns=None, row_number: bool = False, source: str | None = None) -> str:
+        """A DuckDB ``FROM`` item reading the table (cut at ``upto``); from ``source`` (a quoted name
+        registered on the connection) instead of ``read_parquet`` of the file when given."""
+        if source is not None and row_number:
+            raise ValueError("row_number needs the file itself (read_parquet), not a registered source.")
         opts = ", file_row_number = true" if row_number else ""
         sel = "*" if columns is None else ", ".join(_q(c) for c in columns)
         if row_number and columns is not None:
@@ -164,7 +203,20 @@ class FileTable:
             # a nanosecond literal: the bound is exact as in pandas and Spark (a TIMESTAMP literal drops
             # the digits below the microsecond)
             where = f" WHERE {_q(self.time_col)} <= TIMESTAMP_NS '{self.upto.isoformat(sep=' ')}'"
-        return f"(SELECT {sel} FROM read_parquet({_literal(self.path)}{opts}){where})"
+        item = f"read_parquet({_literal(self.path)}{opts})" if source is None else source
+        return f"(SELECT {sel} FROM {item}{where})"
+
+    def dataset(self):
+        """The file as a ``pyarrow.dataset.Dataset`` (all rows: the cut at ``upto`` is the caller's),
+        read through fsspec for a URL."""
+        import pyarrow.dataset as ds
+
+        if _is_url(self.path):
+            import fsspec
+
+            fs, path = fsspec.core.url_to_fs(self.path)
+            return ds.dataset(path, filesystem=fs, format="parquet")
+        return ds.dataset(self.path, format="parquet")
 
     def query(self, sql: str) -> pd.DataFrame:
         """Run ``sql``, in which ``{t}`` stands for the table, in a fresh DuckDB connection."""
@@ -254,8 +306,8 @@ def register_table(con, name: str, table) -> None:
         con.register(name, table.df)
 
 
-def from_parquet(path, schema=None, *, memory_rows: int = DEFAULT_MEMORY_ROWS, dangling: str = "raise",
-                 cache_bytes=None):
+def from_parquet(path, schema=None, *, memory_rows: int | None = DEFAULT_MEMORY_ROWS, dangling: str = "raise",
+                 cache_bytes=None, allow_outside: bool = False):
     """A Database whose large tables stay in their Parquet files.
 
     Parameters
@@ -265,13 +317,18 @@ def from_parquet(path, schema=None, *, memory_rows: int = DEFAULT_MEMORY_ROWS, d
     schema : str, path-like or dict, optional
         The ``schema.toml`` of :func:`~skrel.data.load_directory` (a path, or its content as a
         dict ``{"tables": {name: {"primary_key": ..., ...}}}``); default: ``path/schema.toml``.
-    memory_rows : int, default=1,000,000
+    memory_rows : int or None, default=1,000,000
         Tables with at most this many rows are read into memory; larger ones stay in their files
-        (:class:`FileTable`). ``0``: every table stays in its file.
+        (:class:`FileTable`). ``0``: every table stays in its file. ``None``: no bound, every
+        table is read into memory.
     dangling : {"raise"}, default="raise"
         Foreign keys must match: setting dangling values to missing would rewrite a file.
     cache_bytes : int, optional
         As :class:`~skrel.data.Database`.
+    allow_outside : bool, default=False
+        Read files the schema names outside ``path`` (an absolute path or URL, a path with
+        ``..``, a symbolic link to another directory). By default they are refused with a
+        :class:`~skrel.data.SchemaError`, as by :func:`~skrel.data.load_directory`.
 
     Returns
     -------
@@ -279,7 +336,13 @@ def from_parquet(path, schema=None, *, memory_rows: int = DEFAULT_MEMORY_ROWS, d
     """
     from .database import Database, SchemaError, Table
 
+    from .directory import inside_directory
+
     root = str(path) if not isinstance(path, os.PathLike) else os.fspath(path)
+    if memory_rows is not None and (isinstance(memory_rows, bool) or not isinstance(memory_rows, (int, np.integer))
+                                    or memory_rows < 0):
+        raise ValueError(f"from_parquet: memory_rows must be a non-negative integer (a row count), or None to read "
+                         f"every table into memory; got {memory_rows!r}.")
     if dangling != "raise":
         raise ValueError("from_parquet supports dangling='raise' only: setting dangling foreign keys to missing "
                          "would rewrite the files. Fix the files, or read them into memory with load_directory.")
@@ -307,16 +370,18 @@ def from_parquet(path, schema=None, *, memory_rows: int = DEFAULT_MEMORY_ROWS, d
         if bad:
             raise SchemaError(f"{source}, table {name!r}: unknown key(s) {bad} for a Parquet table.")
         file = spec.get("file", f"{name}.parquet")
-        if not str(file).lower().endswith((".parquet", ".pq")):
+        if not isinstance(file, str) or not file:
+            raise SchemaError(f"{source}, table {name!r}: file must be a non-empty string, got {file!r}.")
+        if not file.lower().endswith((".parquet", ".pq")):
             raise SchemaError(f"{source}, table {name!r}: {file} is not a Parquet file (.parquet, .pq).")
-        full = file if _is_url(str(file)) or os.path.isabs(str(file)) else root.rstrip("/") + "/" + str(file)
+        full = inside_directory(root, file, allow_outside, f"{source}, table {name!r}")
         ft = FileTable(full, spec.get("primary_key"), spec.get("foreign_keys", {}), spec.get("time_column"))
         for role, cols in (("primary_key", [ft.pkey]), ("time_column", [ft.time_col]), ("foreign_keys", list(ft.fkeys))):
             absent = [c for c in cols if c is not None and c not in ft.columns]
             if absent:
                 raise SchemaError(f"{source}, table {name!r}: {role} names column(s) {absent} that {full} lacks; "
                                   f"its columns are {ft.columns}.")
-        if len(ft) <= memory_rows:
+        if memory_rows is None or len(ft) <= memory_rows:
             built[name] = Table(ft.df.copy(), ft.pkey, dict(ft.fkeys), ft.time_col)
             logger.info("table %s: %d rows read into memory", name, len(ft))
         else:

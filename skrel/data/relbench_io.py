@@ -173,4 +173,4 @@ def _restore_keys(tables: dict[str, Table]) -> None:
     for name in originals:
         t = tables[name]
         t.df[t.pkey] = t.df[f"{t.pkey}{ORIG_SUFFIX}"]
-        t.df = t.df.drop(columns=[f"{t.pkey}{ORIG_SUFFIX}"])
+        t.df.drop(columns=[f"{t.pkey}{ORIG_SUFFIX}"], inplace=True)  # in place: assigning Table.df copies

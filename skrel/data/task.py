@@ -27,13 +27,18 @@ import pandas as pd
 from .database import Database, SchemaError, _first
 from .dataset import RelationalDataset
 
-__all__ = ["Task", "TASK_TYPES", "SPLITS", "LabelWarning"]
+__all__ = ["Task", "TASK_TYPES", "SPLITS", "LabelWarning", "LabelQueryError"]
 
 logger = logging.getLogger(__name__)
 
 
 class LabelWarning(UserWarning):
     """Label rows were dropped, or split timestamps leave label windows without data."""
+
+
+class LabelQueryError(SchemaError):
+    """A task's ``label_sql`` is not one read-only query: it is not valid SQL, holds several
+    statements or one that is not a ``SELECT``, or reaches outside the database's tables."""
 
 
 def _is_zero_one(y: np.ndarray) -> bool:
@@ -73,9 +78,12 @@ class Task:
     label_sql : str, optional
         A DuckDB query returning columns ``timestamp``, ``entity_col`` and ``target_col``. It may
         reference every table of the database by name, the table ``timestamps`` (one column
-        ``timestamp``, the cutoffs) and ``{window}``, replaced by an interval literal.
+        ``timestamp``, the cutoffs) and ``{window}``, replaced by an interval literal. It must be
+        exactly one ``SELECT`` statement (``WITH ... SELECT`` included), and it can read nothing
+        but those tables; see the notes.
     val_timestamp, test_timestamp : pandas.Timestamp, optional
-        Split boundaries for computed labels.
+        Split boundaries for computed labels. Timezone-aware timestamps are converted to UTC and
+        made naive, as the database's time columns are (and as task files do).
     tables : dict of str to DataFrame, optional
         Supplied label tables ``{"train": df, "val": df, "test": df}``, each with columns
         ``timestamp``, ``entity_col`` and ``target_col``. Exclusive with ``label_sql``.
@@ -87,6 +95,14 @@ class Task:
     -----
     ``label_sql`` sees every table of the database by name and as ``db.<name>``, and the cutoffs as
     ``timestamps``. A database table named ``timestamps`` is only reachable as ``db.timestamps``.
+
+    ``label_sql`` is read-only and sees nothing else, since a task file may come from anyone: it
+    must be exactly one ``SELECT`` statement (DuckDB's parser decides: ``COPY``, ``ATTACH``,
+    ``SET``, ``PRAGMA``, ``INSTALL``, ``LOAD``, ``CREATE`` or a second statement raise
+    :class:`LabelQueryError` when the task is built), and it runs on a DuckDB connection that
+    opens no file or URL and loads no extension (``read_csv('/etc/passwd')`` raises
+    :class:`LabelQueryError` when labels are computed). Tables in Parquet files are read through
+    pyarrow, not by path.
 
     Label rows are cleaned the same way for computed and supplied labels:
 
@@ -135,9 +151,14 @@ class Task:
         for attr in ("val_timestamp", "test_timestamp"):
             v = getattr(self, attr)
             if v is not None:
-                object.__setattr__(self, attr, pd.Timestamp(v))
+                v = pd.Timestamp(v)
+                if v.tzinfo is not None:  # the database stores naive UTC, as task files give
+                    v = v.tz_convert("UTC").tz_localize(None)
+                object.__setattr__(self, attr, v)
         if (self.label_sql is None) == (self.tables is None):
             raise ValueError(f"Task {self.name!r}: give exactly one of label_sql and tables.")
+        if self.label_sql is not None:
+            self._label_query()  # one SELECT statement, or LabelQueryError now rather than at fit
         if self.label_sql is not None and (self.val_timestamp is None or self.test_timestamp is None):
             raise ValueError(f"Task {self.name!r}: computed labels need val_timestamp and test_timestamp.")
         val, test = self.val_timestamp, self.test_timestamp
@@ -234,29 +255,73 @@ class Task:
             )
         return stamps
 
+    def _label_query(self) -> str:
+        """``label_sql`` with ``{window}`` replaced, checked to be exactly one ``SELECT`` statement.
+
+        DuckDB's own parser splits and classifies the statements (no regular expression could
+        follow its grammar). Raises :class:`LabelQueryError`.
+        """
+        import duckdb
+
+        if not isinstance(self.label_sql, str):
+            raise LabelQueryError(f"Task {self.name!r}: label_sql must be a string, got "
+                                  f"{type(self.label_sql).__name__}.")
+        seconds = int(self.window.total_seconds())
+        sql = self.label_sql.replace("{window}", f"INTERVAL '{seconds} seconds'")
+        try:
+            statements = duckdb.extract_statements(sql)
+        except duckdb.Error as exc:
+            raise LabelQueryError(f"Task {self.name!r}: label_sql is not valid DuckDB SQL: "
+                                  f"{' '.join(str(exc).split())}") from None
+        if len(statements) != 1:
+            shown = [" ".join(s.query.split())[:80] for s in statements]
+            raise LabelQueryError(
+                f"Task {self.name!r}: label_sql must be exactly one SELECT statement, found {len(statements)}"
+                f"{': ' + repr(shown) if shown else ''}. Keep only the query that returns the labels."
+            )
+        statement = statements[0]
+        if statement.type != duckdb.StatementType.SELECT:
+            kind = statement.type.name
+            kind = ("an " if kind[0] in "AEIOU" else "a ") + kind
+            raise LabelQueryError(
+                f"Task {self.name!r}: label_sql must be one SELECT statement (WITH ... SELECT included), not {kind} "
+                f"statement: {' '.join(statement.query.split())[:200]!r}. A label query "
+                "only reads the database's tables."
+            )
+        return sql
+
     def make_labels(self, db: Database, cutoffs) -> pd.DataFrame:
         """Run ``label_sql`` on ``db`` for the given cutoffs, in DuckDB.
 
         The cutoffs are the table ``timestamps``. Every table of ``db`` is visible under its own
         name and as ``db.<name>``; a table of ``db`` named ``timestamps`` (in any case) is only
-        visible as ``db.timestamps``.
+        visible as ``db.timestamps``. The query runs on a connection that reads these tables and
+        nothing else (:func:`skrel.data.files.read_only_connection`): a query that reaches for a
+        file, a URL or an extension raises :class:`LabelQueryError`.
         """
-        from .files import connect, register_table
+        import duckdb
 
-        con = connect([t.path for t in db.tables.values() if hasattr(t, "path")])
+        from .files import read_only_connection, register_read_only
+
+        sql = self._label_query()
+        con = read_only_connection()
         try:
             con.execute("CREATE SCHEMA db")
             for i, (name, t) in enumerate(db.tables.items()):
                 hidden = f"__skrel_table_{i}"
-                register_table(con, hidden, t)  # a file table is read where it lies
+                register_read_only(con, hidden, t)  # a file table is read where it lies, by pyarrow
                 quoted = '"' + name.replace('"', '""') + '"'
                 con.execute(f"CREATE VIEW db.{quoted} AS SELECT * FROM {hidden}")
                 if name.lower() != "timestamps":
-                    register_table(con, name, t)
+                    con.execute(f"CREATE TEMP VIEW {quoted} AS SELECT * FROM {hidden}")
             con.register("timestamps", pd.DataFrame({"timestamp": pd.DatetimeIndex(cutoffs).astype("datetime64[ns]")}))
-            seconds = int(self.window.total_seconds())
-            sql = self.label_sql.replace("{window}", f"INTERVAL '{seconds} seconds'")
-            out = con.execute(sql).df()
+            try:
+                out = con.execute(sql).df()
+            except duckdb.PermissionException as exc:
+                raise LabelQueryError(
+                    f"Task {self.name!r}: label_sql may read only the database's tables {db.table_names} and "
+                    f"timestamps, not files, URLs or extensions: {' '.join(str(exc).split())}"
+                ) from None
         finally:
             con.close()
         missing = {"timestamp", self.entity_col, self.target_col} - set(out.columns)

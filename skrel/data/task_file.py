@@ -7,7 +7,7 @@ A task file holds :class:`~skrel.data.Task`'s own parameters, under the same nam
     entity_col = "user_id"
     target_col = "active"
     task_type = "binary"              # "binary", "multiclass" or "regression"
-    window = "30d"                    # a pandas Timedelta string, or an integer number of days
+    window = "30d"                    # a duration with its unit (a pandas Timedelta string), or integer days
     metric = "roc_auc"                # optional; the task type's default otherwise
     val_timestamp = 2021-03-01        # a TOML date or date-time, or a string pandas parses
     test_timestamp = 2021-07-01
@@ -22,7 +22,14 @@ A task file holds :class:`~skrel.data.Task`'s own parameters, under the same nam
 
 ``label_sql`` is a DuckDB query that may reference every table of the database by name, the
 table ``timestamps`` (one column ``timestamp``: the cutoffs) and ``{window}`` (an interval
-literal). Errors name the file, the key and, when it can be found, the line.
+literal). It must be exactly one ``SELECT`` (or ``WITH ... SELECT``) statement, and it runs on a
+connection that reads the database's tables and nothing else: no file, URL, ``COPY``,
+``ATTACH``, ``SET``, ``PRAGMA``, ``INSTALL`` or ``LOAD`` (see :class:`~skrel.data.Task`). A task
+file may thus come from someone else without reaching beyond the database it is run on.
+
+``window`` needs a unit (``"30d"``, ``"12h"``); a bare integer is a number of days, and a bare
+number in a string (``"30"``) or a float is refused. Errors name the file, the key and, when it
+can be found, the line.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .task import TASK_TYPES, Task
+from .task import TASK_TYPES, LabelQueryError, Task
 
 __all__ = ["load_task", "parse_task", "TaskFileError", "TASK_FILE_KEYS"]
 
@@ -62,6 +69,47 @@ class TaskFileError(ValueError):
 def _line_of(text: str, key: str) -> int | None:
     match = re.search(rf"^\s*{re.escape(key)}\s*=", text, flags=re.MULTILINE)
     return None if match is None else text.count("\n", 0, match.start()) + 1
+
+
+# The longest pandas Timedelta, in whole days (about 292 years).
+_MAX_DAYS = pd.Timedelta.max.days
+_BARE_NUMBER = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
+
+
+def _parse_window(value, where: str) -> pd.Timedelta:
+    """The task file's ``window``: a duration string with a unit, or an integer number of days.
+
+    A bare number in a string (``"100"``) or a float has no unit: pandas would read it as
+    nanoseconds, so it is refused rather than guessed.
+    """
+    example = 'such as "30d" or "12h"'
+    invalid = f"{where}: window must be a positive duration {example} (or an integer number of days), got {value!r}."
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise TaskFileError(invalid)
+    if isinstance(value, float) or (isinstance(value, str) and _BARE_NUMBER.match(value)):
+        raise TaskFileError(
+            f"{where}: window = {value!r} is a number without a unit. Give a duration with its unit, {example}, "
+            "or an integer (unquoted) number of days."
+        )
+    if isinstance(value, int):
+        if value <= 0:
+            raise TaskFileError(invalid)
+        if value > _MAX_DAYS:
+            raise TaskFileError(
+                f"{where}: window = {value} days is longer than the longest duration pandas holds ({_MAX_DAYS} "
+                f"days, about 292 years). Give a shorter window, with its unit, {example}."
+            )
+        return pd.Timedelta(days=value)
+    try:
+        window = pd.Timedelta(value)
+    except (OverflowError, pd.errors.OutOfBoundsTimedelta, pd.errors.OutOfBoundsDatetime):
+        raise TaskFileError(f"{where}: window = {value!r} is longer than the longest duration pandas holds "
+                            f"({_MAX_DAYS} days, about 292 years). Give a shorter one, {example}.") from None
+    except (ValueError, TypeError):
+        raise TaskFileError(invalid) from None
+    if pd.isna(window) or window <= pd.Timedelta(0):
+        raise TaskFileError(invalid)
+    return window
 
 
 def load_task(path) -> Task:
@@ -133,18 +181,7 @@ def parse_task(text: str, *, source: str = "<task file>", default_name: str = "t
             f"got {raw['num_eval_timestamps']!r}."
         )
 
-    window = raw["window"]
-    try:
-        if isinstance(window, bool):
-            raise ValueError
-        window = pd.Timedelta(days=window) if isinstance(window, int) else pd.Timedelta(window)
-        if pd.isna(window) or window <= pd.Timedelta(0):
-            raise ValueError
-    except (ValueError, TypeError):
-        raise TaskFileError(
-            f"{where('window')}: window must be a positive duration such as \"30d\" or \"12h\" "
-            f"(or an integer number of days), got {raw['window']!r}."
-        ) from None
+    window = _parse_window(raw["window"], where("window"))
 
     stamps = {}
     for key in ("val_timestamp", "test_timestamp"):
@@ -170,5 +207,7 @@ def parse_task(text: str, *, source: str = "<task file>", default_name: str = "t
     kwargs.setdefault("name", default_name)
     try:
         return Task(window=window, **stamps, **kwargs)
+    except LabelQueryError as exc:
+        raise TaskFileError(f"{where('label_sql')}: {exc}") from None
     except (ValueError, TypeError) as exc:
         raise TaskFileError(f"{source}: {exc}") from None
