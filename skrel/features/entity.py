@@ -68,8 +68,9 @@ def entity_frame(X: RelationalDataset, columns: dict[str, str] | None = None, ho
     pandas.DataFrame
         Datetime columns, the entity table's time column included, become the number of days
         from the value to the row's (horizon) cutoff, an age, so a model never sees absolute
-        future dates (timezone-aware values are taken in UTC, the cutoffs' convention); durations become seconds. If the entity table has a time column, an
-        entity row dated after the cutoff is not visible and its features are missing.
+        future dates (timezone-aware values are taken in UTC, the cutoffs' convention);
+        durations become seconds. If the entity table has a time column, an entity row dated
+        after the cutoff is not visible and its features are missing.
     """
     table = X.db[X.entity_table]
     if columns is None:

@@ -280,8 +280,9 @@ class PerformanceBank:
         except PermissionError:
             raise
         except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError, a bad footer an OSError
-            raise ValueError(f"Could not read the performance bank {path} as parquet ({str(err).strip()}). The file is damaged "
-                             "or not a bank: rebuild it with benchmarks/build_bank.py, or pass another bank.") from err
+            raise ValueError(f"Could not read the performance bank {path} as parquet ({str(err).strip()}). The file "
+                             "is damaged or not a bank: rebuild it with benchmarks/build_bank.py, or pass another "
+                             "bank.") from err
         missing = sorted(set(_META) - set(records.columns))
         if missing:
             raise ValueError(f"{path} is not a performance bank: it lacks column(s) {missing} (see "

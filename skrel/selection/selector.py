@@ -311,6 +311,8 @@ class RelatronSelector(RelationalEstimator):
             Before any fit: the validation rows make the metric undefined (ROC AUC over validation
             rows of a single class: every candidate would score NaN, so none could be chosen); the
             bank cannot be read, has no ``emb:`` columns or no fit with val and test scores.
+        InvalidParameterError
+            ``budget`` is not a positive number of fits or a positive duration.
         """
         return super().fit(X, y, X_val=X_val, y_val=y_val)
 
@@ -360,7 +362,7 @@ class RelatronSelector(RelationalEstimator):
             return
         k = len(self.classes_)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # scikit-learn >= 1.6 warns and returns NaN, earlier ones raise
+            warnings.simplefilter("ignore")  # recent scikit-learn warns and returns NaN, older versions raise
             try:
                 value = spec.fn(y_val, np.full((len(y_val), k), 1.0 / k), np.arange(k))
             except ValueError:

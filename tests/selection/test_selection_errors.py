@@ -17,7 +17,8 @@ from skrel.selection.bank import BANK_PATH, PerformanceBank
 from skrel.selection.selector import _parse_budget, meta_proba
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
-              pytest.mark.skipif(not BANK_PATH.exists(), reason="the shipped bank is built by benchmarks/build_bank.py")]
+              pytest.mark.skipif(not BANK_PATH.exists(),
+                                 reason="the shipped bank is built by benchmarks/build_bank.py")]
 
 FAST = dict(candidates=["baseline", "dfs"], budget=1, post_selection=None, random_state=0,
             embedding_params={"components": ("homophily", "temporal", "scale")})
