@@ -14,6 +14,7 @@ import time
 from numbers import Integral, Real
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils._tags import ClassifierTags, RegressorTags
@@ -84,6 +85,15 @@ def check_relational_X(X, what: str = "X") -> RelationalDataset:
     return X
 
 
+def _check_labels_present(y, name: str = "y") -> None:
+    """Refuse missing labels (None, NaN), counting them and naming the first rows: the task type
+    cannot be inferred from them, nor a class or a value learned."""
+    missing = np.asarray(pd.isna(y), dtype=bool)
+    if missing.any():
+        raise ValueError(f"{name} has {int(missing.sum())} missing label(s) of {len(missing)} (first rows: "
+                         f"{np.flatnonzero(missing)[:5].tolist()}); drop those rows or fill them.")
+
+
 def resolve_fit_input(X, y, X_val=None, y_val=None):
     """Check the ``fit(X, y, X_val=..., y_val=...)`` arguments."""
     X = check_relational_X(X)
@@ -146,10 +156,19 @@ class RelationalEstimator(BaseEstimator):
                 raise ValueError("fit(db, task) takes the validation split from the task; do not pass X_val / y_val.")
             db, task = X, y
             X, y = task.split(db, "train")
+            if len(X) == 0:
+                raise ValueError(
+                    f"Task {task.name!r} has no training rows: no row of its train split (cutoffs before "
+                    f"{task.val_timestamp}) has a non-missing label in {task.target_col!r}. Check the task's label "
+                    "query or label table (a LabelWarning counts the rows dropped), or move val_timestamp later."
+                )
             X_val, y_val = task.split(db, "val")
         else:
             X, y, X_val, y_val = resolve_fit_input(X, y, X_val, y_val)
             task = None
+        _check_labels_present(y, "y")
+        if y_val is not None:
+            _check_labels_present(y_val, "y_val")
         if self.verbose:
             enable_verbose_logging()
         self._t0 = time.perf_counter()
@@ -161,7 +180,7 @@ class RelationalEstimator(BaseEstimator):
             if X_val is not None:
                 self._log(f"validating on the {len(X_val)} rows with the latest cutoffs (validation_fraction)")
         y_enc = self._encode_target(y, fitting=True)
-        y_val_enc = None if y_val is None else self._encode_target(y_val, fitting=False)
+        y_val_enc = None if y_val is None else self._encode_target(y_val, fitting=False, name="y_val")
         self._fit(X, y_enc, X_val, y_val_enc)
         return self
 
@@ -185,12 +204,13 @@ class RelationalEstimator(BaseEstimator):
             return "regression"
         raise ValueError(f"Cannot infer a task type from y of type {kind!r}; set task_type explicitly.")
 
-    def _encode_target(self, y, fitting: bool):
+    def _encode_target(self, y, fitting: bool, name: str = "y"):
         y = np.asarray(y)
         if self.task_type_ == "regression":
             y = y.astype(np.float64)
             if not np.isfinite(y).all():
-                raise ValueError(f"y has {int((~np.isfinite(y)).sum())} missing or infinite value(s).")
+                raise ValueError(f"{name} has {int((~np.isfinite(y)).sum())} missing or infinite value(s) of "
+                                 f"{len(y)}; drop those rows or fill them.")
             return y
         if fitting:
             self.classes_ = np.unique(y)
@@ -211,7 +231,8 @@ class RelationalEstimator(BaseEstimator):
     # ------------------------------------------------------------------ predict
     def _is_classifier(self) -> bool:
         task_type = getattr(self, "task_type_", None) or self.task_type
-        return task_type in ("binary", "multiclass")
+        # "auto" before fit: the kind is not known yet, so predict_proba exists and raises NotFittedError
+        return task_type in ("binary", "multiclass", "auto")
 
     def predict(self, X):
         """Predict labels (classification) or values (regression) for the rows of ``X``."""

@@ -23,7 +23,7 @@ __all__ = ["FrameEncoder", "default_learner", "prepare_learner", "fit_learner", 
 
 class FrameEncoder:
     """Encode a feature frame to float32: numbers as they are, booleans as 0/1, datetimes as days
-    since 1970, strings and categories as integer codes of the categories seen in ``fit``
+    since 1970 (timezone-aware ones in UTC), strings and categories as integer codes of the categories seen in ``fit``
     (unseen and missing: NaN)."""
 
     def fit(self, frame: pd.DataFrame) -> "FrameEncoder":
@@ -47,6 +47,8 @@ class FrameEncoder:
                 v = codes.astype(np.float64)
                 v[(codes < 0) | s.isna().to_numpy()] = np.nan
             elif pd.api.types.is_datetime64_any_dtype(s.dtype):
+                if isinstance(s.dtype, pd.DatetimeTZDtype):  # the instant in UTC, as skrel's naive times
+                    s = s.dt.tz_convert("UTC").dt.tz_localize(None)
                 v = (s.astype("datetime64[ns]").to_numpy().astype("int64") / 86_400e9).astype(np.float64)
                 v[s.isna().to_numpy()] = np.nan
             else:

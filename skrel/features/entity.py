@@ -68,8 +68,9 @@ def entity_frame(X: RelationalDataset, columns: dict[str, str] | None = None, ho
     pandas.DataFrame
         Datetime columns, the entity table's time column included, become the number of days
         from the value to the row's (horizon) cutoff, an age, so a model never sees absolute
-        future dates; durations become seconds. If the entity table has a time column, an
-        entity row dated after the cutoff is not visible and its features are missing.
+        future dates (timezone-aware values are taken in UTC, the cutoffs' convention);
+        durations become seconds. If the entity table has a time column, an entity row dated
+        after the cutoff is not visible and its features are missing.
     """
     table = X.db[X.entity_table]
     if columns is None:
@@ -104,6 +105,8 @@ def entity_frame(X: RelationalDataset, columns: dict[str, str] | None = None, ho
     for col, kind in columns.items():
         s = rows[col]
         if kind == "datetime":
+            if isinstance(s.dtype, pd.DatetimeTZDtype):  # cutoffs are naive UTC, as the database's time columns
+                s = s.dt.tz_convert("UTC").dt.tz_localize(None)
             s = (at - s.astype("datetime64[ns]")).dt.total_seconds() / 86400.0
         elif pd.api.types.is_timedelta64_dtype(s.dtype):
             s = s.dt.total_seconds()

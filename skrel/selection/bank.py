@@ -261,14 +261,32 @@ class PerformanceBank:
         ------
         FileNotFoundError
             No file at ``path`` (for the shipped bank: the package was installed without it).
+        IsADirectoryError
+            ``path`` is a directory (a bank is one parquet file, as :meth:`save` writes).
         ValueError
-            The file's ``bank_version`` is not :data:`BANK_VERSION`.
+            The file is not readable parquet (damaged, or another format), lacks the bank's
+            columns, or its ``bank_version`` is not :data:`BANK_VERSION`.
         """
         path = Path(BANK_PATH if path is None else path)
         if not path.exists():
             raise FileNotFoundError(f"No performance bank at {path}; build one with benchmarks/build_bank.py "
                                     "or PerformanceBank().extend(db, task).")
-        records = pd.read_parquet(path)
+        if path.is_dir():
+            # pandas would read a directory as a dataset of every parquet file below it
+            raise IsADirectoryError(f"The performance bank {path} is a directory; pass the path of one bank parquet "
+                                    "file (as PerformanceBank.save writes).")
+        try:
+            records = pd.read_parquet(path)
+        except PermissionError:
+            raise
+        except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError, a bad footer an OSError
+            raise ValueError(f"Could not read the performance bank {path} as parquet ({str(err).strip()}). The file "
+                             "is damaged or not a bank: rebuild it with benchmarks/build_bank.py, or pass another "
+                             "bank.") from err
+        missing = sorted(set(_META) - set(records.columns))
+        if missing:
+            raise ValueError(f"{path} is not a performance bank: it lacks column(s) {missing} (see "
+                             "skrel.selection.bank's schema). Pass a bank built by benchmarks/build_bank.py.")
         versions = set(records["bank_version"].dropna().astype(int)) if "bank_version" in records else {None}
         if versions - {BANK_VERSION}:
             raise ValueError(f"Bank {path} has schema version(s) {sorted(versions, key=str)}; this skrel reads "

@@ -35,12 +35,12 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..data import RelationalDataset, Task
 from ..estimators._base import RelationalEstimator
-from .bank import BANK_BUDGET, EMB_PREFIX, PerformanceBank, bank_configurations, make_estimator
+from .bank import BANK_BUDGET, BANK_PATH, EMB_PREFIX, PerformanceBank, bank_configurations, make_estimator
 
 __all__ = ["RelatronSelector", "SelectorWarning", "meta_features", "meta_proba"]
 
@@ -109,6 +109,9 @@ def meta_proba(tasks: pd.DataFrame, labels: pd.Series, columns, vec, task_type: 
     from sklearn.base import clone
 
     train = tasks.set_index("task_id").loc[[t for t in tasks["task_id"] if t in labels.index]]
+    if not len(train):
+        raise ValueError("No bank task has a best family to learn from (labels is empty: the bank's val and test "
+                         "scores of these families are missing); choose the family on validation instead.")
     same = train["task_type"].map(_kind) == _kind(task_type)
     if same.sum() >= 4:
         train = train[same]
@@ -121,14 +124,47 @@ def meta_proba(tasks: pd.DataFrame, labels: pd.Series, columns, vec, task_type: 
     return {str(c): float(p) for c, p in zip(model.classes_, proba)}, len(train)
 
 
+_BUDGET_FORMS = ("a number of fits (an int >= 1) or a time budget (seconds > 0 as a float, or a duration "
+                 "string with a unit such as '300s' or '10min')")
+
+
 def _parse_budget(budget):
     """``(fits, seconds)``: an int is a number of fits, a string (``"300s"``, ``"10min"``) or a
-    float a time budget."""
-    if isinstance(budget, Integral) and not isinstance(budget, bool):
+    float a time budget.
+
+    Raises
+    ------
+    InvalidParameterError
+        A boolean, a string that is not a duration with a unit, or a budget that is not positive
+        and finite (``0``, ``-1``, ``"0s"`` and ``"-5s"`` alike), naming the ``budget`` parameter.
+    """
+    def invalid(why):
+        return InvalidParameterError(f"The 'budget' parameter of RelatronSelector must be {_BUDGET_FORMS}; "
+                                     f"got {budget!r}, {why}.")
+
+    if isinstance(budget, (bool, np.bool_)):
+        raise invalid("a boolean")
+    if isinstance(budget, Integral):
+        if budget < 1:
+            raise invalid("fewer than one fit")
         return int(budget), None
-    if isinstance(budget, Real) and not isinstance(budget, bool):
-        return None, float(budget)
-    seconds = pd.Timedelta(budget).total_seconds()
+    if isinstance(budget, Real):
+        seconds = float(budget)
+    elif isinstance(budget, str):
+        try:
+            float(budget)
+        except ValueError:
+            pass
+        else:  # pandas reads a bare "300" as 300 nanoseconds
+            raise invalid("a number without a unit (an int counts fits; a duration needs a unit, e.g. '300s')")
+        try:
+            seconds = pd.Timedelta(budget).total_seconds()
+        except ValueError:
+            raise invalid("which is not a duration") from None
+    else:
+        raise invalid(f"of type {type(budget).__name__}")
+    if not (np.isfinite(seconds) and seconds > 0):
+        raise invalid("not a positive, finite duration")
     return None, float(seconds)
 
 
@@ -142,9 +178,9 @@ class RelatronSelector(RelationalEstimator):
         ``(name, estimator)`` pairs whose estimator starts the search (its parameters are the
         base; a name unknown to the bank is chosen on validation).
     budget : int, float or str, default=8
-        Fits of the micro search (an int), or a time budget in seconds (a float, or a string
-        such as ``"300s"`` or ``"10min"``; the search stops starting fits when it is spent, after
-        at least one).
+        Fits of the micro search (an int, at least 1), or a time budget in seconds (a positive
+        float, or a duration string with a unit such as ``"300s"`` or ``"10min"``; the search
+        stops starting fits when it is spent, after at least one).
     macro : {"meta", "val"} or str, default="meta"
         How the family is chosen: the bank's meta-classifier, one fit per candidate compared on
         validation, or a family name (no choice).
@@ -268,6 +304,15 @@ class RelatronSelector(RelationalEstimator):
         Returns
         -------
         self
+
+        Raises
+        ------
+        ValueError
+            Before any fit: the validation rows make the metric undefined (ROC AUC over validation
+            rows of a single class: every candidate would score NaN, so none could be chosen); the
+            bank cannot be read, has no ``emb:`` columns or no fit with val and test scores.
+        InvalidParameterError
+            ``budget`` is not a positive number of fits or a positive duration.
         """
         return super().fit(X, y, X_val=X_val, y_val=y_val)
 
@@ -286,6 +331,7 @@ class RelatronSelector(RelationalEstimator):
         self.metric_ = task.metric if task is not None else {"binary": "roc_auc", "multiclass": "accuracy",
                                                              "regression": "mae"}[self.task_type_]
         self.task_name_ = task.name if task is not None else "task"
+        self._check_metric_defined(y_val)
         bank = self._load_bank()
         families = self._candidate_families(bank)
         self._log(f"candidates {families}")
@@ -306,11 +352,43 @@ class RelatronSelector(RelationalEstimator):
             raise ValueError(f"weights needs 4 values (val, p1, p2, barrier), got {self.weights!r}.")
         _parse_budget(self.budget)
 
+    def _check_metric_defined(self, y_val):
+        """Refuse validation rows on which the metric is undefined (ROC AUC with a single class),
+        before any fit: every candidate's validation score would be NaN."""
+        from ..evaluation import METRICS
+
+        spec = METRICS[self.metric_]
+        if self.task_type_ == "regression" or spec.needs != "proba":
+            return
+        k = len(self.classes_)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # recent scikit-learn warns and returns NaN, older versions raise
+            try:
+                value = spec.fn(y_val, np.full((len(y_val), k), 1.0 / k), np.arange(k))
+            except ValueError:
+                value = np.nan
+        if np.isfinite(value):
+            return
+        present = self.classes_[np.unique(y_val)].tolist()
+        if self.task_ is not None:
+            split = f"The val split of task {self.task_.name!r} ({len(y_val)} rows) holds"
+        else:
+            split = f"The {len(y_val)} validation rows (X_val/y_val, or the rows held out by validation_fraction) hold"
+        raise ValueError(
+            f"{split} only the class(es) {present} of {self.classes_.tolist()}, so the metric {self.metric_!r} is "
+            "undefined on the validation split and no candidate can be compared. Give validation rows with every "
+            "class (a later val_timestamp or a larger validation_fraction), or a task whose metric is defined on them."
+        )
+
     # ------------------------------------------------------------------ steps
     def _load_bank(self) -> PerformanceBank:
-        if isinstance(self.bank, PerformanceBank):
-            return self.bank
-        return PerformanceBank.load(self.bank)
+        if self.bank is None or isinstance(self.bank, (str, os.PathLike)):
+            bank = PerformanceBank.load(self.bank)
+            name = f"The performance bank {_bank_path(self.bank)}"
+        else:
+            bank, name = self.bank, f"The performance bank passed as bank ({self.bank!r})"
+        _check_bank(bank, name)
+        return bank
 
     def _candidate_families(self, bank) -> list[str]:
         from ..estimators.registry import FAMILIES
@@ -363,6 +441,12 @@ class RelatronSelector(RelationalEstimator):
         cols = [c for c in meta_features(bank.embedding_columns)
                 if c[len(EMB_PREFIX):] in self.task_embedding_ and tasks[c].notna().mean() >= 0.8]
         self.embedding_columns_ = cols
+        if not cols:
+            raise ValueError(
+                f"None of the bank's {len(bank.embedding_columns)} 'emb:' columns is an entry of this task's "
+                "embedding filled for at least 80% of bank tasks, so no bank task can be compared with this one: "
+                "the bank was built with other embedding components or another skrel version. Rebuild it "
+                "(benchmarks/build_bank.py), or widen embedding_params['components'].")
         vec = np.array([[self.task_embedding_[c[len(EMB_PREFIX):]] for c in cols]], dtype=float)
         self.nearest_tasks_, far, self._far_reason = self._nearest(tasks, cols, vec)
         self.macro_proba_ = {}
@@ -384,6 +468,12 @@ class RelatronSelector(RelationalEstimator):
             else:
                 fits, _ = _parse_budget(self.budget)
                 labels = bank.best_family(budget=fits, families=families)  # budget-aware labels
+                if not len(labels):
+                    warnings.warn(f"No bank task has val and test scores for the candidates {families}, so the "
+                                  "meta-classifier has nothing to learn from; the family is chosen on validation "
+                                  "instead.", SelectorWarning, stacklevel=5)
+                    self._macro_by_validation(bank, families, X, y, X_val, y_val, reason="unscored")
+                    return
                 proba, n_tasks = meta_proba(tasks, labels, cols, vec, self.task_type_, self.meta_model, self.seed_)
                 self.macro_proba_ = {f: proba.get(f, 0.0) for f in families}
                 self.selected_family_ = max(families, key=lambda f: (self.macro_proba_[f], -families.index(f)))
@@ -421,7 +511,8 @@ class RelatronSelector(RelationalEstimator):
         scores = {f: val for f, (_, val, _) in zip(families, fits)}
         self.selected_family_ = max(families, key=lambda f: (scores[f], -families.index(f)))
         why = {"far": f"validation fallback ({self._far_reason})", "val": "macro='val'",
-               "meta": "validation (a candidate is not in the bank)"}[reason]
+               "meta": "validation (a candidate is not in the bank)",
+               "unscored": "validation fallback (no bank task scores the candidates)"}[reason]
         self.macro_reason_ = f"{why}: best validation {self.metric_} of one fit per family " + \
             ", ".join(f"{f} {self._signed(s):.4f}" for f, s in scores.items())
 
@@ -622,6 +713,27 @@ def _fit_and_measure(est, X, y, X_val, y_val, metric, landscape_seed):
         land = landscape_metrics(est, X_val, y_val, grid=5, radius=0.5, probe_batches=2, hessian_iters=5,
                                  random_state=landscape_seed)
     return est, val, land
+
+
+def _bank_path(bank) -> str:
+    """The file a ``bank`` parameter names (the shipped bank for None)."""
+    return str(BANK_PATH if bank is None else os.fspath(bank))
+
+
+def _check_bank(bank, name: str) -> None:
+    """Refuse a bank the selector cannot learn from, naming it (``name``) and what it lacks."""
+    frame = bank.to_frame()
+    if not len(frame):
+        raise ValueError(f"{name} has no fits; build one with benchmarks/build_bank.py or PerformanceBank.extend.")
+    if not bank.embedding_columns:
+        raise ValueError(f"{name} has no '{EMB_PREFIX}' columns (task embeddings), so no bank task can be compared "
+                         "with this one. Rebuild it with benchmarks/build_bank.py or PerformanceBank.extend, which "
+                         "record them.")
+    scores = frame[["val", "test"]].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    if not np.isfinite(scores).all(axis=1).any():
+        raise ValueError(f"{name} has no fit with both a val and a test score (all {len(frame)} lack one), so it "
+                         "cannot say which family or configuration suits a task. Rebuild it with "
+                         "benchmarks/build_bank.py.")
 
 
 def _kind(task_type: str) -> str:
