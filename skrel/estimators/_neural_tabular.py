@@ -30,11 +30,10 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils._tags import ClassifierTags, RegressorTags
-from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._base import seed_from
+from ..utils import infer_task_type, seed_from
 from ._torch import TRAINING_CONSTRAINTS, Batches, TorchTrainer, torch_threads
 
 __all__ = ["NEURAL_LEARNERS", "TorchFrameLearner", "TorchFrameNet", "FrameBatches", "is_neural_learner"]
@@ -258,7 +257,7 @@ class TorchFrameLearner(TorchTrainer, BaseEstimator):
     device : str, default="cpu"
         ``"cuda"`` falls back to the CPU with a warning when none is available.
     task_type : {"auto", "binary", "multiclass", "regression"}, default="auto"
-        ``"auto"``: from the training targets (:func:`sklearn.utils.multiclass.type_of_target`).
+        ``"auto"``: from the training targets (:func:`skrel.utils.infer_task_type`).
         ``DFSEstimator`` sets it to its task's type.
     n_jobs : int or None, default=None
         torch intra-op threads (``None``: torch's current setting).
@@ -391,8 +390,7 @@ class TorchFrameLearner(TorchTrainer, BaseEstimator):
             raise ValueError("pass both X_val and y_val, or neither.")
         task_type = self.task_type
         if task_type == "auto":
-            kind = type_of_target(y)
-            task_type = {"binary": "binary", "multiclass": "multiclass"}.get(kind, "regression")
+            task_type = infer_task_type(y)
         self.task_type_ = task_type
         if task_type != "regression":
             self.classes_ = np.unique(y)

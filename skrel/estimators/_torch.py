@@ -50,7 +50,8 @@ from skorch.helper import predefined_split
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import RelationalEstimator, check_relational_X, logger, seed_from
+from ..utils import default_memory_limit, parse_memory, seed_from
+from ._base import RelationalEstimator, check_relational_X, logger
 
 __all__ = ["TorchRelationalEstimator", "TorchTrainer", "RelationalNet", "ModuleLoss", "Batches", "predict_raw",
            "torch_threads", "activation_bytes", "AUTO_BATCH_CAP", "PROBE_ROWS", "STEP_FACTOR"]
@@ -470,8 +471,6 @@ class TorchRelationalEstimator(TorchTrainer, RelationalEstimator):
         if self.batch_size != "auto":
             self.batch_size_ = int(self.batch_size)
             return
-        from ..features._plan import default_memory_limit, parse_memory
-
         limit = getattr(self, "memory_limit", None)
         budget = parse_memory(limit) if limit is not None else default_memory_limit()
         n = len(X)

@@ -14,7 +14,8 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..data import SchemaError, horizon_cutoffs
-from ._base import check_relational_X, seed_from
+from ..utils import seed_from
+from ._base import check_relational_X
 from ._torch import TorchRelationalEstimator
 
 __all__ = ["RDLEstimator", "seed_embeddings", "resolve_fanouts"]
