@@ -1,7 +1,7 @@
 """An open performance bank: how every family's configurations did on many relational tasks.
 
 Relatron's meta-selector learns which family suits a task from a bank of fitted configurations
-(the paper's bank is private; this one is built in the open by ``benchmarks/build_bank.py`` and
+(the paper's bank is private; this one is built in the open by ``skrel bank build`` and
 ships with the package as ``skrel/selection/bank.parquet``). One record per fit:
 
 =====================  ===================================================================
@@ -266,13 +266,14 @@ class PerformanceBank:
         """
         path = Path(BANK_PATH if path is None else path)
         if not path.exists():
-            raise FileNotFoundError(f"No performance bank at {path}; build one with benchmarks/build_bank.py "
-                                    "or PerformanceBank().extend(db, task).")
+            raise FileNotFoundError(f"No performance bank at {path}; build one with `skrel bank build` (or "
+                                    "`skrel bank extend --empty` for a task of yours, PerformanceBank().extend(db, task) "
+                                    "from Python).")
         records = pd.read_parquet(path)
         versions = set(records["bank_version"].dropna().astype(int)) if "bank_version" in records else {None}
         if versions - {BANK_VERSION}:
             raise ValueError(f"Bank {path} has schema version(s) {sorted(versions, key=str)}; this skrel reads "
-                             f"version {BANK_VERSION}. Rebuild it with benchmarks/build_bank.py.")
+                             f"version {BANK_VERSION}. Rebuild it with `skrel bank build`.")
         return cls(records)
 
     def save(self, path) -> Path:
