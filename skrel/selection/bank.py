@@ -58,8 +58,8 @@ LANDSCAPE_KEYS = ("p1", "p2", "barrier", "flatness", "hessian_top")
 BANK_CONFIGS = {"baseline": 2, "dfs": 8, "rdl": 8, "relgt": 4}
 #: caps applied to every torch configuration of the bank (and of the selector's search by default)
 BANK_BUDGET = {"max_epochs": 8, "max_steps_per_epoch": 10, "batch_size": 128}
-#: the neural DFS learners' epochs in the bank (TorchFrameLearner's default is 50; a ResNet over
-#: rel-f1's ~800 DFS columns takes about 1 s per epoch alone on two cores, far more when shared)
+#: the neural DFS learners' epochs in the bank (TorchFrameLearner's default is 50; what an epoch over
+#: rel-f1's ~800 DFS columns costs: benchmarks/results/dfs_neural.md)
 NEURAL_DFS_EPOCHS = 5
 _META = ["task_id", "group", "source", "task_type", "metric", "family", "config", "params", "seed",
          "val", "test", "test_asof", "fit_seconds", "peak_rss_mb"]
