@@ -367,7 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Performance banks: fitted configurations of every family on many tasks "
                                    "(skrel.selection.bank). build: fit them on skrel's task collection; extend: add "
                                    "a task of your own; show: what a bank holds.")
-    bank_sub = p.add_subparsers(dest="bank_command", required=True, metavar="ACTION")
+    bank_sub = p.add_subparsers(dest="bank_command", required=True, metavar="ACTION",
+                                help="run `skrel bank ACTION --help` for its options")
     q = bank_sub.add_parser("show", help="tasks, fits and best family per task of a bank")
     q.add_argument("--bank", metavar="PATH", help="a bank parquet (default: the bank shipped with skrel)")
     q.add_argument("--json", action="store_true", help="print one JSON object instead of text")
@@ -399,7 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--empty", action="store_true", help="start from an empty bank instead")
     q.add_argument("--task-id", metavar="ID", help="the task's id in the bank (default: user/TASK)")
     q.add_argument("--group", metavar="NAME", help="its leave-one-out group (default: the task id before the last /)")
-    q.add_argument("--source", choices=("real", "synthetic"), default="real")
+    q.add_argument("--source", choices=("real", "synthetic"), default="real",
+                   help="what the task is (a bank column; default: real)")
     q.add_argument("--families", nargs="+", metavar="NAME", help="families to fit (default: the bank's)")
     q.add_argument("--budget", type=int, metavar="N", help="configurations per family (default: the bank's)")
     q.add_argument("--seeds", type=int, nargs="+", default=[0], metavar="N", help="one fit per configuration and seed")

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from conftest import SHOP_LABEL_SQL, make_shop
-from skrel.cli import main
+from skrel.cli import build_parser, main
 from skrel.selection.bank import BANK_PATH, PerformanceBank
 from skrel.selection.bank_cli import task_specs
 
@@ -120,6 +120,17 @@ def test_build_one_task_then_resume(capsys, tmp_path):
     assert "No task id starts with ['nothing/']; the tasks are synthetic/" in error_line(capsys)
     assert main(["bank", "build", "--families", "nope", "--records", str(tmp_path / "r2")]) == 2
     assert "Unknown model 'nope'" in error_line(capsys)
+
+
+def test_every_bank_option_has_help(capsys):
+    bank = build_parser()._subparsers._group_actions[0].choices["bank"]
+    actions = bank._subparsers._group_actions[0].choices
+    assert set(actions) == {"build", "extend", "show"}
+    for name, sub in actions.items():
+        for action in sub._actions:
+            assert action.help, f"bank {name}: option {action.dest} has no help text"
+        assert main(["bank", name, "--help"]) == 0
+        assert capsys.readouterr().out.startswith(f"usage: skrel bank {name}")
 
 
 def test_the_benchmark_script_is_the_command():
