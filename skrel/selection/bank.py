@@ -1,7 +1,7 @@
 """An open performance bank: how every family's configurations did on many relational tasks.
 
 Relatron's meta-selector learns which family suits a task from a bank of fitted configurations
-(the paper's bank is private; this one is built in the open by ``benchmarks/build_bank.py`` and
+(the paper's bank is private; this one is built in the open by ``skrel bank build`` and
 ships with the package as ``skrel/selection/bank.parquet``). One record per fit:
 
 =====================  ===================================================================
@@ -58,8 +58,8 @@ LANDSCAPE_KEYS = ("p1", "p2", "barrier", "flatness", "hessian_top")
 BANK_CONFIGS = {"baseline": 2, "dfs": 8, "rdl": 8, "relgt": 4}
 #: caps applied to every torch configuration of the bank (and of the selector's search by default)
 BANK_BUDGET = {"max_epochs": 8, "max_steps_per_epoch": 10, "batch_size": 128}
-#: the neural DFS learners' epochs in the bank (TorchFrameLearner's default is 50; a ResNet over
-#: rel-f1's ~800 DFS columns takes about 1 s per epoch alone on two cores, far more when shared)
+#: the neural DFS learners' epochs in the bank (TorchFrameLearner's default is 50; what an epoch over
+#: rel-f1's ~800 DFS columns costs: benchmarks/results/dfs_neural.md)
 NEURAL_DFS_EPOCHS = 5
 _META = ["task_id", "group", "source", "task_type", "metric", "family", "config", "params", "seed",
          "val", "test", "test_asof", "fit_seconds", "peak_rss_mb"]
@@ -269,8 +269,9 @@ class PerformanceBank:
         """
         path = Path(BANK_PATH if path is None else path)
         if not path.exists():
-            raise FileNotFoundError(f"No performance bank at {path}; build one with benchmarks/build_bank.py "
-                                    "or PerformanceBank().extend(db, task).")
+            raise FileNotFoundError(f"No performance bank at {path}; build one with `skrel bank build` (or "
+                                    "`skrel bank extend --empty` for a task of yours, PerformanceBank().extend(db, task) "
+                                    "from Python).")
         if path.is_dir():
             # pandas would read a directory as a dataset of every parquet file below it
             raise IsADirectoryError(f"The performance bank {path} is a directory; pass the path of one bank parquet "
@@ -281,16 +282,16 @@ class PerformanceBank:
             raise
         except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError, a bad footer an OSError
             raise ValueError(f"Could not read the performance bank {path} as parquet ({str(err).strip()}). The file "
-                             "is damaged or not a bank: rebuild it with benchmarks/build_bank.py, or pass another "
+                             "is damaged or not a bank: rebuild it with `skrel bank build`, or pass another "
                              "bank.") from err
         missing = sorted(set(_META) - set(records.columns))
         if missing:
             raise ValueError(f"{path} is not a performance bank: it lacks column(s) {missing} (see "
-                             "skrel.selection.bank's schema). Pass a bank built by benchmarks/build_bank.py.")
+                             "skrel.selection.bank's schema). Pass a bank built by `skrel bank build`.")
         versions = set(records["bank_version"].dropna().astype(int)) if "bank_version" in records else {None}
         if versions - {BANK_VERSION}:
             raise ValueError(f"Bank {path} has schema version(s) {sorted(versions, key=str)}; this skrel reads "
-                             f"version {BANK_VERSION}. Rebuild it with benchmarks/build_bank.py.")
+                             f"version {BANK_VERSION}. Rebuild it with `skrel bank build`.")
         return cls(records)
 
     def save(self, path) -> Path:

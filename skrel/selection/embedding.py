@@ -553,8 +553,8 @@ def _path_affinity(X_tr, y_tr, X_va, y_va, task_type, random_state, n_jobs) -> d
         np.concatenate([X_tr.entity_ids, X_va.entity_ids]), np.concatenate([X_tr.cutoffs, X_va.cutoffs]),
     )
     out = {}
-    # Tiny networks: one torch thread unless told (two threads made this 8x slower on rel-f1,
-    # 13.2 s against 1.7 s: the scatter adds of small tensors pay for the threads' coordination).
+    # Tiny networks: one torch thread unless told (the scatter adds of small tensors pay for the
+    # threads' coordination; benchmarks/results/embedding_threads.md measures it on rel-f1).
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1 if n_jobs is None else int(n_jobs))

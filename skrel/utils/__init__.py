@@ -7,7 +7,9 @@
 - the one task-type rule (:func:`infer_task_type`, :func:`is_zero_one`);
 - the machine a measurement ran on (:func:`cpu_model`, :func:`peak_rss_mb`, :func:`describe_machine`).
 
-:mod:`skrel.utils.estimator_checks` holds the conformance suite for estimator families.
+:mod:`skrel.utils.estimator_checks` is the conformance suite every estimator family passes
+(``check_estimator``, ``parametrize_with_checks``), for skrel's families and for families defined in
+other packages; it is imported only when asked for.
 """
 
 from ._machine import cpu_model, describe_machine, peak_rss_mb

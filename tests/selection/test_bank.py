@@ -79,11 +79,11 @@ def test_save_and_load_round_trip_and_version_check(tiny_bank, tmp_path):
     PerformanceBank(frame).save(tmp_path / "new.parquet")
     with pytest.raises(ValueError, match="schema version"):
         PerformanceBank.load(tmp_path / "new.parquet")
-    with pytest.raises(FileNotFoundError, match="build_bank"):
+    with pytest.raises(FileNotFoundError, match="skrel bank build"):
         PerformanceBank.load(tmp_path / "missing.parquet")
 
 
-@pytest.mark.skipif(not BANK_PATH.exists(), reason="the shipped bank is built by benchmarks/build_bank.py")
+@pytest.mark.skipif(not BANK_PATH.exists(), reason="the shipped bank is built by `skrel bank build`")
 def test_the_shipped_bank_loads_and_covers_every_family():
     bank = PerformanceBank.load()
     frame = bank.to_frame()
