@@ -34,21 +34,10 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ..utils import infer_task_type, seed_from
+from ._tabular import NEURAL_LEARNERS, is_neural_learner  # noqa: F401 (their home is torch-free)
 from ._torch import TRAINING_CONSTRAINTS, Batches, TorchTrainer, torch_threads
 
 __all__ = ["NEURAL_LEARNERS", "TorchFrameLearner", "TorchFrameNet", "FrameBatches", "is_neural_learner"]
-
-#: The pytorch-frame models :class:`TorchFrameLearner` offers (``DFSEstimator(learner=...)`` names).
-NEURAL_LEARNERS = ("mlp", "resnet", "ft_transformer")
-
-
-def is_neural_learner(learner) -> bool:
-    """Whether a ``learner`` parameter value names or is a neural (torch) learner: one of
-    :data:`NEURAL_LEARNERS`, or an estimator with ``probe_batches`` (a :class:`TorchFrameLearner`)."""
-    if isinstance(learner, str):
-        return learner in NEURAL_LEARNERS
-    return learner is not None and hasattr(learner, "probe_batches")
-
 
 # ---------------------------------------------------------------------------- data
 def column_stats(X: np.ndarray) -> list[dict]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils import check_random_state
 
 __all__ = ["seed_from"]
 
@@ -16,4 +15,6 @@ def seed_from(random_state) -> int:
     """
     if isinstance(random_state, (int, np.integer)):
         return int(random_state)
+    from sklearn.utils import check_random_state  # scikit-learn's import is heavy: import skrel stays light
+
     return int(check_random_state(random_state).randint(2**31 - 1))
