@@ -112,10 +112,12 @@ def _load(args):
 
 def _check_parent(path, option: str) -> None:
     """A file option's directory must exist: checked before any work, never created."""
-    parent = Path(path).parent
-    if not parent.is_dir():
-        raise CommandError(f"{option} {path}: directory {str(parent)!r} does not exist; create it first (skrel "
-                           "does not create directories).")
+    from .persist import check_directory
+
+    try:
+        check_directory(path)
+    except FileNotFoundError as exc:
+        raise CommandError(f"{option} {path}: {exc}") from None
 
 
 def _sql_url(source) -> str | None:
@@ -210,16 +212,11 @@ def predict(args) -> dict:
     """Predict with a saved model for every entity visible at ``--at`` (or those of ``--entities``)
     and write the predictions to a file or into the ``--db`` database."""
     from .persist import load_model
-    from .predict import SQL_PREFIX, check_output, predict_frame, prediction_time, read_entities, write_predictions
+    from .predict import check_output, predict_frame, prediction_time, read_entities, write_predictions
 
     at = prediction_time(args.at)
     url = _sql_url(args.db)
-    if args.out.startswith(SQL_PREFIX) and url is None:
-        raise CommandError(f"--out {args.out} writes into the database of --db, which must then be a SQLAlchemy "
-                           "URL or a SQLite file; write a .parquet or .csv file instead.")
-    check_output(args.out, url=url)
-    if not args.out.startswith(SQL_PREFIX) and Path(args.out).exists() and not args.replace:
-        raise CommandError(f"--out {args.out} exists; it is left as it is (--replace to overwrite it).")
+    check_output(args.out, url=url, replace=args.replace)  # before any work
     if args.entities is not None and not Path(args.entities).is_file():
         raise CommandError(f"--entities {args.entities}: no such file.")
     est = load_model(args.model)

@@ -37,8 +37,8 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["save_model", "load_model", "model_card", "ModelFileError", "ModelVersionWarning", "MAGIC",
-           "FORMAT_VERSION"]
+__all__ = ["save_model", "load_model", "model_card", "check_directory", "ModelFileError", "ModelVersionWarning",
+           "MAGIC", "FORMAT_VERSION"]
 
 #: The key that marks a joblib file as a skrel model; its value is the file format's version.
 MAGIC = "skrel_model"
@@ -176,8 +176,13 @@ def model_card(estimator, *, db=None, X=None, scores: dict | None = None) -> dic
     }
 
 
-def _check_directory(path: Path) -> None:
-    parent = path.parent
+def check_directory(path) -> None:
+    """Raise FileNotFoundError, naming it, when the directory ``path`` would be written in is missing.
+
+    skrel never creates directories for the files it writes: a mistyped path is an error, not a new
+    directory.
+    """
+    parent = Path(path).parent
     if not parent.is_dir():
         raise FileNotFoundError(f"Cannot write {str(path)!r}: directory {str(parent)!r} does not exist. Create it "
                                 "first (skrel does not create directories).")
@@ -209,7 +214,7 @@ def save_model(estimator, path, *, db=None, X=None, scores: dict | None = None) 
     import joblib
 
     path = Path(path)
-    _check_directory(path)
+    check_directory(path)
     card = model_card(estimator, db=db, X=X, scores=scores)
     payload = {MAGIC: FORMAT_VERSION, "card": card, "estimator": estimator}
     # written beside the target then renamed: an interrupted save never leaves half a model

@@ -264,15 +264,14 @@ def read_entities(path, column: str, like: pd.Series) -> np.ndarray:
     return values.to_numpy()
 
 
-def _check_parent(path: Path) -> None:
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"Cannot write {str(path)!r}: directory {str(path.parent)!r} does not exist. Create "
-                                "it first (skrel does not create directories).")
-
-
-def check_output(out: str, *, url: str | None = None) -> None:
+def check_output(out: str, *, url: str | None = None, replace: bool = False) -> None:
     """Check an ``out`` destination before any work: a ``.parquet`` / ``.pq`` / ``.csv`` file in an
-    existing directory, or ``sql:TABLE`` with a database URL."""
+    existing directory (and not there yet, unless ``replace``), or ``sql:TABLE`` with a database URL.
+
+    Raises ValueError, FileNotFoundError (a missing directory) or FileExistsError.
+    """
+    from .persist import check_directory
+
     text = str(out)
     if text.startswith(SQL_PREFIX):
         table = text[len(SQL_PREFIX):]
@@ -285,7 +284,10 @@ def check_output(out: str, *, url: str | None = None) -> None:
     path = Path(text)
     if path.suffix.lower() not in (".parquet", ".pq", ".csv"):
         raise ValueError(f"Cannot tell the format of {text!r}: give a .parquet, .pq or .csv file, or sql:TABLE.")
-    _check_parent(path)
+    check_directory(path)
+    if path.exists() and not replace:
+        raise FileExistsError(f"{text!r} already exists; it is left as it is. Choose another file, or replace it "
+                              "(--replace, replace=True).")
 
 
 def write_predictions(frame: pd.DataFrame, out, *, url: str | None = None, sql_schema: str | None = None,
@@ -313,7 +315,7 @@ def write_predictions(frame: pd.DataFrame, out, *, url: str | None = None, sql_s
     str
         Where the predictions went (a URL's password masked).
     """
-    check_output(out, url=url)
+    check_output(out, url=url, replace=replace)
     text = str(out)
     if text.startswith(SQL_PREFIX):
         import sqlalchemy as sa
@@ -334,9 +336,6 @@ def write_predictions(frame: pd.DataFrame, out, *, url: str | None = None, sql_s
             engine.dispose()
         return f"{display_source(url)} table {where}"
     path = Path(text)
-    if path.exists() and not replace:
-        raise FileExistsError(f"{text!r} already exists; it is left as it is. Choose another file, or replace it "
-                              "(--replace, replace=True).")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     try:

@@ -152,10 +152,10 @@ def test_predict_errors_are_one_line_and_come_first(capsys, tmp_path, model_file
     assert main([*base, "--out", str(tmp_path / "p.txt")]) == 2
     assert "give a .parquet, .pq or .csv file, or sql:TABLE" in one_error_line(capsys)
     assert main([*base, "--out", "sql:predictions"]) == 2
-    assert "writes into the database of --db" in one_error_line(capsys)
+    assert "'sql:predictions' writes into a SQL database: give it as a SQLAlchemy URL (--db URL" in one_error_line(capsys)
     (tmp_path / "old.csv").write_text("x\n1\n")
     assert main([*base, "--out", str(tmp_path / "old.csv")]) == 2
-    assert "exists; it is left as it is (--replace to overwrite it)" in one_error_line(capsys)
+    assert "old.csv' already exists; it is left as it is" in one_error_line(capsys)
     assert (tmp_path / "old.csv").read_text() == "x\n1\n"
     assert main(["predict", "--model", str(model_file), "flights", "--at", "soon", "--out", "p.csv"]) == 2
     assert "at='soon' is not a timestamp" in one_error_line(capsys)
