@@ -88,7 +88,7 @@ def test_fit_save_predict_equals_the_python_api(capsys, tmp_path, model_file, fl
     db, tasks = flights
     out = tmp_path / "p.parquet"
     text = run(capsys, ["predict", "--model", str(model_file), "flights", "--at", AT, "--out", str(out)])
-    assert f"403 predictions for planes at 2013-11-01 00:00:00 (plane-cancel on flights)" in text
+    assert "403 predictions for planes at 2013-11-01 00:00:00 (plane-cancel on flights)" in text
     got = pd.read_parquet(out)
     assert list(got.columns) == ["tailnum", "cutoff", "prediction", "proba_0", "proba_1"] and len(got) == 403
     # the loaded model, from Python
@@ -152,7 +152,8 @@ def test_predict_errors_are_one_line_and_come_first(capsys, tmp_path, model_file
     assert main([*base, "--out", str(tmp_path / "p.txt")]) == 2
     assert "give a .parquet, .pq or .csv file, or sql:TABLE" in one_error_line(capsys)
     assert main([*base, "--out", "sql:predictions"]) == 2
-    assert "'sql:predictions' writes into a SQL database: give it as a SQLAlchemy URL (--db URL" in one_error_line(capsys)
+    assert "'sql:predictions' writes into a SQL database: give it as a SQLAlchemy URL (--db URL" in \
+        one_error_line(capsys)
     (tmp_path / "old.csv").write_text("x\n1\n")
     assert main([*base, "--out", str(tmp_path / "old.csv")]) == 2
     assert "old.csv' already exists; it is left as it is" in one_error_line(capsys)

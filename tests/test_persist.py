@@ -77,7 +77,8 @@ def test_card_describes_the_training(shop, saved):
     assert card["scores"] == {"metric": "roc_auc", "val": 0.7}
     X, _ = task.split(db, "train")
     Xv, _ = task.split(db, "val")
-    assert card["train_cutoffs"] == [pd.Timestamp(X.cutoffs.min()).isoformat(), pd.Timestamp(X.cutoffs.max()).isoformat()]
+    assert card["train_cutoffs"] == [pd.Timestamp(X.cutoffs.min()).isoformat(),
+                                     pd.Timestamp(X.cutoffs.max()).isoformat()]
     assert card["val_cutoffs"][1] == pd.Timestamp(Xv.cutoffs.max()).isoformat()
     assert card["n_train_rows"] == len(X)
     orders = card["schema"]["orders"]
@@ -229,3 +230,30 @@ def test_prediction_time_outside_the_training_cutoffs_warns(shop, saved):
         loaded.predict_frame(db, "2021-12-01")
     finally:
         ctx.__exit__(None, None, None)
+
+
+@pytest.mark.parametrize("name", ["rdl", "relgt", "relatron"])
+def test_graph_families_and_the_selector_round_trip(shop, tmp_path, name):
+    """Torch modules (pickled through their state) and the selector save and load with their card."""
+    import torch
+
+    from skrel.estimators.registry import FAMILIES
+    from skrel.selection import RelatronSelector
+
+    db, task = shop
+    if name == "relatron":
+        est = RelatronSelector(candidates=["baseline", "dfs"], macro="dfs", budget=2, post_selection=None,
+                               embedding_params={"components": ("temporal", "scale")}, random_state=0)
+    else:
+        est = FAMILIES[name].get_class()(**{**FAMILIES[name].test_params, "max_epochs": 1, "random_state": 0})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        est.fit(db, task)
+        loaded = load_model(save_model(est, tmp_path / "m.joblib", db=db))
+        pd.testing.assert_frame_equal(loaded.predict_frame(db, AT), est.predict_frame(db, AT))
+    finally:
+        torch.set_num_threads(threads)
+    assert loaded.model_card_["estimator"]["family"] == name
+    if name == "relatron":
+        assert loaded.model_card_["estimator"]["selected_family"] == "dfs"

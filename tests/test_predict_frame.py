@@ -85,7 +85,8 @@ def test_rows_after_at_change_nothing(name, shop, later_shop):
     at_test = X[X.cutoffs == AT.to_datetime64()]
     got = frame.set_index("user_id").loc[at_test.entity_ids, ["proba_0", "proba_1"]].to_numpy()
     np.testing.assert_array_equal(got, est.predict_proba(at_test))
-    assert (frame["prediction"].to_numpy() == est.classes_[np.argmax(frame[["proba_0", "proba_1"]].to_numpy(), 1)]).all()
+    proba = frame[["proba_0", "proba_1"]].to_numpy()
+    assert (frame["prediction"].to_numpy() == est.classes_[np.argmax(proba, 1)]).all()
 
 
 def test_the_change_after_at_is_seen_later(shop, later_shop):
