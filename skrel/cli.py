@@ -1,4 +1,4 @@
-"""The ``skrel`` command line: ``describe``, ``fit``, ``embed``, ``report`` and ``demo``.
+"""The ``skrel`` command line: ``describe``, ``fit``, ``predict``, ``embed``, ``report`` and ``demo``.
 
 Data come from a built-in dataset (``skrel fit flights plane-cancel ...``) or from your own
 database (``--db``: a SQLAlchemy URL, a directory of Parquet/CSV files with a ``schema.toml``, or a
@@ -6,6 +6,12 @@ SQLite file); a task is a built-in task's name or a task file (``--task task.tom
 come from :data:`skrel.estimators.registry.FAMILIES` (plus ``relatron``, the selector), dataset names from
 :data:`skrel.datasets.DATASETS`. Every error is one ``skrel: error: ...`` line on stderr, exit
 status 2 (``--traceback`` shows the whole traceback instead).
+
+``skrel fit ... --save model.joblib`` keeps the fitted model with its card (:mod:`skrel.persist`);
+``skrel predict --model model.joblib ... --at TIME --out FILE|sql:TABLE`` scores every entity visible
+at a time (:func:`skrel.predict.predict_frame`) and writes the predictions to Parquet, CSV or back
+into the ``--db`` database. Files are written only into existing directories: a missing directory
+is an error naming it (a mistyped path never creates directories), checked before any work.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import logging
 import sys
 import time
 import warnings
+from pathlib import Path
 
 __all__ = ["main", "build_parser"]
 
@@ -103,6 +110,29 @@ def _load(args):
     return label, db, task, tasks
 
 
+def _check_parent(path, option: str) -> None:
+    """A file option's directory must exist: checked before any work, never created."""
+    from .utils import check_directory
+
+    try:
+        check_directory(path)
+    except FileNotFoundError as exc:
+        raise CommandError(f"{option} {path}: {exc}") from None
+
+
+def _sql_url(source) -> str | None:
+    """The SQLAlchemy URL of ``--db`` when it is a SQL database (a URL or a SQLite file), else None."""
+    if source is None:
+        return None
+    text = str(source)
+    if "://" in text:
+        return text
+    path = Path(text)
+    if path.is_file() and path.suffix.lower() in (".db", ".sqlite", ".sqlite3"):
+        return f"sqlite:///{path.resolve()}"
+    return None
+
+
 def _need_task(args, command: str):
     if getattr(args, "task_name", None) is None and getattr(args, "task_file", None) is None:
         raise CommandError(f"{command} needs a task: a task name after the dataset, or --task FILE.")
@@ -146,11 +176,20 @@ def fit(args) -> dict:
     make_estimator(args.model, params)  # unknown parameters fail here, before any data are read
     if getattr(args, "report", None) and args.model != SELECTOR:
         raise CommandError(f"--report explains a selection: it needs --model {SELECTOR}.")
+    if getattr(args, "report", None):
+        _check_parent(args.report, getattr(args, "report_option", "--report"))
+    if getattr(args, "save", None):
+        _check_parent(args.save, "--save")
     label, db, task, _ = _load(args)
     result, est = fit_and_report(label, db, task, args.model, params, args.verbose, return_estimator=True)
     if getattr(args, "report", None):
         X_test, y_test = task.split(db, "test")
         result["report"] = str(est.report(args.report, X_test, y_test))
+    if getattr(args, "save", None):
+        from .persist import save_model
+
+        scores = {k: result[k] for k in ("metric", "val", "test", "test_asof")}
+        result["saved"] = str(save_model(est, args.save, db=db, scores=scores))
     if args.json:
         print(json.dumps(result, default=str))
     else:
@@ -164,13 +203,53 @@ def fit(args) -> dict:
                   f"best parameters {json.dumps(result['best_params'], default=str)}")
         if "report" in result:
             print(f"  report: {result['report']}")
+        if "saved" in result:
+            print(f"  saved: {result['saved']}")
     return result
+
+
+def predict(args) -> dict:
+    """Predict with a saved model for every entity visible at ``--at`` (or those of ``--entities``)
+    and write the predictions to a file or into the ``--db`` database."""
+    from .persist import load_model
+    from .predict import check_output, predict_frame, prediction_time, read_entities, write_predictions
+
+    at = prediction_time(args.at)
+    url = _sql_url(args.db)
+    check_output(args.out, url=url, replace=args.replace)  # before any work
+    if args.entities is not None and not Path(args.entities).is_file():
+        raise CommandError(f"--entities {args.entities}: no such file.")
+    est = load_model(args.model)
+    card = est.model_card_
+    label, db, _, _ = _load(args)
+    table = card["task"]["entity_table"]
+    entities = None
+    if args.entities is not None:
+        if table not in db:
+            raise CommandError(f"the model predicts for table {table!r}, which {label} lacks; tables are "
+                               f"{sorted(db.table_names)}.")
+        key = db[table].pkey
+        entities = read_entities(args.entities, key, db[table].df[key])
+    t0 = time.perf_counter()
+    frame = predict_frame(est, db, at, entities, verbose=args.verbose)
+    seconds = time.perf_counter() - t0
+    where = write_predictions(frame, args.out, url=url, sql_schema=args.sql_schema, replace=args.replace)
+    out = {"model": str(args.model), "task": card["task"].get("name"), "dataset": label, "at": at.isoformat(),
+           "entity_table": table, "rows": int(len(frame)), "columns": [str(c) for c in frame.columns],
+           "out": where, "predict_seconds": round(seconds, 3)}
+    if args.json:
+        print(json.dumps(out, default=str))
+    else:
+        print(f"{out['rows']} predictions for {table} at {at} ({out['task'] or 'model'} on {label}) in "
+              f"{seconds:.1f}s -> {where}")
+    return out
 
 
 def report(args) -> dict:
     """Fit RelatronSelector on a task and write its HTML report (test rows scored in it)."""
     args.model = "relatron"
     args.report = args.out
+    args.report_option = "--out"
     return fit(args)
 
 
@@ -291,7 +370,7 @@ def _why(sel) -> None:
 
 
 # ---------------------------------------------------------------------- parser
-def _add_source(p, *, task: bool, task_required: bool):
+def _add_source(p, *, task: bool, task_required: bool, task_file: bool = True):
     datasets = _datasets()
     p.add_argument("dataset", nargs="?", choices=datasets, metavar="DATASET",
                    help=f"a built-in dataset: {', '.join(datasets)} (or use --db)")
@@ -304,10 +383,11 @@ def _add_source(p, *, task: bool, task_required: bool):
                         "postgresql://user:pw@host/db), a directory of Parquet/CSV files with a schema.toml, "
                         "or a SQLite file")
     p.add_argument("--sql-schema", metavar="NAME", help="with --db URL: the database schema to read (PostgreSQL)")
-    p.add_argument("--task", dest="task_file", metavar="FILE",
-                   help="a task file (TOML: entity_table, entity_col, target_col, task_type, window, label_sql, "
-                        "val_timestamp, test_timestamp; optional metric)"
-                        + ("" if task_required else "; its split sizes are shown"))
+    if task_file:
+        p.add_argument("--task", dest="task_file", metavar="FILE",
+                       help="a task file (TOML: entity_table, entity_col, target_col, task_type, window, label_sql, "
+                            "val_timestamp, test_timestamp; optional metric)"
+                            + ("" if task_required else "; its split sizes are shown"))
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
 
@@ -344,15 +424,37 @@ def build_parser() -> argparse.ArgumentParser:
                    help="estimator parameter (value parsed as JSON when it parses); random_state is 0 unless set")
     p.add_argument("--verbose", type=int, default=0, metavar="N",
                    help="the estimator's verbose (1: progress and log lines)")
-    p.add_argument("--report", metavar="PATH", help="with --model relatron: write the selection's HTML report here")
+    p.add_argument("--report", metavar="PATH", help="with --model relatron: write the selection's HTML report here "
+                                                    "(its directory must exist)")
+    p.add_argument("--save", metavar="FILE", help="save the fitted model with its card (task, training schema, "
+                                                  "scores, versions) to FILE, e.g. model.joblib, for `skrel predict`")
     p.set_defaults(func=fit)
+
+    p = sub.add_parser("predict", help="predict with a saved model for every entity at a time",
+                       description="Load a model saved by `skrel fit --save`, check the database against its "
+                                   "training schema, predict for every entity of its entity table visible at --at "
+                                   "(or those of --entities) using only rows dated at or before --at, and write "
+                                   "the entity key, cutoff, prediction and class probabilities.")
+    p.add_argument("--model", required=True, metavar="FILE", help="the model file (from `skrel fit ... --save FILE`)")
+    _add_source(p, task=False, task_required=False, task_file=False)
+    p.add_argument("--at", required=True, metavar="TIMESTAMP",
+                   help="the time to predict at, e.g. 2013-11-01 (only rows dated at or before it are used)")
+    p.add_argument("--entities", metavar="FILE",
+                   help="a CSV or Parquet file of entity ids (a column named as the entity key, or a single "
+                        "column); default: every entity visible at --at")
+    p.add_argument("--out", required=True, metavar="FILE|sql:TABLE",
+                   help="where to write: FILE.parquet, FILE.csv (its directory must exist), or sql:TABLE, a table "
+                        "of the --db database (same URL and --sql-schema)")
+    p.add_argument("--replace", action="store_true", help="overwrite an existing --out file or table")
+    p.add_argument("--verbose", type=int, default=0, metavar="N", help="progress bar and log lines (1)")
+    p.set_defaults(func=predict)
 
     p = sub.add_parser("report", help="fit RelatronSelector on a task and write its HTML report",
                        description="Fit skrel.selection.RelatronSelector on a task and write one self-contained "
                                    "HTML page: why this family, the candidates' val and test scores, loss "
                                    "landscapes, learning curves, top features.")
     _add_source(p, task=True, task_required=True)
-    p.add_argument("--out", required=True, metavar="PATH", help="the HTML file to write")
+    p.add_argument("--out", required=True, metavar="PATH", help="the HTML file to write (its directory must exist)")
     p.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                    help="RelatronSelector parameter, e.g. budget=4 (random_state is 0 unless set)")
     p.add_argument("--verbose", type=int, default=0, metavar="N", help="the selector's verbose")

@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..data import HORIZONS, Database, RelationalDataset, Task
 from ..utils import infer_task_type
+from ..predict import PredictFrameMixin
 
 __all__ = ["RelationalEstimator", "resolve_fit_input", "check_relational_X", "holdout_latest",
            "logger", "enable_verbose_logging"]
@@ -105,13 +106,14 @@ def resolve_fit_input(X, y, X_val=None, y_val=None):
     return X, y, X_val, y_val
 
 
-class RelationalEstimator(BaseEstimator):
+class RelationalEstimator(PredictFrameMixin, BaseEstimator):
     """Base class: a classifier or a regressor over :class:`RelationalDataset`, as the task says.
 
     The estimator type follows ``task_type`` (a constructor parameter) or, when that is
     ``"auto"``, the task given to ``fit`` or ``y``: floating-point ``y`` means regression,
     integer, boolean or string ``y`` with two values binary, with more multiclass. Its
-    scikit-learn tags follow.
+    scikit-learn tags follow. ``predict_frame(db, at)`` predicts for every entity visible at a
+    time (:func:`skrel.predict.predict_frame`).
     """
 
     # The shared vocabulary (docs/parameters.md); a family declares the parameters in __init__.

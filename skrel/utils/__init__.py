@@ -16,11 +16,11 @@ other packages; it is imported only when asked for.
 from ._machine import cpu_model, describe_machine, peak_rss_mb
 from ._memory import default_memory_limit, parse_memory
 from ._optional import EXTRAS, import_optional
-from ._paths import is_url
+from ._paths import check_directory, is_url
 from ._random import seed_from
 from ._sql import quote_identifier
 from ._task_type import TASK_TYPES, infer_task_type, is_zero_one
 
-__all__ = ["quote_identifier", "is_url", "parse_memory", "default_memory_limit", "seed_from", "infer_task_type",
+__all__ = ["quote_identifier", "is_url", "check_directory", "parse_memory", "default_memory_limit", "seed_from", "infer_task_type",
            "is_zero_one", "TASK_TYPES", "cpu_model", "peak_rss_mb", "describe_machine",
            "import_optional", "EXTRAS"]
