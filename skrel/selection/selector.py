@@ -40,7 +40,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..data import RelationalDataset, Task
 from ..estimators._base import RelationalEstimator
-from .bank import BANK_BUDGET, BANK_PATH, EMB_PREFIX, PerformanceBank, bank_configurations, make_estimator
+from ..estimators.registry import make_model
+from .bank import BANK_BUDGET, BANK_PATH, EMB_PREFIX, PerformanceBank, bank_configurations
 
 __all__ = ["RelatronSelector", "SelectorWarning", "meta_features", "meta_proba"]
 
@@ -552,7 +553,7 @@ class RelatronSelector(RelationalEstimator):
             keys = est.get_params()
             est.set_params(**{k: v for k, v in {**params, **extra}.items() if k in keys})
             return est
-        return make_estimator(family, params, **extra)
+        return make_model(family, params, **extra)
 
     def _fit_many(self, candidates, X, y, X_val, y_val, landscape=False):
         """Fit ``[(family, params), ...]`` (val for early stopping) through joblib, so a
