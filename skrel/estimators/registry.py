@@ -4,7 +4,8 @@ Every place that enumerates families reads :data:`FAMILIES`: the command line's 
 choices, the lazy exports of :mod:`skrel`, the benchmarks' model list and the conformance suite
 (:mod:`skrel.utils.estimator_checks`, run on every family by ``tests/test_conformance.py``). A new
 family is one module (a subclass of :class:`~skrel.estimators._base.RelationalEstimator`) plus one
-:class:`FamilySpec` entry here; see ``docs/adding-a-family.md``.
+:class:`FamilySpec` entry here, or, from another package, a ``skrel.families`` entry point
+(:func:`load_entry_point_families`); see ``docs/adding-a-family.md``.
 
 :data:`VOCABULARY` is the table of ``docs/parameters.md`` in code: one name per concept, the
 retired aliases no family may use, and which kinds of family must have the parameter.
@@ -32,6 +33,8 @@ __all__ = [
     "make_model",
     "check_vocabulary",
     "NEURAL_DFS_EPOCHS",
+    "ENTRY_POINT_GROUP",
+    "load_entry_point_families",
 ]
 
 KINDS = ("all", "torch", "boosted")
@@ -259,6 +262,44 @@ FAMILIES: dict[str, FamilySpec] = {
 
 #: Former name of :data:`FAMILIES` (the same dict), kept for code written against it.
 MODELS = FAMILIES
+
+#: The entry-point group through which other packages register families.
+ENTRY_POINT_GROUP = "skrel.families"
+
+
+def load_entry_point_families() -> list[str]:
+    """Register the families other packages declare, and return their names.
+
+    A package declares its family in its ``pyproject.toml``::
+
+        [project.entry-points."skrel.families"]
+        recency = "my_package.family:SPEC"     # a FamilySpec (or a callable returning one)
+
+    and skrel finds it when its registry is first imported: ``skrel fit --model recency``, ``skrel
+    bank extend --families recency`` and :class:`~skrel.selection.RelatronSelector` see it, with
+    no edit to skrel. A family already registered under that name is kept (the first one wins);
+    an entry point that fails to load or gives something else than a :class:`FamilySpec` is
+    skipped with a warning naming it.
+    """
+    import warnings
+    from importlib.metadata import entry_points
+
+    names = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            spec = ep.load()
+            spec = spec() if callable(spec) and not isinstance(spec, FamilySpec) else spec
+            if not isinstance(spec, FamilySpec):
+                raise TypeError(f"it gives a {type(spec).__name__}, not a FamilySpec")
+        except Exception as exc:  # a broken plugin must not break skrel
+            warnings.warn(f"skrel family entry point {ep.name!r} ({ep.value}) was not loaded: {exc}", stacklevel=2)
+            continue
+        FAMILIES.setdefault(spec.name, spec)
+        names.append(spec.name)
+    return names
+
+
+load_entry_point_families()
 
 
 def family_names() -> list[str]:
