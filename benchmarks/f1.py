@@ -136,14 +136,16 @@ def render(store: dict) -> str:
     for r in runs.values():
         by_model.setdefault(r["model"], {}).setdefault(r["task"], []).append(r)
     multi = {m: v for m, v in by_model.items() if any(len(rs) > 1 for rs in v.values())}
-    if multi:
-        lines += ["", "Mean and standard deviation over seeds (RelBench protocol; n = seeds):", "",
+    for key, label in (("test", "RelBench protocol"), ("test_asof", "as-of")):
+        if not multi:
+            break
+        lines += ["", f"Mean and standard deviation over seeds ({label}; n = seeds):", "",
                   "| method | driver-dnf | driver-top3 | driver-position |", "|---|---|---|---|"]
         for model, per_task in sorted(multi.items()):
             cells = []
             for t in TASKS:
                 rs = per_task.get(t, [])
-                vals = [scale(r["metric"], r["test"]) for r in rs]
+                vals = [scale(r["metric"], r[key]) for r in rs]
                 if not vals:
                     cells.append("")
                     continue

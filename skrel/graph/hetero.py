@@ -425,8 +425,9 @@ def _col_stats(df: pd.DataFrame, stypes: dict) -> dict:
 
     Same values as ``torch_frame.data.stats.compute_col_stats`` (mean, std and quantiles of the
     finite values), whose numerical path flattens each column with ``np.hstack`` over its
-    elements: about 0.9 s per column per 50k rows, four minutes for a 400k-row table with 30
-    numerical columns, against milliseconds here.
+    elements, one Python object per cell: its cost grows with rows times columns in the
+    interpreter, where numpy's reductions here stay vectorised (the ``wide`` database of
+    ``benchmarks/scale.py``, hundreds of thousands of rows by tens of columns, is where it showed).
     """
     import torch_frame
     from torch_frame.data.stats import StatType, compute_col_stats
