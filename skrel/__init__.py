@@ -16,8 +16,8 @@ _LAZY_FIXED = {
     "TemporalSplit": "skrel.model_selection",
     "DFSTransformer": "skrel.features.dfs",
     "TorchFrameLearner": "skrel.estimators._neural_tabular",
-    "RelatronSelector": "skrel.selection.selector",
-    "PerformanceBank": "skrel.selection.bank",
+    "RelatronSelector": "skrel.relatron.selector",
+    "PerformanceBank": "skrel.relatron.bank",
     "datasets": "skrel.datasets",
 }
 

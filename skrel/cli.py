@@ -175,15 +175,15 @@ def report(args) -> dict:
 
 
 def embed(args) -> dict:
-    """Print a task's embedding (``skrel.selection.embedding.task_embedding``) and the seconds it took."""
+    """Print a task's embedding (``skrel.relatron.embedding.task_embedding``) and the seconds it took."""
     import importlib
 
     _need_task(args, "embed")
     try:
-        module = importlib.import_module("skrel.selection.embedding")
+        module = importlib.import_module("skrel.relatron.embedding")
     except ImportError as exc:
         raise CommandError(
-            f"`skrel embed` needs skrel.selection.embedding, which cannot be imported here ({exc})."
+            f"`skrel embed` needs skrel.relatron.embedding, which cannot be imported here ({exc})."
         ) from None
     label, db, task, _ = _load(args)
     t0 = time.perf_counter()
@@ -304,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=fit)
 
     p = sub.add_parser("report", help="fit RelatronSelector on a task and write its HTML report",
-                       description="Fit skrel.selection.RelatronSelector on a task and write one self-contained "
+                       description="Fit skrel.relatron.RelatronSelector on a task and write one self-contained "
                                    "HTML page: why this family, the candidates' val and test scores, loss "
                                    "landscapes, learning curves, top features.")
     _add_source(p, task=True, task_required=True)
@@ -315,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=report)
 
     p = sub.add_parser("embed", help="a task's embedding (named floats) and the seconds it took",
-                       description="Compute skrel.selection.embedding.task_embedding(db, task).")
+                       description="Compute skrel.relatron.embedding.task_embedding(db, task).")
     _add_source(p, task=True, task_required=True)
     p.set_defaults(func=embed)
 

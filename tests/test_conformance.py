@@ -181,7 +181,7 @@ def test_multiclass(name, shop_multiclass):
 @pytest.mark.parametrize("name", FAMILIES)
 def test_loss_surface_flag_is_backed_by_the_landscape_tools(name):
     """A family registered with a loss surface has what the landscape metrics need; one without is refused."""
-    from skrel.selection import has_loss_surface
+    from skrel.relatron import has_loss_surface
 
     est = make(name)
     assert has_loss_surface(est) == registry.FAMILIES[name].has_loss_surface(est)

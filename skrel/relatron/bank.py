@@ -2,7 +2,7 @@
 
 Relatron's meta-selector learns which family suits a task from a bank of fitted configurations
 (the paper's bank is private; this one is built in the open by ``benchmarks/build_bank.py`` and
-ships with the package as ``skrel/selection/bank.parquet``). One record per fit:
+ships with the package as ``skrel/relatron/bank.parquet``). One record per fit:
 
 =====================  ===================================================================
 column                 meaning
@@ -23,7 +23,7 @@ column                 meaning
 ``peak_rss_mb``        the fitting process's resident-memory high-water mark so far
 ``landscape_<m>``      loss-landscape metrics ``p1``, ``p2``, ``barrier``, ``flatness``,
                        ``hessian_top`` on val rows (NaN where the learner has no loss surface)
-``emb:<entry>``        the task embedding (:func:`~skrel.selection.task_embedding`), one
+``emb:<entry>``        the task embedding (:func:`~skrel.relatron.task_embedding`), one
                        column per entry, NaN where a task has no such entry
 ``bank_version``,      schema version (:data:`BANK_VERSION`), the skrel version and the processor
 ``skrel_version``,     the record was made with
@@ -249,7 +249,7 @@ class PerformanceBank:
             records = pd.DataFrame({c: pd.Series(dtype=object) for c in _META})
         missing = sorted(set(_META) - set(records.columns))
         if missing:
-            raise ValueError(f"Bank records lack column(s) {missing}; see skrel.selection.bank's schema.")
+            raise ValueError(f"Bank records lack column(s) {missing}; see skrel.relatron.bank's schema.")
         self._records = records.reset_index(drop=True)
 
     # ---------------------------------------------------------------- io
@@ -286,7 +286,7 @@ class PerformanceBank:
         missing = sorted(set(_META) - set(records.columns))
         if missing:
             raise ValueError(f"{path} is not a performance bank: it lacks column(s) {missing} (see "
-                             "skrel.selection.bank's schema). Pass a bank built by benchmarks/build_bank.py.")
+                             "skrel.relatron.bank's schema). Pass a bank built by benchmarks/build_bank.py.")
         versions = set(records["bank_version"].dropna().astype(int)) if "bank_version" in records else {None}
         if versions - {BANK_VERSION}:
             raise ValueError(f"Bank {path} has schema version(s) {sorted(versions, key=str)}; this skrel reads "

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from skrel.data import Database, SchemaError, Task
-from skrel.selection import COMPONENTS, TaskEmbedding, metapath_homophily, metapaths, task_embedding
+from skrel.relatron import COMPONENTS, TaskEmbedding, metapath_homophily, metapaths, task_embedding
 
 T0 = pd.Timestamp("2021-01-01")
 CUTOFFS_TRAIN = [T0 + pd.Timedelta(days=30 * k) for k in range(1, 6)]

@@ -363,7 +363,7 @@ def metapath_homophily(
     n_jobs : int, optional
         DuckDB threads.
     verbose : int, default=0
-        1 logs one line per meta-path (``logging`` at INFO on ``skrel.selection.embedding``).
+        1 logs one line per meta-path (``logging`` at INFO on ``skrel.relatron.embedding``).
 
     Returns
     -------
@@ -766,7 +766,7 @@ def task_embedding(
         untrained networks, which are faster on one, and one LightGBM thread).
     verbose : int, default=0
         1 logs one line per component, 2 also one per meta-path (``logging`` at INFO on
-        ``skrel.selection.embedding``; DEBUG otherwise).
+        ``skrel.relatron.embedding``; DEBUG otherwise).
 
     Returns
     -------

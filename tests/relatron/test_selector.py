@@ -15,7 +15,7 @@ from sklearn.pipeline import Pipeline
 
 from skrel import RelationalDataset
 from skrel.model_selection import TemporalSplit
-from skrel.selection import RelatronSelector, SelectorWarning
+from skrel.relatron import RelatronSelector, SelectorWarning
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -77,7 +77,7 @@ def test_macro_by_name_and_by_validation(tiny_bank, user_task):
 
 def test_a_task_unlike_every_bank_task_falls_back_to_validation_with_a_warning(tiny_bank, user_task):
     db, task = user_task
-    from skrel.selection.bank import PerformanceBank
+    from skrel.relatron.bank import PerformanceBank
 
     frame = tiny_bank.to_frame()
     shifted = frame.copy()
@@ -182,7 +182,7 @@ def test_rows_after_the_cutoff_change_no_prediction(fitted, user_task):
 # ------------------------------------------------------------------ landscape post-selection and report
 def test_landscape_post_selection_over_a_torch_family_and_the_report(tiny_bank, user_task, make_tiny_task, tmp_path):
     from skrel.estimators.registry import FAMILIES
-    from skrel.selection.bank import PerformanceBank
+    from skrel.relatron.bank import PerformanceBank
 
     db, task = user_task
     fast = dict(FAMILIES["rdl"].test_params)

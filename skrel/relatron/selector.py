@@ -1,9 +1,9 @@
 """``RelatronSelector``: choose the family for a task, search inside it, post-select by flatness.
 
 Relatron (ICLR 2026, arXiv 2602.22552), from its description, on skrel's open performance bank
-(:mod:`skrel.selection.bank`):
+(:mod:`skrel.relatron.bank`):
 
-1. **Task embedding** (:func:`~skrel.selection.task_embedding`): homophily along meta-paths,
+1. **Task embedding** (:func:`~skrel.relatron.task_embedding`): homophily along meta-paths,
    path and feature affinities, temporal statistics, scale.
 2. **Macro choice** of the family: a meta-classifier trained on the bank's tasks (their embeddings;
    each task labelled with the family whose validation-chosen configuration did best on test at
@@ -18,8 +18,8 @@ Relatron (ICLR 2026, arXiv 2602.22552), from its description, on skrel's open pe
    registry's search space, ``budget`` fits in all.
 4. **Post-selection**: the ``top_k`` candidates by validation are fitted with validation-based
    early stopping, their loss landscapes measured on validation rows
-   (:func:`~skrel.selection.landscape.landscape_metrics`), and a weighted vote of the validation
-   score and flatness (:class:`~skrel.selection.landscape.LandscapeRefit`) picks the one to keep.
+   (:func:`~skrel.relatron.landscape.landscape_metrics`), and a weighted vote of the validation
+   score and flatness (:class:`~skrel.relatron.landscape.LandscapeRefit`) picks the one to keep.
    When a top-k learner has no loss surface (LightGBM), the best validation score is kept and only
    that candidate is refitted.
 """
@@ -192,18 +192,18 @@ class RelatronSelector(RelationalEstimator):
         Candidates post-selected.
     weights : tuple of 4 floats, default=(0.4, 0.2, 0.2, 0.2)
         Vote weights of the validation score, ``p1``, ``p2`` and ``barrier``
-        (:func:`~skrel.selection.landscape.landscape_refit`).
+        (:func:`~skrel.relatron.landscape.landscape_refit`).
     ensemble : bool, default=False
         Also fit the best configuration of the runner-up family and average the two models'
         outputs (probabilities or values).
     bank : PerformanceBank, str or None, default=None
-        The bank (a :class:`~skrel.selection.bank.PerformanceBank` or a parquet path; the bank
+        The bank (a :class:`~skrel.relatron.bank.PerformanceBank` or a parquet path; the bank
         shipped with skrel by default).
     meta_model : scikit-learn classifier or None, default=None
         The meta-classifier (default: median imputation then a 200-tree random forest, at least
         4 tasks per leaf).
     embedding_params : dict or None, default=None
-        Extra keyword arguments of :func:`~skrel.selection.task_embedding` (e.g.
+        Extra keyword arguments of :func:`~skrel.relatron.task_embedding` (e.g.
         ``{"components": ("homophily", "temporal", "scale")}`` for a faster, coarser embedding).
     task_type : {"auto", "binary", "multiclass", "regression"}, default="auto"
     validation_fraction : float or None, default=0.2
@@ -250,7 +250,7 @@ class RelatronSelector(RelationalEstimator):
     Examples
     --------
     >>> from skrel.datasets import load_flights
-    >>> from skrel.selection import RelatronSelector
+    >>> from skrel.relatron import RelatronSelector
     >>> db, tasks = load_flights()  # doctest: +SKIP
     >>> sel = RelatronSelector(budget=4, random_state=0).fit(db, tasks["plane-cancel"])  # doctest: +SKIP
     >>> sel.selected_family_, sel.best_params_  # doctest: +SKIP
@@ -694,7 +694,7 @@ class RelatronSelector(RelationalEstimator):
 
     def report(self, path, X_test=None, y_test=None):
         """Write the selection report (one self-contained HTML page) to ``path``; see
-        :func:`skrel.selection.report.write_report`."""
+        :func:`skrel.relatron.report.write_report`."""
         from .report import write_report
 
         check_is_fitted(self, "best_estimator_")

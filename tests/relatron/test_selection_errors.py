@@ -12,9 +12,9 @@ import pytest
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skrel.selection import RelatronSelector, SelectorWarning
-from skrel.selection.bank import BANK_PATH, PerformanceBank
-from skrel.selection.selector import _parse_budget, meta_proba
+from skrel.relatron import RelatronSelector, SelectorWarning
+from skrel.relatron.bank import BANK_PATH, PerformanceBank
+from skrel.relatron.selector import _parse_budget, meta_proba
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
               pytest.mark.skipif(not BANK_PATH.exists(),

@@ -1,4 +1,4 @@
-"""Loss-landscape metrics (skrel.selection.landscape): analytic values on a known quadratic,
+"""Loss-landscape metrics (skrel.relatron.landscape): analytic values on a known quadratic,
 reproducibility, restoration of the weights, the scorer and the refit callable inside GridSearchCV."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score, cross_validat
 
 from skrel.estimators.rdl import RDLEstimator
 from skrel.model_selection import TemporalSplit
-from skrel.selection.landscape import (
+from skrel.relatron.landscape import (
     METRICS,
     _random_direction,
     landscape_metrics,

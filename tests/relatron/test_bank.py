@@ -1,4 +1,4 @@
-"""skrel.selection.bank: configurations, records, what the bank says, its file."""
+"""skrel.relatron.bank: configurations, records, what the bank says, its file."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skrel.selection.bank import (BANK_BUDGET, BANK_PATH, BANK_VERSION, EMB_PREFIX, PerformanceBank,
+from skrel.relatron.bank import (BANK_BUDGET, BANK_PATH, BANK_VERSION, EMB_PREFIX, PerformanceBank,
                                   bank_configurations, make_estimator)
 
 
