@@ -553,13 +553,18 @@ def _path_affinity(X_tr, y_tr, X_va, y_va, task_type, random_state, n_jobs) -> d
         np.concatenate([X_tr.entity_ids, X_va.entity_ids]), np.concatenate([X_tr.cutoffs, X_va.cutoffs]),
     )
     out = {}
+    if task_type != "regression" and len(np.unique(y_tr)) < 2:  # no linear model to fit (nor a classifier's head)
+        out.update({f"path_affinity.rdl{layers}": np.nan for layers in _RDL_LAYERS})
+        out["path_affinity.max"] = np.nan
+        return out
+    y_both = np.concatenate([y_tr, y_va])
     # Tiny networks: one torch thread unless told (two threads made this 8x slower on rel-f1,
     # 13.2 s against 1.7 s: the scatter adds of small tensors pay for the threads' coordination).
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1 if n_jobs is None else int(n_jobs))
         for layers in _RDL_LAYERS:
-            Z = seed_embeddings(both, channels=_RDL_CHANNELS, num_layers=layers, fanouts=_RDL_FANOUT,
+            Z = seed_embeddings(both, y_both, task_type=task_type, channels=_RDL_CHANNELS, num_layers=layers, fanouts=_RDL_FANOUT,
                                 encoder_layers=1, batch_size=2048, random_state=random_state)
             out[f"path_affinity.rdl{layers}"] = _linear_score(
                 task_type, Z[: len(X_tr)], y_tr, Z[len(X_tr):], y_va, random_state
