@@ -2,7 +2,7 @@
 metrics and a performance bank (for cross-validation splitters and searches over one family, see
 :mod:`skrel.model_selection`).
 
-``task_embedding`` (:mod:`skrel.relatron.embedding`) says what kind of task this is;
+``embed_task`` and ``task_embedding`` (:mod:`skrel.relatron.embedding`) say what kind of task this is;
 ``landscape_metrics``, ``make_landscape_scorer`` and ``landscape_refit``
 (:mod:`skrel.relatron.landscape`, loaded on first use: it needs torch) say how flat a trained
 candidate's minimum is, as scikit-learn tools; ``PerformanceBank`` (:mod:`skrel.relatron.bank`)
@@ -12,7 +12,7 @@ chooses, searches and post-selects; ``write_report`` (:mod:`skrel.relatron.repor
 
 from importlib import import_module
 
-from .embedding import COMPONENTS, MetaPath, TaskEmbedding, metapath_homophily, metapaths, task_embedding
+from .embedding import COMPONENTS, MetaPath, TaskEmbedding, embed_task, metapath_homophily, metapaths, task_embedding
 
 _LAZY = {
     **{name: "skrel.relatron.landscape" for name in ("landscape_metrics", "make_landscape_scorer",
@@ -24,7 +24,8 @@ _LAZY = {
     "write_report": "skrel.relatron.report",
 }
 
-__all__ = ["COMPONENTS", "MetaPath", "TaskEmbedding", "metapath_homophily", "metapaths", "task_embedding", *_LAZY]
+__all__ = ["COMPONENTS", "MetaPath", "TaskEmbedding", "embed_task", "metapath_homophily", "metapaths", "task_embedding",
+           *_LAZY]
 
 
 def __getattr__(name):
