@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["PerformanceBank", "BANK_VERSION", "BANK_PATH", "BANK_BUDGET", "BANK_CONFIGS", "LANDSCAPE_KEYS",
-           "EMB_PREFIX", "bank_configurations", "make_estimator", "fit_records"]
+           "EMB_PREFIX", "bank_configurations", "make_estimator", "materialise", "fit_records"]
 
 logger = logging.getLogger(__name__)
 
@@ -136,17 +136,22 @@ def bank_configurations(family: str, n: int, random_state: int = 0, budget: dict
     return out
 
 
-def make_estimator(family: str, params: dict, **extra):
-    """An estimator of ``family`` from a bank parameter dict (a dict ``learner`` becomes a
-    :class:`~skrel.estimators._neural_tabular.TorchFrameLearner`), with ``extra`` set too."""
-    from ..estimators.registry import make_model
-
+def materialise(params: dict) -> dict:
+    """A bank parameter dict as estimator parameters: a dict ``learner`` becomes a
+    :class:`~skrel.estimators._neural_tabular.TorchFrameLearner` (a copy; ``params`` is kept)."""
     params = dict(params)
     if isinstance(params.get("learner"), dict):
         from ..estimators._neural_tabular import TorchFrameLearner
 
         params["learner"] = TorchFrameLearner(**params["learner"])
-    return make_model(family, **params, **extra)
+    return params
+
+
+def make_estimator(family: str, params: dict, **extra):
+    """An estimator of ``family`` from a bank parameter dict (:func:`materialise`), with ``extra`` set too."""
+    from ..estimators.registry import make_model
+
+    return make_model(family, **materialise(params), **extra)
 
 
 # ------------------------------------------------------------------------ fitting

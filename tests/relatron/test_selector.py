@@ -15,7 +15,8 @@ from sklearn.pipeline import Pipeline
 
 from skrel import RelationalDataset
 from skrel.model_selection import TemporalSplit
-from skrel.relatron import RelatronSelector, SelectorWarning
+from skrel.estimators.registry import make_model
+from skrel.relatron import RelatronSelector, SelectorWarning, embed_task
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -53,6 +54,27 @@ def test_fit_chooses_searches_and_keeps_a_model(fitted, user_task):
     np.testing.assert_array_equal(proba, sel.best_estimator_.predict_proba(X))
     assert is_classifier(sel) and 0 <= sel.score(X, y) <= 1
     assert sel.n_fits_ == 3  # two in the search, one kept
+
+
+def test_the_embedding_is_embed_task_over_the_rows_fitted_on(fitted, user_task):
+    db, task = user_task
+    (X, y), (X_val, y_val) = task.split(db, "train"), task.split(db, "val")
+    expected = embed_task(X, y, X_val, y_val, task_type=task.task_type, random_state=fitted.seed_)
+    assert fitted.task_embedding_.to_series().equals(expected.to_series())
+
+
+def test_steps_hand_back_values_and_fit_alone_sets_the_fitted_state(tiny_bank, user_task):
+    """No step leaves a private attribute behind for a later one, and a refit with other settings
+    keeps nothing of the previous fit."""
+    db, task = user_task
+    sel = make(tiny_bank, candidates=[("mine", make_model("baseline", n_estimators=20)), "dfs"], ensemble=True,
+               post_selection="landscape", top_k=2, macro="val").fit(db, task)
+    assert [k for k in vars(sel) if k.startswith("_") and k != "_t0"] == []  # _t0: the log's clock
+    assert sel.post_selection_note_ == "best validation score (a top candidate has no loss surface)"
+    assert len(sel.ensemble_members_) == 2 and sel.n_fits_ == 2 + 2 + 1 + 1
+    sel.set_params(post_selection=None, ensemble=False, candidates=["baseline", "dfs"], macro="meta").fit(db, task)
+    assert sel.post_selection_note_ == "best validation score" and len(sel.ensemble_members_) == 1
+    assert "mine" not in sel.macro_reason_
 
 
 def test_same_random_state_same_predictions(fitted, tiny_bank, user_task):
