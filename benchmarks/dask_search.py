@@ -1,6 +1,6 @@
 """Searches on a Dask cluster through joblib: seconds, and the bytes the workers receive.
 
-    python benchmarks/dask_search.py [--cases flights synthetic] [--workers 2] [--no-save]
+    python benchmarks/dask_search.py [--cases flights synthetic] [--workers 2] [--no-save] [--render]
 
 Per case (a database and task), the same ``GridSearchCV`` over ``DFSEstimator`` (four
 configurations x three folds: 12 fits) runs
@@ -25,41 +25,26 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
-import os
 import pickle
 import sys
 import time
 import warnings
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 # last on the path: this directory's distributed.py must not shadow the dask.distributed package
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != HERE] + [str(HERE)]
-sys.path.insert(0, str(ROOT))
-import distributed  # noqa: E402
-from _machine import cpu_model, machines_line, stamp_rows  # noqa: E402
-
-RESULTS = ROOT / "benchmarks" / "results"
+import distributed  # noqa: E402, F401  (dask's, imported before this directory's can shadow it)
+from _common import F1_PATH, ResultStore, machine, machines_line, standard_flags  # noqa: E402
 
 CASES = {
     "flights": dict(dataset="flights", kwargs={}, task="plane-cancel"),
     "synthetic": dict(dataset="synthetic", kwargs={"n_entities": 2000, "n_rows": 400_000, "random_state": 0},
                       task="synthetic"),
-    "f1": dict(dataset="f1", kwargs={"path": str(ROOT.parent / "shared" / "data" / "f1")}, task="driver-top3"),
+    "f1": dict(dataset="f1", kwargs={"path": str(F1_PATH)}, task="driver-top3"),
 }
 GRID = {"max_depth": [1, 2], "num_leaves": [15, 31]}
-
-
-def machine() -> str:
-    import dask
-    import joblib
-    import psutil
-
-    return (f"{cpu_model()}, {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
-            f"dask {dask.__version__}, distributed {distributed.__version__}, joblib {joblib.__version__}")
 
 
 # ------------------------------------------------------------------ run in the workers
@@ -199,13 +184,17 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", nargs="+", choices=list(CASES), default=["flights", "synthetic"])
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--no-save", action="store_true")
+    standard_flags(parser, "dask_search")
     args = parser.parse_args(argv)
+    store = ResultStore(args.out, save=not args.no_save)
+    if args.render:
+        store.write_markdown(render)
+        return 0
     warnings.simplefilter("ignore")
     import torch
 
     torch.set_num_threads(1)
-    desc = machine()
+    desc = machine("dask", "distributed", "joblib", memory=True)
     print(f"machine: {desc}", flush=True)
     results = {}
     for name in args.cases:
@@ -214,24 +203,24 @@ def main(argv=None) -> int:
         r["date"] = time.strftime("%Y-%m-%d %H:%M")
         results[name] = r
         print("\n".join(table({name: r})), flush=True)
-    if not args.no_save:
-        path = RESULTS / "dask_search.json"
-        store = json.loads(path.read_text()) if path.exists() else {"runs": {}}
-        store["runs"].update(results)
-        stamp_rows(store, desc)
-        path.write_text(json.dumps(store, indent=1) + "\n")
-        md = ["# Searches on a Dask cluster (joblib backend)", "",
-              f"{machines_line(store)}. `GridSearchCV` over `DFSEstimator` (max_depth 1-2 x num_leaves 15/31, "
-              "KFold(3)); `RelatronSelector(budget=4, random_state=0)`. Dask: a fresh `LocalCluster` of worker "
-              "processes (one thread each) per run, start-up not timed. MB received: every frame a worker's TCP comms "
-              "decoded (tasks, scattered data, results fetched from peers). 'size hidden': joblib sees the bare "
-              "object size of `X` (as before `RelationalDataset.__sizeof__`), so it pickles `X` and its database "
-              "into each task. Two shared cores: seconds are noisy. "
-              "Command: `python benchmarks/dask_search.py`.", ""]
-        for name in store["runs"]:
-            md += table({name: store["runs"][name]})
-        (RESULTS / "dask_search.md").write_text("\n".join(md) + "\n")
+    store.runs.update(results)
+    store.stamp(desc)
+    store.write(render)
     return 0
+
+
+def render(store: dict) -> str:
+    md = ["# Searches on a Dask cluster (joblib backend)", "",
+          f"{machines_line(store)}. `GridSearchCV` over `DFSEstimator` (max_depth 1-2 x num_leaves 15/31, "
+          "KFold(3)); `RelatronSelector(budget=4, random_state=0)`. Dask: a fresh `LocalCluster` of worker "
+          "processes (one thread each) per run, start-up not timed. MB received: every frame a worker's TCP comms "
+          "decoded (tasks, scattered data, results fetched from peers). 'size hidden': joblib sees the bare "
+          "object size of `X` (as before `RelationalDataset.__sizeof__`), so it pickles `X` and its database "
+          "into each task. Two shared cores: seconds are noisy. "
+          "Command: `python benchmarks/dask_search.py`.", ""]
+    for name in store["runs"]:
+        md += table({name: store["runs"][name]})
+    return "\n".join(md) + "\n"
 
 
 if __name__ == "__main__":

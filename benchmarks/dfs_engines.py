@@ -2,7 +2,7 @@
 
     python benchmarks/dfs_engines.py [--rows 10000 100000 1000000] [--no-f1] [--depth 2]
                                      [--threads 2] [--memory-limit 2GB] [--ft-timeout 1800]
-                                     [--ft-max-cutoffs K] [--json]
+                                     [--ft-max-cutoffs K] [--json] [--no-save]
 
 Datasets: rel-f1 (the three driver tasks' training rows, ``--path``) and the synthetic generator
 (``skrel.datasets.synthetic.make_synthetic``, 1,000 entities) with ``--rows`` rows in its largest
@@ -26,36 +26,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from _machine import cpu_model, watch_peaks  # noqa: E402
-RESULTS = ROOT / "benchmarks" / "results"
-
-
-def machine() -> str:
-    import duckdb
-    import psutil
-
-    cpu = cpu_model()
-    mem = psutil.virtual_memory().total / 2**30
-    try:
-        import featuretools
-
-        ftv = featuretools.__version__
-    except ImportError:  # pragma: no cover
-        ftv = "missing"
-    return (f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, Python {platform.python_version()}, "
-            f"duckdb {duckdb.__version__}, featuretools {ftv}")
+from _common import F1_PATH, RESULTS, machine, standard_flags, watch_peaks
 
 
 # ------------------------------------------------------------------------------------------ worker
@@ -192,7 +169,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", nargs="+", type=int, default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--no-f1", action="store_true")
-    parser.add_argument("--path", default=str(ROOT.parent / "shared" / "data" / "f1"))
+    parser.add_argument("--path", default=str(F1_PATH))
     parser.add_argument("--depth", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--memory-limit", default=None)
@@ -201,7 +178,7 @@ def main(argv=None) -> int:
     parser.add_argument("--ft-timeout", type=int, default=1800)
     parser.add_argument("--ft-max-cutoffs", type=int, default=None)
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--no-save", action="store_true")
+    standard_flags(parser, render=False)  # --no-save (the markdown is written from the run, not the JSON)
     parser.add_argument("--worker", choices=["duckdb", "featuretools"], help=argparse.SUPPRESS)
     parser.add_argument("--dataset", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, default=0, help=argparse.SUPPRESS)
@@ -217,7 +194,7 @@ def main(argv=None) -> int:
     header = (f"{'dataset':20s} {'rows':>6s} {'feats':>5s} {'featuretools s':>14s} {'duckdb s':>9s} "
               f"{'speedup':>8s} {'ft peak MB':>10s} {'db peak MB':>10s} {'ratio':>6s} {'ft +MB':>7s} {'db +MB':>7s} "
               f"{'ratio':>6s}  values")
-    desc = machine()
+    desc = machine("duckdb", "featuretools", memory=True, python=True)
     print(f"machine: {desc}", file=sys.stderr)
     print(f"duckdb threads: {args.threads}, memory limit: {args.memory_limit or 'DuckDB default'}; "
           "featuretools: one process (n_jobs=1)", file=sys.stderr)

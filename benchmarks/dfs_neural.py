@@ -5,7 +5,8 @@ val and test splits. Results: ``benchmarks/results/dfs_neural.md``. FT-Transform
 rel-f1's 807 columns (451 features and their missing indicators) its attention needs about 40 GiB at
 the default batch size, and a training step of 32 rows takes about 5 s on 2 cores.
 
-Usage: ``python -m benchmarks.dfs_neural [--path ../shared/data/f1]`` (from the repository root).
+Usage: ``python benchmarks/dfs_neural.py [--path ../shared/data/f1] [--seeds 0 1 2]``; it prints one JSON line
+per fit (the table in the results file was written from them).
 """
 
 from __future__ import annotations
@@ -14,17 +15,18 @@ import argparse
 import json
 import logging
 
+from _common import F1_PATH
 from sklearn.metrics import roc_auc_score
 
-from skrel.datasets import load_f1
-from skrel.estimators.dfs import DFSEstimator
+from skrel.datasets import load_f1  # noqa: E402  (after _common: this checkout's skrel)
+from skrel.estimators.dfs import DFSEstimator  # noqa: E402
 
 logger = logging.getLogger("skrel.benchmarks")
 
 
 def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--path", default="../shared/data/f1")
+    parser.add_argument("--path", default=str(F1_PATH))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

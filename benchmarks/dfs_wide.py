@@ -13,6 +13,8 @@ import resource
 import sys
 import time
 
+import _common  # noqa: F401  (this checkout's skrel first on the path)
+
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)

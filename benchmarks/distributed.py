@@ -5,7 +5,7 @@ cluster.
     nice -n 10 python benchmarks/distributed.py [--rows 1000000 10000000 100000000] [--depth 2]
         [--timeout 900] [--spark-memory 4g] [--memory-limit 2GB] [--chunk-rows 10000000]
         [--data DIR] [--engines duckdb spark] [--nodes 10] [--node-cores 16] [--shuffle-overhead 0.5]
-        [--max-scratch-gb 40] [--min-free-gb 12] [--no-save | --report]
+        [--max-scratch-gb 40] [--min-free-gb 12] [--no-save | --render]
 
 Data. The synthetic generator (``skrel.datasets.make_synthetic``, 1,000 entities, depth 2: ``events``
 with half the rows, ``sub_events`` with ``--rows`` rows, the largest table) is written once per size
@@ -53,7 +53,6 @@ import glob
 import json
 import math
 import os
-import platform
 import re
 import shutil
 import signal
@@ -63,31 +62,18 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from _machine import cpu_model, machines_line, stamp_rows, watch_peaks  # noqa: E402
-
-RESULTS = ROOT / "benchmarks" / "results"
+from _common import RESULTS, machine, machines_line, standard_flags, stamp_rows, watch_peaks
 ENGINES = ("duckdb", "spark")
 TIMED = ("events", "sub_events")  # the tables that grow with --rows (pieces append to them)
 
 
-def machine() -> str:
-    import duckdb
-    import psutil
-
+def java_version() -> str:
+    """The first line of ``java -version`` (Spark runs on it), or ``no java``."""
     try:
-        import pyspark
-
-        spark = pyspark.__version__
-    except ImportError:  # pragma: no cover
-        spark = "missing"
-    java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()
-    return (f"{cpu_model()}, {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
-            f"Python {platform.python_version()}, duckdb {duckdb.__version__}, pyspark {spark}, "
-            f"{java[0] if java else 'no java'}")
+        java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()
+    except FileNotFoundError:
+        java = []
+    return java[0] if java else "no java"
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -454,8 +440,8 @@ def main(argv=None) -> int:
                         help="stop an engine whose spill and shuffle files exceed this")
     parser.add_argument("--min-free-gb", type=float, default=12.0,
                         help="stop an engine when the disk has less than this left")
-    parser.add_argument("--no-save", action="store_true")
-    parser.add_argument("--report", action="store_true", help="only rewrite distributed.md from the JSON")
+    standard_flags(parser)  # --no-save, --render (only rewrite distributed.md from the JSON)
+    parser.add_argument("--report", dest="render", action="store_true", help=argparse.SUPPRESS)  # its old name
     parser.add_argument("--worker", choices=ENGINES, help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -469,8 +455,8 @@ def main(argv=None) -> int:
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
 
-    desc = machine()
-    if args.report:
+    desc = machine("duckdb", "pyspark", memory=True, python=True) + f", {java_version()}"
+    if args.render:
         save({}, desc, args)
         return 0
     log(f"machine: {desc}")

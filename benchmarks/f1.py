@@ -2,7 +2,7 @@
 
     python benchmarks/f1.py [--path ../shared/data/f1] [--models baseline dfs rdl relgt]
                             [--tasks driver-dnf ...] [--set model.KEY=VALUE ...] [--seeds 0 1 2]
-                            [--threads 1] [--json] [--render]
+                            [--threads 1] [--json] [--render] [--no-save]
 
 Every (model, task) is fitted once per seed of ``--seeds`` (default: ``random_state=0`` only; seed 0
 fills the main table, more seeds add a mean row) on the train split (val for early stopping) and
@@ -17,18 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import os
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from _machine import cpu_model, machines_line, stamp_rows  # noqa: E402
-from skrel.estimators.registry import family_names  # noqa: E402
+from _common import F1_PATH, ResultStore, command_line, machine, machines_line, standard_flags
+from skrel.estimators.registry import family_names  # noqa: E402  (after _common: this checkout's skrel)
 
 PUBLISHED = {  # AUROC x100, MAE; ../shared/notes/rel-f1.md
     "RelBench RDL (GraphSAGE)": {"driver-dnf": 72.62, "driver-top3": 75.54, "driver-position": 4.022},
@@ -40,20 +33,13 @@ PUBLISHED = {  # AUROC x100, MAE; ../shared/notes/rel-f1.md
 TASKS = ["driver-dnf", "driver-top3", "driver-position"]
 
 
-def machine() -> str:
-    import torch
-
-    cpu = cpu_model()
-    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, torch threads {torch.get_num_threads()}"
-
-
 def scale(metric: str, value: float) -> float:
     return round(100 * value, 2) if metric == "roc_auc" else round(value, 3)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--path", default=str(ROOT.parent / "shared" / "data" / "f1"))
+    parser.add_argument("--path", default=str(F1_PATH))
     parser.add_argument("--models", nargs="+", default=family_names(), choices=family_names())
     parser.add_argument("--tasks", nargs="+", default=TASKS)
     parser.add_argument("--set", action="extend", nargs="+", default=[], metavar="MODEL.KEY=VALUE")
@@ -61,12 +47,11 @@ def main(argv=None) -> int:
                         help="random_state of each fit (seed 0 fills the main table; more seeds add a mean row)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the machine is shared)")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "f1.json"))
-    parser.add_argument("--render", action="store_true", help="only rewrite the .md from the stored JSON")
+    standard_flags(parser, "f1")
     args = parser.parse_args(argv)
+    store = ResultStore(args.out, save=not args.no_save, sort_keys=True)
     if args.render:
-        out_path = Path(args.out)
-        out_path.with_suffix(".md").write_text(render(json.loads(out_path.read_text())))
+        store.write_markdown(render)
         return 0
 
     import torch
@@ -84,13 +69,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     db, tasks = load_f1(args.path)
     print(f"loaded rel-f1 in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-    out_path = Path(args.out)
-    store = json.loads(out_path.read_text()) if out_path.exists() else {"runs": {}}
-    here = machine()
-    others = stamp_rows(store, here)
-    if others:
-        print(f"warning: {out_path} holds rows measured on {others}; this run is on {here!r}. Scores of the "
-              "torch families differ between processors; the table will list both machines.", file=sys.stderr)
+    here = machine("torch", torch_threads=True)
+    store.stamp(here)
     anchor: dict[str, dict] = {}
     rows = []
     for task_name in args.tasks:
@@ -109,9 +89,8 @@ def main(argv=None) -> int:
                 r["ratio_to_baseline"] = round((r["test"] / base["test"]) ** better, 4)
                 r["time_ratio_to_baseline"] = round(r["fit_seconds"] / max(base["fit_seconds"], 1e-9), 2)
                 rows.append(r)
-                store["runs"][f"{model}/{task_name}" + (f"/{seed}" if seed else "")] = r
-                out_path.parent.mkdir(parents=True, exist_ok=True)
-                out_path.write_text(json.dumps(store, indent=1, sort_keys=True))  # a killed run keeps its rows
+                store.runs[f"{model}/{task_name}" + (f"/{seed}" if seed else "")] = r
+                store.write()  # a killed run keeps its rows
                 print(
                     f"{model:9s} {task_name:16s} seed {seed} test={scale(task.metric, r['test']):>7} "
                     f"as-of={scale(task.metric, r['test_asof']):>7} val={scale(task.metric, r['val']):>7} "
@@ -119,18 +98,13 @@ def main(argv=None) -> int:
                     f"({r['time_ratio_to_baseline']:.1f}x baseline), peak RSS {r['peak_rss_mb']:.0f} MB",
                     flush=True,
                 )
-    store["machine"] = here
-    command = shlex.join(["python", "benchmarks/f1.py", *(argv if argv is not None else sys.argv[1:])])
-    commands = store.get("commands", [store["command"]] if "command" in store else [])
-    store["commands"] = commands + [command] if command not in commands else commands
-    store.pop("command", None)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(store, indent=1, sort_keys=True))
-    out_path.with_suffix(".md").write_text(render(store))
+    store.data["machine"] = here
+    store.add_command(command_line("f1.py", argv))
+    store.write(render)
     if args.json:
         print(json.dumps(rows))
     else:
-        print(render(store))
+        print(render(store.data))
     return 0
 
 

@@ -1,7 +1,7 @@
 """The ``horizon`` choice on rel-f1, made on a stale validation and checked on test.
 
     python benchmarks/horizon.py [--path ../shared/data/f1] [--models dfs rdl relgt]
-                                 [--tasks driver-dnf ...] [--threads 1] [--json]
+                                 [--tasks driver-dnf ...] [--threads 1] [--json] [--render] [--no-save]
 
 Under RelBench's protocol test rows (cutoffs from the test timestamp on) see the database cut at
 the test timestamp, so most of them lie past the end of their data; ``horizon`` decides whether
@@ -17,34 +17,31 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from _machine import machines_line, stamp_rows  # noqa: E402
+from _common import F1_PATH, ResultStore, command_line, machine, machines_line, standard_flags
 
 TASKS = ["driver-dnf", "driver-top3", "driver-position"]
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--path", default=str(ROOT.parent / "shared" / "data" / "f1"))
+    parser.add_argument("--path", default=str(F1_PATH))
     parser.add_argument("--models", nargs="+", default=["dfs", "rdl", "relgt"])
     parser.add_argument("--tasks", nargs="+", default=TASKS)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the machine is shared)")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "horizon.json"))
+    standard_flags(parser, "horizon")
     args = parser.parse_args(argv)
+    store = ResultStore(args.out, save=not args.no_save, sort_keys=True)
+    if args.render:
+        store.write_markdown(render)
+        return 0
 
     import numpy as np
     import torch
 
-    from f1 import machine
     from skrel.data import RelationalDataset
     from skrel.datasets import load_f1
     from skrel.estimators.registry import make_model
@@ -52,13 +49,8 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     db, tasks = load_f1(args.path)
-    out_path = Path(args.out)
-    store = json.loads(out_path.read_text()) if out_path.exists() else {"runs": {}}
-    here = machine()
-    others = stamp_rows(store, here)
-    if others:
-        print(f"warning: {out_path} holds rows measured on {others}; this run is on {here!r}. Scores of the "
-              "torch families differ between processors; the table will list both machines.", file=sys.stderr)
+    here = machine("torch", torch_threads=True)
+    store.stamp(here)
     for task_name in args.tasks:
         task = tasks[task_name]
         X, y = task.split(db, "train")
@@ -82,17 +74,15 @@ def main(argv=None) -> int:
                 r[f"test_{horizon}"] = evaluate(est, X_test, y_test, task.metric)
             if r["val_cutoff"] != r["val_data"]:
                 raise AssertionError(f"{model}/{task_name}: the ordinary val score depends on horizon")
-            store["runs"][f"{model}/{task_name}"] = r
+            store.runs[f"{model}/{task_name}"] = r
             print(f"{model:6s} {task_name:16s} stale val cutoff={r['stale_val_cutoff']:.4f} "
                   f"data={r['stale_val_data']:.4f}  test cutoff={r['test_cutoff']:.4f} data={r['test_data']:.4f}",
                   file=sys.stderr, flush=True)
-            out_path.parent.mkdir(parents=True, exist_ok=True)
-            out_path.write_text(json.dumps(store, indent=1, sort_keys=True))
-    store["machine"] = here
-    store["command"] = shlex.join(["python", "benchmarks/horizon.py", *(argv if argv is not None else sys.argv[1:])])
-    out_path.write_text(json.dumps(store, indent=1, sort_keys=True))
-    out_path.with_suffix(".md").write_text(render(store))
-    print(json.dumps(store["runs"]) if args.json else render(store))
+            store.write()  # a killed run keeps its rows
+    store.data["machine"] = here
+    store.add_command(command_line("horizon.py", argv))
+    store.write(render)
+    print(json.dumps(store.runs) if args.json else render(store.data))
     return 0
 
 
@@ -117,7 +107,8 @@ def render(store: dict) -> str:
             f"{ratio(r['stale_val_cutoff'], r['stale_val_data']):.3f} | {fmt(m, r['test_cutoff'])} | "
             f"{fmt(m, r['test_data'])} | {ratio(r['test_cutoff'], r['test_data']):.3f} |"
         )
-    lines += ["", f"Reproduce: `{store.get('command', 'python benchmarks/horizon.py')}`"]
+    commands = store.get("commands") or [store.get("command", "python benchmarks/horizon.py")]
+    lines += ["", "Reproduce: " + ", ".join(f"`{c}`" for c in commands)]
     return "\n".join(lines) + "\n"
 
 

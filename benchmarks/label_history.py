@@ -1,7 +1,7 @@
 """rel-f1 with and without the entity's own label history (``label_history=True``), both protocols.
 
     python benchmarks/label_history.py [--path ../shared/data/f1] [--models dfs baseline]
-                                       [--tasks driver-dnf ...] [--seed 0] [--json] [--render]
+                                       [--tasks driver-dnf ...] [--seed 0] [--json] [--render] [--no-save]
 
 Each (model, task, label_history) is fitted once (``random_state=--seed``, otherwise the family's
 defaults) with ``skrel.evaluation.fit_and_report`` and scored on val, on test under RelBench's
@@ -15,17 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shlex
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-import numpy as np  # noqa: E402
-from _machine import cpu_model  # noqa: E402
+import numpy as np
+from _common import F1_PATH, ResultStore, command_line, machine, standard_flags
 
 TASKS = ["driver-dnf", "driver-top3", "driver-position"]
 
@@ -36,42 +29,35 @@ def scale(metric: str, value: float) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--path", default=str(ROOT.parent / "shared" / "data" / "f1"))
+    parser.add_argument("--path", default=str(F1_PATH))
     parser.add_argument("--models", nargs="+", default=["dfs", "baseline"], choices=["dfs", "baseline"])
     parser.add_argument("--tasks", nargs="+", default=TASKS)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "label_history.json"))
-    parser.add_argument("--render", action="store_true", help="only rewrite the .md from the stored JSON")
+    standard_flags(parser, "label_history")
     args = parser.parse_args(argv)
-    out_path = Path(args.out)
+    store = ResultStore(args.out, save=not args.no_save, sort_keys=True)
     if args.render:
-        out_path.with_suffix(".md").write_text(render(json.loads(out_path.read_text())))
+        store.write_markdown(render)
         return 0
 
     from skrel.datasets import load_f1
     from skrel.evaluation import fit_and_report
 
     db, tasks = load_f1(args.path)
-    store = json.loads(out_path.read_text()) if out_path.exists() else {"runs": {}}
-    here = f"{cpu_model()}, {os.cpu_count()} cores"
+    here = machine()
     for model in args.models:
         for name in args.tasks:
             for history in (False, True):
                 r = fit_and_report("f1", db, tasks[name], model, {"label_history": history, "random_state": args.seed})
                 r.update(label_history=history, seed=args.seed, machine=here)
-                store["runs"][f"{model}/{name}/{history}/{args.seed}"] = r
+                store.runs[f"{model}/{name}/{history}/{args.seed}"] = r
                 print(f"{model:8s} {name:16s} history={history!s:5s} val={r['val']:.4f} test={r['test']:.4f} "
                       f"asof={r['test_asof']:.4f} fit={r['fit_seconds']:.1f}s", file=sys.stderr, flush=True)
-                out_path.parent.mkdir(parents=True, exist_ok=True)
-                out_path.write_text(json.dumps(store, indent=1, sort_keys=True, default=str))
-    command = shlex.join(["python", "benchmarks/label_history.py", *(argv if argv is not None else sys.argv[1:])])
-    commands = store.setdefault("commands", [store.pop("command")] if "command" in store else [])
-    if command not in commands:
-        commands.append(command)
-    out_path.write_text(json.dumps(store, indent=1, sort_keys=True, default=str))
-    out_path.with_suffix(".md").write_text(render(store))
-    print(json.dumps(store["runs"], default=str) if args.json else render(store))
+                store.write(default=str)  # a killed run keeps its rows
+    store.add_command(command_line("label_history.py", argv))
+    store.write(render, default=str)
+    print(json.dumps(store.runs, default=str) if args.json else render(store.data))
     return 0
 
 

@@ -3,6 +3,7 @@
     python benchmarks/landscape.py [--f1-path ../shared/data/f1] [--tasks f1/driver-top3 flights/plane-cancel ...]
                                    [--families rdl relgt] [--grid 7] [--radius 0.5] [--probe-batches 4]
                                    [--hessian-iters 10] [--top-k 3] [--seeds 0 1] [--threads 1] [--render]
+                                   [--no-save]
 
 For every task, every configuration of a small grid and every seed of ``--seeds`` (``CONFIGS``: RDL, and RelGT with
 ``--families rdl relgt``), the model is fitted on the train split (val for early stopping and
@@ -25,17 +26,9 @@ Results go to ``benchmarks/results/landscape.json`` (one record per fit, merged 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from _machine import cpu_model  # noqa: E402
+from _common import F1_PATH, ResultStore, command_line, machine, standard_flags
 
 COMMON = {
     "rdl": dict(max_epochs=3, max_steps_per_epoch=30, fanouts=16, encoder_layers=1, random_state=0),
@@ -61,12 +54,6 @@ CONFIGS = {  # family -> name -> parameters (on top of COMMON[family])
 TASKS = ["f1/driver-top3", "flights/plane-cancel", "flights/plane-delay"]
 SHARP = ("p1", "p2", "hessian_top", "barrier")
 METRICS = (*SHARP, "flatness")
-
-
-def machine() -> str:
-    import torch
-
-    return f"{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, torch threads {torch.get_num_threads()}"
 
 
 def load(dataset: str, f1_path: str):
@@ -256,9 +243,7 @@ def render(store: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--f1-path", default=str(ROOT.parent / "shared" / "data" / "f1"))
-    if not Path(parser.get_default("f1_path")).exists():
-        parser.set_defaults(f1_path="/work/shared/data/f1")
+    parser.add_argument("--f1-path", default=str(F1_PATH))
     parser.add_argument("--tasks", nargs="+", default=TASKS, help="DATASET/TASK, e.g. f1/driver-top3")
     parser.add_argument("--families", nargs="+", default=["rdl"], choices=sorted(CONFIGS))
     parser.add_argument("--configs", nargs="+", default=None, help="configuration names to run (default: all)")
@@ -270,22 +255,18 @@ def main(argv=None) -> int:
     parser.add_argument("--hessian-iters", type=int, default=10)
     parser.add_argument("--top-k", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "landscape.json"))
-    parser.add_argument("--render", action="store_true", help="only rewrite the .md from the stored JSON")
+    standard_flags(parser, "landscape")
     args = parser.parse_args(argv)
-    out_path = Path(args.out)
+    store = ResultStore(args.out, save=not args.no_save)
     if args.render:
-        out_path.with_suffix(".md").write_text(render(json.loads(out_path.read_text())))
+        store.write_markdown(render)
         return 0
 
     import torch
 
     torch.set_num_threads(args.threads)
-    store = json.loads(out_path.read_text()) if out_path.exists() else {"runs": {}}
-    command = "python benchmarks/landscape.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    old = store.get("commands", [store.pop("command")] if "command" in store else [])
-    store["commands"] = [c for c in old if c != command] + [command]
-    store.update(machine=machine(), top_k=args.top_k,
+    store.add_command(command_line("landscape.py", argv))
+    store.data.update(machine=machine("torch", torch_threads=True), top_k=args.top_k,
                  settings={"grid": args.grid, "radius": args.radius, "probe_batches": args.probe_batches,
                            "hessian_iters": args.hessian_iters})
     loaded: dict[str, tuple] = {}
@@ -300,15 +281,13 @@ def main(argv=None) -> int:
                 if args.configs and name not in args.configs:
                     continue
                 r = run_one(db, task, family, name, args, seed)
-                store["runs"][f"{task.name}/{family}/{r['config']}"] = r
+                store.runs[f"{task.name}/{family}/{r['config']}"] = r
                 print(f"{task.name:14s} {family:5s} {name:18s} val {r['val']:.4f} test {r['test']:.4f} "
                       f"gap {r['gap']:+.4f} p1 {r['p1']:.3g} p2 {r['p2']:.3g} hess {r['hessian_top']:.3g} "
                       f"barrier {r['barrier']:.3g} flat {r['flatness']:.3f} fit {r['fit_seconds']:.1f}s "
                       f"landscape {r['landscape_seconds']:.1f}s", flush=True)
-                out_path.parent.mkdir(parents=True, exist_ok=True)
-                out_path.write_text(json.dumps(store, indent=1, default=float))
-                out_path.with_suffix(".md").write_text(render(store))
-    for key, a in analyse(list(store["runs"].values()), args.top_k).items():
+                store.write(render, default=float)  # a killed run keeps its rows
+    for key, a in analyse(list(store.runs.values()), args.top_k).items():
         taus = ", ".join(f"{k} {v['tau']}" for k, v in a["taus"].items())
         picks = "; ".join(f"{k}: {p['config']} test {p['test']:.4f}" for k, p in a["picks"].items())
         v, lt = a["picks"]["validation"]["test"], a["picks"][f"landscape top-{args.top_k}"]["test"]

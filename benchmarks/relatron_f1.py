@@ -1,6 +1,7 @@
 """RelatronSelector on rel-f1, both protocols, against the best single family chosen on validation.
 
     python benchmarks/relatron_f1.py [--path ../shared/data/f1] [--tasks driver-top3 ...] [--budget 8]
+                                     [--full-bank] [--render] [--no-save]
 
 Each task runs in its own process through the command line (``skrel fit f1 TASK --model relatron``),
 so peak RSS is per task. The selector's bank is the shipped one *without the rel-f1 tasks*
@@ -21,9 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from _common import F1_PATH, ROOT, machine, standard_flags
 
 TASKS = ["driver-dnf", "driver-top3", "driver-position"]
 
@@ -41,18 +40,16 @@ def anchor(bank, task: str) -> dict:
 
 
 def main(argv=None) -> int:
-    from _machine import cpu_model
-
     from skrel.relatron.bank import PerformanceBank
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--path", default=str(ROOT.parent / "shared" / "data" / "f1"))
+    parser.add_argument("--path", default=str(F1_PATH))
     parser.add_argument("--tasks", nargs="+", default=TASKS)
     parser.add_argument("--budget", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--full-bank", action="store_true")
     parser.add_argument("--set", nargs="*", default=[], help="more RelatronSelector parameters, KEY=VALUE")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "relatron_f1.json"))
+    standard_flags(parser, "relatron_f1", render=False)
     parser.add_argument("--render", action="store_true",
                         help="only recompute the anchors from the current bank and rewrite the .md")
     args = parser.parse_args(argv)
@@ -82,7 +79,7 @@ def main(argv=None) -> int:
         result = json.loads(proc.stdout.strip().splitlines()[-1])
         result["anchor"] = anchor(bank, task) if (frame["task_id"] == f"f1/{task}").any() else None
         result["bank"] = "full" if args.full_bank else "without rel-f1"
-        result["machine"] = cpu_model()
+        result["machine"] = machine()
         store[f"{task}/seed{args.seed}/{result['bank']}"] = result
         a = result["anchor"]
         line = (f"{task}: relatron chose {result['selected_family']} ({result['macro_reason']}); "
@@ -92,8 +89,10 @@ def main(argv=None) -> int:
             line += (f" | anchor {a['family']} test {a['test']:.4f} (x{result['test'] / a['test']:.3f}), "
                      f"as-of {a['test_asof']:.4f} (x{result['test_asof'] / a['test_asof']:.3f})")
         print(line, flush=True)
-        Path(args.out).write_text(json.dumps(store, indent=1))
-    render(store, Path(args.out).with_suffix(".md"))
+        if not args.no_save:
+            Path(args.out).write_text(json.dumps(store, indent=1))
+    if not args.no_save:
+        render(store, Path(args.out).with_suffix(".md"))
     return 0
 
 

@@ -2,7 +2,7 @@
 global module removed, like the paper's ablation table.
 
     python benchmarks/relgt_ablation.py [--path ../shared/data/f1] [--tasks driver-dnf ...]
-                                        [--seeds 0 1] [--set KEY=VALUE ...] [--json]
+                                        [--seeds 0 1] [--set KEY=VALUE ...] [--json] [--render] [--no-save]
 
 Every (variant, task, seed) is one fit with the CPU defaults (plus ``--set``) on the train split,
 val for early stopping, scored on test under RelBench's protocol (X over the database cut at the
@@ -15,16 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from _machine import machines_line, stamp_rows  # noqa: E402
+from _common import F1_PATH, ResultStore, command_line, machine, machines_line, standard_flags
 
 TASKS = ["driver-dnf", "driver-top3", "driver-position"]
 VARIANTS = {
@@ -40,32 +34,30 @@ VARIANTS = {
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--path", default=str(ROOT.parent / "shared" / "data" / "f1"))
+    parser.add_argument("--path", default=str(F1_PATH))
     parser.add_argument("--tasks", nargs="+", default=TASKS)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the machine is shared)")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "relgt_ablation.json"))
+    standard_flags(parser, "relgt_ablation")
     args = parser.parse_args(argv)
+    store = ResultStore(args.out, save=not args.no_save, sort_keys=True)
+    if args.render:
+        store.write_markdown(render)
+        return 0
 
     import torch
 
-    from f1 import machine
     from skrel.datasets import load_f1
     from skrel.evaluation import fit_and_report, parse_params
 
     torch.set_num_threads(args.threads)
     common = parse_params(args.set)
     db, tasks = load_f1(args.path)
-    out_path = Path(args.out)
-    store = json.loads(out_path.read_text()) if out_path.exists() else {"runs": {}}
-    here = machine()
-    others = stamp_rows(store, here)
-    if others:
-        print(f"warning: {out_path} holds rows measured on {others}; this run is on {here!r}. Scores of the "
-              "torch families differ between processors; the table will list both machines.", file=sys.stderr)
+    here = machine("torch", torch_threads=True)
+    store.stamp(here)
     for task_name in args.tasks:
         for variant in args.variants:
             for seed in args.seeds:
@@ -74,19 +66,15 @@ def main(argv=None) -> int:
                 r = fit_and_report("f1", db, tasks[task_name], "relgt", params)
                 r["variant"], r["seed"] = variant, seed
                 r["machine"] = here
-                store["runs"][f"{variant}/{task_name}/{seed}"] = r
+                store.runs[f"{variant}/{task_name}/{seed}"] = r
                 print(f"{variant:24s} {task_name:16s} seed {seed}: test={r['test']:.4f} val={r['val']:.4f} "
                       f"({time.perf_counter() - t0:.0f}s)", file=sys.stderr, flush=True)
-                out_path.parent.mkdir(parents=True, exist_ok=True)
-                out_path.write_text(json.dumps(store, indent=1, sort_keys=True))
-    store["machine"] = here
-    store["settings"] = common
-    command = shlex.join(["python", "benchmarks/relgt_ablation.py", *(argv if argv is not None else sys.argv[1:])])
-    commands = store.pop("commands", [store.pop("command")] if "command" in store else [])
-    store["commands"] = commands + [command] if command not in commands else commands
-    out_path.write_text(json.dumps(store, indent=1, sort_keys=True))
-    out_path.with_suffix(".md").write_text(render(store))
-    print(json.dumps(store["runs"]) if args.json else render(store))
+                store.write()  # a killed run keeps its rows
+    store.data["machine"] = here
+    store.data["settings"] = common
+    store.add_command(command_line("relgt_ablation.py", argv))
+    store.write(render)
+    print(json.dumps(store.runs) if args.json else render(store.data))
     return 0
 
 

@@ -7,37 +7,23 @@ Graphs: rel-f1 (driver-dnf training seeds) and a synthetic database with over 10
 
 Prints seeds per second for each sampler and graph, and as the last line ``speedup: X``, the
 smallest ratio over the graphs. ``--json`` prints one JSON object instead (the same last line
-follows). Results: ``benchmarks/results/sampler.json`` / ``.txt`` with ``--save``.
+follows). Results: ``benchmarks/results/sampler.json`` / ``.txt`` (not with ``--no-save``).
 
-Usage: python benchmarks/sampler.py [--json] [--save] [--f1 PATH] [--ref-seeds N] [--strategy uniform|last]
+Usage: python benchmarks/sampler.py [--json] [--no-save] [--f1 PATH] [--ref-seeds N] [--strategy uniform|last]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import F1_PATH, RESULTS, machine_record, standard_flags
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from _machine import cpu_model  # noqa: E402
-
-from skrel.graph import build_graph  # noqa: E402
+from skrel.graph import build_graph  # noqa: E402  (after _common: this checkout's skrel)
 from skrel.graph.sampler import ReferenceSampler, TemporalSampler, seed_salts  # noqa: E402
-
-
-def machine() -> dict:
-    cpu = cpu_model()
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "load_average_at_start": list(os.getloadavg())}
 
 
 def graphs(f1_path: Path | None):
@@ -95,15 +81,15 @@ def run(args) -> dict:
                      "speedup": round(ours_rate / ref_rate, 1)})
     return {"benchmark": "temporal neighbour sampler", "fanouts": fanouts, "strategy": args.strategy,
             "batch_size": args.batch_size,
-            "threads": "numpy (single-threaded)", "machine": machine(), "graphs": rows,
+            "threads": "numpy (single-threaded)", "machine": machine_record(), "graphs": rows,
             "speedup": min(r["speedup"] for r in rows)}
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--save", action="store_true", help="write benchmarks/results/sampler.{json,txt}")
-    ap.add_argument("--f1", type=Path, default=Path(os.environ.get("SKREL_F1_PATH", ROOT.parent / "shared/data/f1")))
+    standard_flags(ap, render=False, save_alias=True)  # writes benchmarks/results/sampler.{json,txt}
+    ap.add_argument("--f1", type=Path, default=F1_PATH)
     ap.add_argument("--ref-seeds", type=int, default=2048, help="seeds sampled by both (default 2048)")
     ap.add_argument("--batch-size", type=int, default=512, help="our batch size (RDLEstimator's default)")
     ap.add_argument("--fanouts", default="128,64")
@@ -118,11 +104,10 @@ def main(argv=None):
                      f"{r['ours_seeds_per_s_large_batch']:,.0f}), reference {r['reference_seeds_per_s']:,.1f} "
                      f"seeds/s: {r['speedup']:,.1f}x")
     text = "\n".join(lines) + f"\nspeedup: {result['speedup']:.1f}"
-    if args.save:
-        out = ROOT / "benchmarks" / "results"
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "sampler.json").write_text(json.dumps(result, indent=2) + "\n")
-        (out / "sampler.txt").write_text(text + "\n")
+    if not args.no_save:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "sampler.json").write_text(json.dumps(result, indent=2) + "\n")
+        (RESULTS / "sampler.txt").write_text(text + "\n")
     if args.json:
         print(json.dumps(result))
         print(f"speedup: {result['speedup']:.1f}")

@@ -25,14 +25,15 @@ against rows (or columns) over the sizes that completed.
 
 Prints a table, the ratios and slopes, and as the last line ``peak_rss_mb: X`` for DFS with
 ``DFSEstimator``'s defaults (whatever ``--dfs-*`` say) at the default ``wide`` size (scale 1,
-160 columns); ``--append`` reuses that measurement when the saved results have it. ``--save`` writes
-``benchmarks/results/scale.{json,md}`` with the machine description.
+160 columns); ``--append`` reuses that measurement when the saved results have it. Results go to
+``benchmarks/results/scale.{json,md}`` with the machine description (not with ``--no-save``; ``--render``
+only rewrites the markdown).
 
 Usage::
 
     python benchmarks/scale.py [--rows 1e5,1e6,1e7] [--columns 50,160,500] [--steps dfs,graph,...]
                                [--timeout 900] [--max-rss-mb 10000] [--dfs-depth 2]
-                               [--dfs-windows 30,90,365|none] [--seeds 20000] [--save]
+                               [--dfs-windows 30,90,365|none] [--seeds 20000] [--append] [--no-save]
 """
 
 from __future__ import annotations
@@ -41,33 +42,18 @@ import argparse
 import json
 import math
 import os
-import platform
-import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from _machine import cpu_model  # noqa: E402
+from _common import RESULTS, ROOT, command_line, machine_record, standard_flags
 
 STEPS = ("generate", "dfs", "graph", "materialize", "sampler")
 DEFAULT_ROWS = 506_000  # rows of ``appearances`` at scale 1
 DEFAULT_COLUMNS = 160
 RESULT = "SCALE-RESULT "
-
-
-def machine() -> dict:
-    import psutil
-
-    return {"cpu": cpu_model(), "cores": os.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "python": platform.python_version(), "platform": platform.platform(),
-            "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
 
 
 # ---------------------------------------------------------------------------------------- child
@@ -318,10 +304,9 @@ def markdown(result: dict) -> str:
 
 
 def _save(result: dict) -> None:
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "scale.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "scale.md").write_text(markdown(result))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "scale.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / "scale.md").write_text(markdown(result))
 
 
 def _floats(text: str) -> list[float]:
@@ -342,9 +327,9 @@ def parse(argv=None):
     ap.add_argument("--dfs-max-features", type=int, default=None,
                     help="DFS feature budget (default: DFSEstimator's; 0 computes every definition)")
     ap.add_argument("--seeds", type=int, default=20_000, help="sampler seeds (default 20000)")
-    ap.add_argument("--save", action="store_true", help="write benchmarks/results/scale.{json,md}")
+    standard_flags(ap, save_alias=True)  # writes benchmarks/results/scale.{json,md}
     ap.add_argument("--append", action="store_true",
-                    help="with --save: add this run's records to the saved ones (e.g. another DFS configuration)")
+                    help="add this run's records to the saved ones (e.g. another DFS configuration)")
     ap.add_argument("--child", choices=STEPS, help=argparse.SUPPRESS)
     ap.add_argument("--scale", type=float, default=1.0, help=argparse.SUPPRESS)
     ap.add_argument("--n-columns", type=int, default=DEFAULT_COLUMNS, help=argparse.SUPPRESS)
@@ -365,6 +350,9 @@ def parse(argv=None):
 
 def main(argv=None):
     args = parse(argv)
+    if args.render:
+        (RESULTS / "scale.md").write_text(markdown(json.loads((RESULTS / "scale.json").read_text())))
+        return
     if args.child:
         print(RESULT + json.dumps(child(args)), flush=True)
         return
@@ -377,22 +365,12 @@ def main(argv=None):
         plan.append(("rows", rows / DEFAULT_ROWS, DEFAULT_COLUMNS))
     for cols in _floats(args.columns):
         plan.append(("columns", args.columns_at_rows / DEFAULT_ROWS, int(cols)))
-    run = {"command": "python benchmarks/scale.py " + " ".join(
-        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)),
-        "machine": machine(), "dfs_depth": args.dfs_depth, "dfs_windows": args.dfs_windows,
+    run = {"command": command_line("scale.py", argv), "machine": machine_record(), "dfs_depth": args.dfs_depth, "dfs_windows": args.dfs_windows,
         "seeds": args.seeds, "timeout_s": args.timeout, "max_rss_mb": args.max_rss_mb}
     result = {"benchmark": "scale", "fanouts": [128, 64], "runs": [run], "records": []}
-    saved = ROOT / "benchmarks" / "results" / "scale.json"
+    saved = RESULTS / "scale.json"
     if args.append and saved.exists():
         old = json.loads(saved.read_text())
-        if "runs" not in old:  # a file from before runs were listed: one run, described at the top
-            old["runs"] = [{k: old.get(k) for k in ("command", "machine", "dfs_depth", "dfs_windows", "seeds",
-                                                    "timeout_s", "max_rss_mb")}]
-            for r in old.get("records", []):
-                if "label" not in r:
-                    r["label"] = r["step"] if r["step"] != "dfs" else (
-                        f"dfs (depth {old['dfs_depth']}, windows "
-                        f"{','.join(map(str, old['dfs_windows'] or [])) or 'none'})")
         result["runs"] = old["runs"] + [run]
         result["records"] = old.get("records", [])
     done: dict[tuple, dict] = {}
@@ -412,7 +390,7 @@ def main(argv=None):
                 rec["axis"] = axis
                 done[key] = rec
             result["records"].append(rec)
-            if args.save:  # partial results survive an interrupted run
+            if not args.no_save:  # partial results survive an interrupted run
                 _save(dict(result, growth=summarise(result["records"], "rows")
                            + summarise(result["records"], "columns"), peak_rss_mb=None))
             print(f"{axis:8s} {rec['label']:12s} rows={_fmt(rec.get('largest_table_rows'))} "
@@ -440,7 +418,7 @@ def main(argv=None):
                                                   "train_rows")}
     result["peak_rss_mb"] = dfs["peak_rss_mb"]
     result["growth"] = summarise(result["records"], "rows") + summarise(result["records"], "columns")
-    if args.save:
+    if not args.no_save:
         _save(result)
     print(f"{dfs['label']} at the default wide size: {dfs['status']}, {_fmt(dfs.get('seconds'), 2)} s, "
           f"{dfs.get('features', '-')} features"

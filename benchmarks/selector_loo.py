@@ -1,6 +1,6 @@
 """Leave-one-out over the performance bank: does the meta-classifier pick the family that wins on test?
 
-    python benchmarks/selector_loo.py [--bank skrel/relatron/bank.parquet] [--protocol test]
+    python benchmarks/selector_loo.py [--bank skrel/relatron/bank.parquet] [--protocol test] [--no-save]
 
 For each leave-one-out group (every task of one database; every synthetic variant of one generator
 seed) the meta-classifier of :class:`skrel.relatron.RelatronSelector` (same features, same model:
@@ -18,14 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _common import standard_flags
 
 
 def _signed(scores: pd.DataFrame, metric: pd.Series) -> pd.DataFrame:
@@ -132,7 +129,7 @@ def main(argv=None) -> int:
     parser.add_argument("--bank", default=None, help="bank parquet (default: the shipped one)")
     parser.add_argument("--protocol", default="test", choices=["test", "test_asof"])
     parser.add_argument("--families", nargs="+", default=None)
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "selector_loo.json"))
+    standard_flags(parser, "selector_loo", render=False)
     parser.add_argument("--compare-meta-models", action="store_true",
                         help="also report the other meta-classifiers tried (accuracy and regret, all tasks)")
     args = parser.parse_args(argv)
@@ -158,9 +155,10 @@ def main(argv=None) -> int:
               f"n={sp['n']})")
     if args.compare_meta_models:
         summary["meta_models"] = compare_meta_models(bank, families, args.protocol)
-    Path(args.out).write_text(json.dumps({"protocol": args.protocol, "families": families, "summary": summary,
-                                          "tasks": out.reset_index().to_dict(orient="records")}, indent=1,
-                                         default=float))
+    if not args.no_save:
+        Path(args.out).write_text(json.dumps({"protocol": args.protocol, "families": families, "summary": summary,
+                                              "tasks": out.reset_index().to_dict(orient="records")}, indent=1,
+                                             default=float))
     print(f"loo_accuracy: {summary['all']['meta']['accuracy']:.3f}")
     return 0
 

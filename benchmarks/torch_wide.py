@@ -6,7 +6,7 @@ the training database, trains ``--steps`` optimizer steps of one epoch with the 
 and predicts the val rows. Seconds per epoch are projected from the measured steps (steps per
 epoch x seconds per step); everything else is measured.
 
-    python benchmarks/torch_wide.py [--scale 1.0] [--task player-form] [--steps 20] [--threads 1]
+    python benchmarks/torch_wide.py [--scale 1.0] [--task player-form] [--steps 20] [--threads 1] [--no-save]
 
 Results: ``benchmarks/results/torch_wide.md`` and ``.json``, with the machine description.
 """
@@ -20,10 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from _machine import cpu_model  # noqa: E402
+from _common import ROOT, machine, standard_flags
 
 CHILD = r"""
 import json, resource, sys, time
@@ -70,7 +67,7 @@ def main(argv=None) -> None:
     p.add_argument("--models", nargs="+", default=["baseline", "rdl", "relgt"])
     p.add_argument("--steps", type=int, default=20, help="optimizer steps measured per torch family")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "torch_wide.json"))
+    standard_flags(p, "torch_wide", render=False)
     args = p.parse_args(argv)
     rows = []
     for model in args.models:
@@ -85,7 +82,7 @@ def main(argv=None) -> None:
         print(json.dumps(row), flush=True)
     anchor = next((r for r in rows if r["model"] == "baseline"), None)
     lines = [f"# Torch families with their defaults on `wide` ({args.task}, scale {args.scale})", "",
-             f"Machine: {cpu_model()}, {os.cpu_count()} cores; torch threads {args.threads}. "
+             f"Machine: {machine()}; torch threads {args.threads}. "
              f"Command: `python benchmarks/torch_wide.py {' '.join(argv if argv is not None else sys.argv[1:])}`",
              "", "| model | train rows | parameters | batch size | s/step | steps/epoch | projected s/epoch | fit s (measured) | "
              "predict val s | peak RSS MB | peak RSS / baseline |", "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -95,9 +92,10 @@ def main(argv=None) -> None:
                      f"{r.get('seconds_per_step', '')} | "
                      f"{r.get('steps_per_epoch', '')} | {r.get('projected_seconds_per_epoch', '')} | {r['fit_s']} | "
                      f"{r['predict_val_s']} | {r['peak_rss_mb']:.0f} | {ratio} |")
-    out = Path(args.out)
-    out.write_text(json.dumps({"machine": cpu_model(), "settings": vars(args), "rows": rows}, indent=1))
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    if not args.no_save:
+        out = Path(args.out)
+        out.write_text(json.dumps({"machine": machine(), "settings": vars(args), "rows": rows}, indent=1))
+        out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -18,6 +18,9 @@ _LAZY_FIXED = {
     "TorchFrameLearner": "skrel.estimators._neural_tabular",
     "RelatronSelector": "skrel.relatron.selector",
     "PerformanceBank": "skrel.relatron.bank",
+    "predict_frame": "skrel.predict",
+    "save_model": "skrel.persist",
+    "load_model": "skrel.persist",
     "datasets": "skrel.datasets",
 }
 

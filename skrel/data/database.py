@@ -20,6 +20,7 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from ..utils import quote_identifier
 from ._cache import CacheStore, DatabaseCache, estimate_nbytes
 
 __all__ = ["Table", "Database", "SchemaError", "DanglingForeignKeyWarning", "column_kind"]
@@ -487,7 +488,7 @@ class Database:
 
     def _check_file_pkey(self, name: str, t) -> None:
         """The primary key of a file table, checked by SQL on the file."""
-        k = '"' + t.pkey.replace('"', '""') + '"'
+        k = quote_identifier(t.pkey)
         r = t.query(f"SELECT count(*) - count({k}) AS nulls, count({k}) - count(DISTINCT {k}) AS dups FROM {{t}}")
         nulls, dups = int(r["nulls"].iloc[0]), int(r["dups"].iloc[0])
         if nulls:
@@ -511,7 +512,7 @@ class Database:
                 register_table(con, "parent", target)
             else:
                 con.register("parent", target.df[[target.pkey]])
-            c, k = '"' + col.replace('"', '""') + '"', '"' + target.pkey.replace('"', '""') + '"'
+            c, k = quote_identifier(col), quote_identifier(target.pkey)
             sql = (f"SELECT c.{c} AS v FROM child c ANTI JOIN parent p ON c.{c} = p.{k} "
                    f"WHERE c.{c} IS NOT NULL")
             try:

@@ -45,6 +45,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..utils import is_url
 from .database import Database, SchemaError, Table
 
 __all__ = ["load_directory", "save_directory", "schema_toml", "table_file_name", "open_database", "display_source",
@@ -328,17 +329,16 @@ def inside_directory(root, file: str, allow_outside: bool, where: str) -> str:
     """
     import posixpath
 
-    from .files import _is_url
 
     root = str(root)
     hint = ("Put the file inside the directory and name it relative to it, or pass allow_outside=True if you "
             "trust this schema file.")
-    if _is_url(file) or Path(file).is_absolute() or posixpath.isabs(file):
+    if is_url(file) or Path(file).is_absolute() or posixpath.isabs(file):
         if allow_outside:
             return file
         raise SchemaError(f"{where}: the file {file!r} is an absolute path or a URL, outside the directory "
                           f"{root!r}. {hint}")
-    if _is_url(root):
+    if is_url(root):
         scheme, rest = root.split("://", 1)
         base = posixpath.normpath("/" + rest)
         target = posixpath.normpath(posixpath.join(base, file))

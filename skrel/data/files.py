@@ -33,12 +33,12 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import tomllib
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from ..utils import is_url, quote_identifier
 
 logger = logging.getLogger(__name__)
 
@@ -48,21 +48,13 @@ __all__ = ["FileTable", "from_parquet", "register_table", "connect", "read_only_
 DEFAULT_MEMORY_ROWS = 1_000_000
 
 
-def _q(name: str) -> str:
-    return '"' + str(name).replace('"', '""') + '"'
-
-
-def _is_url(path: str) -> bool:
-    return re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", path) is not None
-
-
 def connect(paths=(), config=None):
     """A DuckDB connection (with ``config``) that can read ``paths`` (fsspec URLs other than
     ``file://`` get their fsspec filesystem registered)."""
     import duckdb
 
     con = duckdb.connect(config=dict(config or {}))
-    protocols = {p.split("://", 1)[0] for p in paths if _is_url(p)} - {"file"}
+    protocols = {p.split("://", 1)[0] for p in paths if is_url(p)} - {"file"}
     if protocols:
         import fsspec
 
@@ -101,7 +93,8 @@ def register_read_only(con, name: str, table) -> None:
     if isinstance(table, FileTable):
         hidden = f"__skrel_file_{name}"
         con.register(hidden, table.dataset())
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {_q(name)} AS SELECT * FROM {table.relation(source=_q(hidden))}")
+        source = table.relation(source=quote_identifier(hidden))
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_identifier(name)} AS SELECT * FROM {source}")
     else:
         con.register(name, table if isinstance(table, pd.DataFrame) else table.df)
 
@@ -195,14 +188,14 @@ class FileTable:
         if source is not None and row_number:
             raise ValueError("row_number needs the file itself (read_parquet), not a registered source.")
         opts = ", file_row_number = true" if row_number else ""
-        sel = "*" if columns is None else ", ".join(_q(c) for c in columns)
+        sel = "*" if columns is None else ", ".join(quote_identifier(c) for c in columns)
         if row_number and columns is not None:
             sel += ", file_row_number"
         where = ""
         if self.upto is not None:
             # a nanosecond literal: the bound is exact as in pandas and Spark (a TIMESTAMP literal drops
             # the digits below the microsecond)
-            where = f" WHERE {_q(self.time_col)} <= TIMESTAMP_NS '{self.upto.isoformat(sep=' ')}'"
+            where = f" WHERE {quote_identifier(self.time_col)} <= TIMESTAMP_NS '{self.upto.isoformat(sep=' ')}'"
         item = f"read_parquet({_literal(self.path)}{opts})" if source is None else source
         return f"(SELECT {sel} FROM {item}{where})"
 
@@ -211,7 +204,7 @@ class FileTable:
         read through fsspec for a URL."""
         import pyarrow.dataset as ds
 
-        if _is_url(self.path):
+        if is_url(self.path):
             import fsspec
 
             fs, path = fsspec.core.url_to_fs(self.path)
@@ -236,7 +229,7 @@ class FileTable:
     def time_range(self) -> tuple:
         """``(min, max)`` of the time column (NaT without rows)."""
         if "range" not in self._stats:
-            c = _q(self.time_col)
+            c = quote_identifier(self.time_col)
             r = self.query(f"SELECT min({c}) AS lo, max({c}) AS hi FROM {{t}}")
             self._stats["range"] = (pd.Timestamp(r["lo"].iloc[0]), pd.Timestamp(r["hi"].iloc[0]))
         return self._stats["range"]
@@ -245,13 +238,13 @@ class FileTable:
         """One column's values (read alone; the rest stays in the file)."""
         if self._df is not None:
             return self._df[name]
-        return self.query(f"SELECT {_q(name)} FROM {{t}}")[name]
+        return self.query(f"SELECT {quote_identifier(name)} FROM {{t}}")[name]
 
     def string_stats(self, name: str) -> tuple[int, int]:
         """``(distinct non-missing values as strings, non-missing values)`` of a column."""
         key = ("strings", name)
         if key not in self._stats:
-            c = _q(name)
+            c = quote_identifier(name)
             r = self.query(f"SELECT count(DISTINCT CAST({c} AS VARCHAR)) AS u, count({c}) AS n FROM {{t}}")
             self._stats[key] = (int(r["u"].iloc[0]), int(r["n"].iloc[0]))
         return self._stats[key]
@@ -301,7 +294,7 @@ def register_table(con, name: str, table) -> None:
     """Make ``table`` (a Table or a FileTable) readable as ``name`` on DuckDB connection ``con``
     (created with :func:`connect` for file tables)."""
     if isinstance(table, FileTable):
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {_q(name)} AS SELECT * FROM {table.relation()}")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_identifier(name)} AS SELECT * FROM {table.relation()}")
     else:
         con.register(name, table.df)
 

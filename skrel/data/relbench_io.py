@@ -25,6 +25,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from ..utils import import_optional
+
 from .database import Database, DanglingForeignKeyWarning, SchemaError, Table
 
 __all__ = ["from_relbench", "to_relbench", "ORIG_SUFFIX"]
@@ -34,11 +36,7 @@ ORIG_SUFFIX = "__orig"
 
 
 def _relbench_base():
-    try:
-        from relbench import base
-    except ImportError as exc:  # pragma: no cover - relbench is a dependency
-        raise ImportError("relbench is needed to convert to and from relbench databases (pip install relbench).") from exc
-    return base
+    return import_optional("relbench.base", "Converting to and from relbench databases")
 
 
 def to_relbench(db: Database, *, keep_original_keys: bool = True):

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..utils import is_zero_one, quote_identifier
 from .database import Database, SchemaError, _first
 from .dataset import RelationalDataset
 
@@ -40,16 +41,6 @@ class LabelQueryError(SchemaError):
     """A task's ``label_sql`` is not one read-only query: it is not valid SQL, holds several
     statements or one that is not a ``SELECT``, or reaches outside the database's tables."""
 
-
-def _is_zero_one(y: np.ndarray) -> bool:
-    """Whether binary labels are 0/1 numbers or booleans (returned as int64); other values are kept."""
-    if y.dtype.kind == "b":
-        return True
-    if y.dtype.kind in "iuf":
-        return bool(np.isin(y, (0, 1)).all())
-    if y.dtype == object and len(y):
-        return all(isinstance(v, (bool, np.bool_, int, np.integer, float, np.floating)) and v in (0, 1) for v in y)
-    return False
 
 TASK_TYPES = ("binary", "multiclass", "regression")
 SPLITS = ("train", "val", "test", "test_asof")
@@ -310,7 +301,7 @@ class Task:
             for i, (name, t) in enumerate(db.tables.items()):
                 hidden = f"__skrel_table_{i}"
                 register_read_only(con, hidden, t)  # a file table is read where it lies, by pyarrow
-                quoted = '"' + name.replace('"', '""') + '"'
+                quoted = quote_identifier(name)
                 con.execute(f"CREATE VIEW db.{quoted} AS SELECT * FROM {hidden}")
                 if name.lower() != "timestamps":
                     con.execute(f"CREATE TEMP VIEW {quoted} AS SELECT * FROM {hidden}")
@@ -473,7 +464,7 @@ class Task:
         y = df[self.target_col].to_numpy()
         if self.task_type == "regression":
             y = y.astype(np.float64)
-        elif self.task_type == "binary" and _is_zero_one(y):
+        elif self.task_type == "binary" and is_zero_one(y):
             y = y.astype(np.int64)
         return X, y
 

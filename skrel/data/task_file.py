@@ -41,6 +41,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..metrics import METRICS
 from .task import TASK_TYPES, LabelQueryError, Task
 
 __all__ = ["load_task", "parse_task", "TaskFileError", "TASK_FILE_KEYS"]
@@ -168,8 +169,6 @@ def parse_task(text: str, *, source: str = "<task file>", default_name: str = "t
     if raw["task_type"] not in TASK_TYPES:
         raise TaskFileError(f"{where('task_type')}: task_type must be one of {list(TASK_TYPES)}, got {raw['task_type']!r}.")
     if "metric" in raw:
-        from ..evaluation import METRICS
-
         if raw["metric"] not in METRICS:
             raise TaskFileError(f"{where('metric')}: metric must be one of {sorted(METRICS)}, got {raw['metric']!r}.")
     if "num_eval_timestamps" in raw and (

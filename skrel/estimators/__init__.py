@@ -16,7 +16,7 @@ def __getattr__(name):
 
         return RelationalEstimator
     if name == "TorchFrameLearner":
-        from ._neural_tabular import TorchFrameLearner
+        from ..utils import import_optional
 
-        return TorchFrameLearner
+        return import_optional("skrel.estimators._neural_tabular", "TorchFrameLearner").TorchFrameLearner
     raise AttributeError(f"module 'skrel.estimators' has no attribute {name!r}")

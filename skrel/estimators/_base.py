@@ -19,12 +19,13 @@ from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils._tags import ClassifierTags, RegressorTags
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import check_is_fitted, check_random_state
+from sklearn.utils.validation import check_is_fitted
 
 from ..data import HORIZONS, Database, RelationalDataset, Task
+from ..utils import infer_task_type
+from ..predict import PredictFrameMixin
 
-__all__ = ["RelationalEstimator", "resolve_fit_input", "check_relational_X", "seed_from", "holdout_latest",
+__all__ = ["RelationalEstimator", "resolve_fit_input", "check_relational_X", "holdout_latest",
            "logger", "enable_verbose_logging"]
 
 #: The logger of every skrel estimator; ``verbose`` makes estimators log at INFO level to it.
@@ -67,13 +68,6 @@ def holdout_latest(X, y, fraction: float, classification: bool = False):
     return X[~val], y[~val], X[val], y[val]
 
 
-def seed_from(random_state) -> int:
-    """An integer seed from a ``random_state`` parameter (int, RandomState or None)."""
-    if isinstance(random_state, (int, np.integer)):
-        return int(random_state)
-    return int(check_random_state(random_state).randint(2**31 - 1))
-
-
 def check_relational_X(X, what: str = "X") -> RelationalDataset:
     if not isinstance(X, RelationalDataset):
         raise TypeError(
@@ -112,13 +106,14 @@ def resolve_fit_input(X, y, X_val=None, y_val=None):
     return X, y, X_val, y_val
 
 
-class RelationalEstimator(BaseEstimator):
+class RelationalEstimator(PredictFrameMixin, BaseEstimator):
     """Base class: a classifier or a regressor over :class:`RelationalDataset`, as the task says.
 
     The estimator type follows ``task_type`` (a constructor parameter) or, when that is
     ``"auto"``, the task given to ``fit`` or ``y``: floating-point ``y`` means regression,
     integer, boolean or string ``y`` with two values binary, with more multiclass. Its
-    scikit-learn tags follow.
+    scikit-learn tags follow. ``predict_frame(db, at)`` predicts for every entity visible at a
+    time (:func:`skrel.predict.predict_frame`).
     """
 
     # The shared vocabulary (docs/parameters.md); a family declares the parameters in __init__.
@@ -193,16 +188,7 @@ class RelationalEstimator(BaseEstimator):
             return task.task_type
         if self.task_type != "auto":
             return self.task_type
-        if np.asarray(y).dtype.kind == "f":
-            return "regression"
-        kind = type_of_target(y)
-        if kind == "binary":
-            return "binary"
-        if kind == "multiclass":
-            return "multiclass"
-        if kind in ("continuous",):
-            return "regression"
-        raise ValueError(f"Cannot infer a task type from y of type {kind!r}; set task_type explicitly.")
+        return infer_task_type(y)
 
     def _encode_target(self, y, fitting: bool, name: str = "y"):
         y = np.asarray(y)

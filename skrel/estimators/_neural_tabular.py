@@ -30,26 +30,14 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils._tags import ClassifierTags, RegressorTags
-from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._base import seed_from
+from ..utils import infer_task_type, seed_from
+from ._tabular import NEURAL_LEARNERS, is_neural_learner  # noqa: F401 (their home is torch-free)
 from ._torch import TRAINING_CONSTRAINTS, Batches, TorchTrainer, torch_threads
 
 __all__ = ["NEURAL_LEARNERS", "TorchFrameLearner", "TorchFrameNet", "FrameBatches", "is_neural_learner"]
-
-#: The pytorch-frame models :class:`TorchFrameLearner` offers (``DFSEstimator(learner=...)`` names).
-NEURAL_LEARNERS = ("mlp", "resnet", "ft_transformer")
-
-
-def is_neural_learner(learner) -> bool:
-    """Whether a ``learner`` parameter value names or is a neural (torch) learner: one of
-    :data:`NEURAL_LEARNERS`, or an estimator with ``probe_batches`` (a :class:`TorchFrameLearner`)."""
-    if isinstance(learner, str):
-        return learner in NEURAL_LEARNERS
-    return learner is not None and hasattr(learner, "probe_batches")
-
 
 # ---------------------------------------------------------------------------- data
 def column_stats(X: np.ndarray) -> list[dict]:
@@ -258,7 +246,7 @@ class TorchFrameLearner(TorchTrainer, BaseEstimator):
     device : str, default="cpu"
         ``"cuda"`` falls back to the CPU with a warning when none is available.
     task_type : {"auto", "binary", "multiclass", "regression"}, default="auto"
-        ``"auto"``: from the training targets (:func:`sklearn.utils.multiclass.type_of_target`).
+        ``"auto"``: from the training targets (:func:`skrel.utils.infer_task_type`).
         ``DFSEstimator`` sets it to its task's type.
     n_jobs : int or None, default=None
         torch intra-op threads (``None``: torch's current setting).
@@ -391,8 +379,7 @@ class TorchFrameLearner(TorchTrainer, BaseEstimator):
             raise ValueError("pass both X_val and y_val, or neither.")
         task_type = self.task_type
         if task_type == "auto":
-            kind = type_of_target(y)
-            task_type = {"binary": "binary", "multiclass": "multiclass"}.get(kind, "regression")
+            task_type = infer_task_type(y)
         self.task_type_ = task_type
         if task_type != "regression":
             self.classes_ = np.unique(y)

@@ -17,7 +17,9 @@ from sklearn.base import BaseEstimator, clone, is_classifier, is_regressor
 from sklearn.utils import check_random_state
 from sklearn.utils._tags import ClassifierTags, RegressorTags
 
-__all__ = ["FrameEncoder", "default_learner", "prepare_learner", "fit_learner", "learner_proba", "learner_values",
+from ..utils import import_optional
+
+__all__ = ["NEURAL_LEARNERS", "is_neural_learner", "FrameEncoder", "default_learner", "prepare_learner", "fit_learner", "learner_proba", "learner_values",
            "TabPFNLearner", "importance_series", "prior_learner", "check_label_history", "add_label_history"]
 
 
@@ -59,6 +61,18 @@ class FrameEncoder:
     @property
     def categorical_indices_(self) -> list[int]:
         return [j for j, c in enumerate(self.columns_) if c in self.categories_]
+
+
+#: The pytorch-frame models :class:`TorchFrameLearner` offers (``DFSEstimator(learner=...)`` names).
+NEURAL_LEARNERS = ("mlp", "resnet", "ft_transformer")
+
+
+def is_neural_learner(learner) -> bool:
+    """Whether a ``learner`` parameter value names or is a neural (torch) learner: one of
+    :data:`NEURAL_LEARNERS`, or an estimator with ``probe_batches`` (a :class:`TorchFrameLearner`)."""
+    if isinstance(learner, str):
+        return learner in NEURAL_LEARNERS
+    return learner is not None and hasattr(learner, "probe_batches")
 
 
 def check_label_history(est) -> None:
@@ -147,11 +161,11 @@ def prepare_learner(learner, task_type: str, random_state=None, model_path=None,
     if isinstance(learner, str):
         if learner == "tabpfn":
             return TabPFNLearner(model_path=model_path, task_type=task_type, random_state=random_state)
-        from ._neural_tabular import NEURAL_LEARNERS, TorchFrameLearner
-
         if learner not in NEURAL_LEARNERS:
             raise ValueError(f"learner must be None, 'tabpfn', one of {list(NEURAL_LEARNERS)} or a scikit-learn "
                              f"estimator, got {learner!r}.")
+        TorchFrameLearner = import_optional("skrel.estimators._neural_tabular",
+                                            f"DFSEstimator(learner={learner!r})").TorchFrameLearner
         return TorchFrameLearner(model=learner, task_type=task_type, random_state=random_state,
                                  n_jobs=default_params.get("n_jobs"))
     est = clone(learner)
@@ -286,7 +300,8 @@ class TabPFNLearner(BaseEstimator):
 
     def fit(self, X, y):
         path = self._check_path()
-        from tabpfn import TabPFNClassifier, TabPFNRegressor
+        tabpfn = import_optional("tabpfn", "learner='tabpfn'")
+        TabPFNClassifier, TabPFNRegressor = tabpfn.TabPFNClassifier, tabpfn.TabPFNRegressor
 
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y)

@@ -43,14 +43,21 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import torch
-from skorch import NeuralNet
-from skorch import callbacks as cbs
-from skorch.helper import predefined_split
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import RelationalEstimator, check_relational_X, logger, resolve_fit_input, seed_from
+from ..utils import default_memory_limit, import_optional, parse_memory, seed_from
+
+# the torch extra, checked once for every torch family: one ImportError naming it
+for _module in ("torch", "skorch", "torch_frame"):
+    import_optional(_module, "skrel's torch families (RDLEstimator, RelGTEstimator, DFS's neural learners)")
+
+import torch  # noqa: E402
+from skorch import NeuralNet  # noqa: E402
+from skorch import callbacks as cbs  # noqa: E402
+from skorch.helper import predefined_split  # noqa: E402
+
+from ._base import RelationalEstimator, check_relational_X, logger, resolve_fit_input  # noqa: E402
 
 __all__ = ["TorchRelationalEstimator", "TorchTrainer", "RelationalNet", "ModuleLoss", "Batches", "predict_raw",
            "torch_threads", "activation_bytes", "AUTO_BATCH_CAP", "PROBE_ROWS", "STEP_FACTOR"]
@@ -493,8 +500,6 @@ class TorchRelationalEstimator(TorchTrainer, RelationalEstimator):
         if self.batch_size != "auto":
             self.batch_size_ = int(self.batch_size)
             return
-        from ..features._plan import default_memory_limit, parse_memory
-
         limit = getattr(self, "memory_limit", None)
         budget = parse_memory(limit) if limit is not None else default_memory_limit()
         n = len(X)

@@ -11,7 +11,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..data import HORIZONS, SchemaError
 from ..features.entity import entity_columns, entity_frame
-from ._base import RelationalEstimator, seed_from
+from ..utils import seed_from
+from ._base import RelationalEstimator
 from ._tabular import (FrameEncoder, add_label_history, check_label_history, default_learner, fit_learner,
                        importance_series, learner_proba, learner_values, prior_learner)
 

@@ -15,10 +15,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..data import HORIZONS
 from ..features.dfs import ENGINES, DFSTransformer, SessionParam
-from ._base import RelationalEstimator, check_relational_X, seed_from
-from ._neural_tabular import NEURAL_LEARNERS, is_neural_learner
-from ._tabular import (FrameEncoder, TabPFNLearner, add_label_history, check_label_history, fit_learner,
-                       importance_series, learner_proba, learner_values, prepare_learner, prior_learner)
+from ..utils import seed_from
+from ._base import RelationalEstimator, check_relational_X
+from ._tabular import (NEURAL_LEARNERS, FrameEncoder, TabPFNLearner, add_label_history, check_label_history, fit_learner,
+                       importance_series, is_neural_learner, learner_proba, learner_values, prepare_learner,
+                       prior_learner)
 
 __all__ = ["DFSEstimator", "DEFAULT_WINDOWS"]
 

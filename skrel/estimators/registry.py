@@ -2,9 +2,10 @@
 
 Every place that enumerates families reads :data:`FAMILIES`: the command line's ``--model``
 choices, the lazy exports of :mod:`skrel`, the benchmarks' model list and the conformance suite
-(``tests/test_conformance.py``). A new family is one module (a subclass of
-:class:`~skrel.estimators._base.RelationalEstimator`) plus one :class:`FamilySpec` entry here; see
-``docs/adding-a-family.md``.
+(:mod:`skrel.utils.estimator_checks`, run on every family by ``tests/test_conformance.py``). A new
+family is one module (a subclass of :class:`~skrel.estimators._base.RelationalEstimator`) plus one
+:class:`FamilySpec` entry here, or, from another package, a ``skrel.families`` entry point
+(:func:`load_entry_point_families`); see ``docs/adding-a-family.md``.
 
 :data:`VOCABULARY` is the table of ``docs/parameters.md`` in code: one name per concept, the
 retired aliases no family may use, and which kinds of family must have the parameter.
@@ -31,6 +32,9 @@ __all__ = [
     "get_model_class",
     "make_model",
     "check_vocabulary",
+    "NEURAL_DFS_EPOCHS",
+    "ENTRY_POINT_GROUP",
+    "load_entry_point_families",
 ]
 
 KINDS = ("all", "torch", "boosted")
@@ -69,6 +73,17 @@ class FamilySpec:
         ``{parameter: list or scipy.stats distribution}``, usable as is as
         ``param_distributions`` of :class:`sklearn.model_selection.RandomizedSearchCV` or
         :class:`~sklearn.model_selection.ParameterSampler`. Do not edit it in place; copy it.
+    bank_configs : int
+        Configurations per task in the performance bank (the defaults, then draws from
+        ``search_space``): ``skrel bank build``'s and ``PerformanceBank.extend``'s default.
+    bank_params : callable or None
+        ``(params) -> params``: a configuration drawn from ``search_space`` as the bank stores it
+        (JSON: numbers, strings, lists, dicts), for a family whose search space holds something
+        else or whose drawn settings need adjusting. None: stored as drawn.
+    decode_params : callable or None
+        ``(params) -> params``: the inverse, a stored (JSON) configuration as estimator
+        parameters; applied by :func:`make_model` (the one factory of every estimator: command
+        line, bank, selector, benchmarks). None: used as stored.
 
     Examples
     --------
@@ -87,6 +102,9 @@ class FamilySpec:
     loss_surface: Union[bool, Callable[[object], bool]] = False
     budget_param: str = "n_estimators"
     search_space: dict = field(default_factory=dict)
+    bank_configs: int = 4
+    bank_params: Callable[[dict], dict] | None = None
+    decode_params: Callable[[dict], dict] | None = None
 
     def __post_init__(self):
         if not self.name or not self.name.isidentifier():
@@ -106,6 +124,17 @@ class FamilySpec:
         """Import and return the estimator class."""
         return getattr(import_module(self.module), self.cls)
 
+    def make(self, params: dict | None = None, **extra):
+        """An estimator of this family from a stored (JSON) configuration ``params``, with
+        ``extra`` set too (checked by ``set_params``)."""
+        params = dict(params or {})
+        if self.decode_params is not None:
+            params = self.decode_params(params)
+        est = self.get_class()()
+        if params or extra:
+            est.set_params(**params, **extra)
+        return est
+
     def has_loss_surface(self, estimator=None) -> bool:
         """Whether ``estimator`` (of this family; default settings if None) trains on a loss surface."""
         if callable(self.loss_surface):
@@ -122,6 +151,32 @@ def _dfs_loss_surface(estimator) -> bool:
     return learner is not None and hasattr(learner, "probe_batches")
 
 
+#: Epochs of a neural DFS learner in a stored configuration (TorchFrameLearner's default is 50; what
+#: an epoch over rel-f1's ~800 DFS columns costs: benchmarks/results/dfs_neural.md).
+NEURAL_DFS_EPOCHS = 5
+
+
+def _dfs_bank_params(params: dict) -> dict:
+    """A drawn DFS configuration as the bank stores it: a neural ``learner`` name becomes the
+    ``TorchFrameLearner`` settings ``{"model": name, "max_epochs": NEURAL_DFS_EPOCHS}``, and the
+    LightGBM settings a network does not use are dropped."""
+    if isinstance(params.get("learner"), str):
+        params = dict(params, learner={"model": params["learner"], "max_epochs": NEURAL_DFS_EPOCHS})
+        for key in ("lr", "num_leaves", "n_estimators"):
+            params.pop(key, None)
+    return params
+
+
+def _dfs_decode_params(params: dict) -> dict:
+    """A stored DFS configuration as estimator parameters: a dict ``learner`` is a
+    :class:`~skrel.estimators.TorchFrameLearner`'s settings."""
+    if isinstance(params.get("learner"), dict):
+        from . import TorchFrameLearner  # the torch extra, only for a neural learner
+
+        params = dict(params, learner=TorchFrameLearner(**params["learner"]))
+    return params
+
+
 def _unit(lo: float, hi: float):
     return uniform(loc=lo, scale=hi - lo)
 
@@ -136,6 +191,7 @@ FAMILIES: dict[str, FamilySpec] = {
         boosted=True,
         budget_param="n_estimators",
         search_space={"lr": loguniform(0.01, 0.3), "num_leaves": [15, 31, 63]},
+        bank_configs=2,
     ),
     "dfs": FamilySpec(
         name="dfs",
@@ -149,7 +205,7 @@ FAMILIES: dict[str, FamilySpec] = {
         # the learner's own settings (lr, num_leaves, n_estimators) apply to LightGBM; the neural
         # learners use TorchFrameLearner's defaults (tune them with learner=TorchFrameLearner(...)).
         # "ft_transformer" is left out: attention over every DFS feature (hundreds of tokens per row)
-        # costs minutes per epoch on a CPU.
+        # is out of a CPU's reach (benchmarks/results/dfs_neural.md, its FT-Transformer paragraph).
         search_space={
             "learner": [None, "mlp", "resnet"],
             "max_depth": [1, 2],
@@ -158,6 +214,9 @@ FAMILIES: dict[str, FamilySpec] = {
             "num_leaves": [15, 31, 63],
             "n_estimators": randint(200, 2001),
         },
+        bank_configs=8,
+        bank_params=_dfs_bank_params,
+        decode_params=_dfs_decode_params,
     ),
     "rdl": FamilySpec(
         name="rdl",
@@ -178,6 +237,7 @@ FAMILIES: dict[str, FamilySpec] = {
             "dropout": _unit(0.0, 0.5),
             "max_epochs": [5, 10, 20],
         },
+        bank_configs=8,
     ),
     "relgt": FamilySpec(
         name="relgt",
@@ -196,11 +256,50 @@ FAMILIES: dict[str, FamilySpec] = {
             "dropout": _unit(0.0, 0.5),
             "max_epochs": [10, 20, 40],
         },
+        bank_configs=4,
     ),
 }
 
 #: Former name of :data:`FAMILIES` (the same dict), kept for code written against it.
 MODELS = FAMILIES
+
+#: The entry-point group through which other packages register families.
+ENTRY_POINT_GROUP = "skrel.families"
+
+
+def load_entry_point_families() -> list[str]:
+    """Register the families other packages declare, and return their names.
+
+    A package declares its family in its ``pyproject.toml``::
+
+        [project.entry-points."skrel.families"]
+        recency = "my_package.family:SPEC"     # a FamilySpec (or a callable returning one)
+
+    and skrel finds it when its registry is first imported: ``skrel fit --model recency``, ``skrel
+    bank extend --families recency`` and :class:`~skrel.relatron.RelatronSelector` see it, with
+    no edit to skrel. A family already registered under that name is kept (the first one wins);
+    an entry point that fails to load or gives something else than a :class:`FamilySpec` is
+    skipped with a warning naming it.
+    """
+    import warnings
+    from importlib.metadata import entry_points
+
+    names = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            spec = ep.load()
+            spec = spec() if callable(spec) and not isinstance(spec, FamilySpec) else spec
+            if not isinstance(spec, FamilySpec):
+                raise TypeError(f"it gives a {type(spec).__name__}, not a FamilySpec")
+        except Exception as exc:  # a broken plugin must not break skrel
+            warnings.warn(f"skrel family entry point {ep.name!r} ({ep.value}) was not loaded: {exc}", stacklevel=2)
+            continue
+        FAMILIES.setdefault(spec.name, spec)
+        names.append(spec.name)
+    return names
+
+
+load_entry_point_families()
 
 
 def family_names() -> list[str]:
@@ -221,18 +320,22 @@ def get_model_class(name: str) -> type:
     return get_spec(name).get_class()
 
 
-def make_model(name: str, **params):
-    """An estimator of the named family with ``params`` set (checked by ``set_params``).
+def make_model(name: str, params: dict | None = None, **extra):
+    """An estimator of the named family: the one factory of every estimator skrel builds (the
+    command line, the bank, the selector, the benchmarks).
+
+    ``params`` may be a stored (JSON) configuration (a bank record's, a command line's
+    ``--set``): the family's :attr:`FamilySpec.decode_params` turns it into estimator
+    parameters. ``extra`` are set as they are. Both are checked by ``set_params``.
 
     Examples
     --------
     >>> make_model("baseline", n_estimators=20).get_params()["n_estimators"]
     20
+    >>> make_model("dfs", {"max_depth": 1}, random_state=0).get_params()["max_depth"]
+    1
     """
-    est = get_model_class(name)()
-    if params:
-        est.set_params(**params)
-    return est
+    return get_spec(name).make(params, **extra)
 
 
 # ---------------------------------------------------------------------- vocabulary

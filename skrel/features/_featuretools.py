@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from ..utils import import_optional
 from ._definitions import AGG_PRIMITIVES, Aggregation, Direct, Feature, Identity, Schema, as_seconds, used_columns
 
 __all__ = ["compute_featuretools", "make_entityset"]
@@ -127,7 +128,7 @@ def to_featuretools(features: list[Feature], es) -> list:
 def compute_featuretools(db, schema: Schema, features: list[Feature], entity_table: str, entity_ids, cutoffs,
                          **_ignored):
     """Evaluate ``features`` with featuretools; same output as :func:`compute_duckdb`."""
-    import featuretools as ft
+    ft = import_optional("featuretools", "DFSTransformer(engine='featuretools')")
 
     columns = used_columns(schema, features)
     columns.setdefault(entity_table, [schema.pkeys[entity_table]])

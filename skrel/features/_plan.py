@@ -36,50 +36,22 @@ Only the kept features are compiled afterwards: scoring never computes a pruned 
 from __future__ import annotations
 
 import logging
-import re
 
 import numpy as np
 import pandas as pd
 
-from ._definitions import Aggregation, Direct, Feature, Identity
+from ._definitions import Aggregation, Feature, Identity
 
-__all__ = ["parse_memory", "default_memory_limit", "plan_queries", "prune", "source_column"]
+__all__ = ["plan_queries", "prune", "source_column"]
 
 logger = logging.getLogger("skrel.features.plan")
 
 #: Bytes DuckDB and the copies around it need per byte of result (joins, groups, the fetched
 #: block, the assembled frame); measured on rel-f1 and the wide benchmark, rounded up.
 _WORK_FACTOR = 8
-#: Share of the available memory taken when ``memory_limit`` is None.
-_DEFAULT_SHARE = 0.4
-_DEFAULT_CAP = 2 * 2**30
 #: Features per query at most: DuckDB keeps every aggregate of a query in its hash tables at once,
 #: and plans and compiles a query in time that grows with its width.
 _MAX_QUERY_FEATURES = 256
-_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-
-
-def parse_memory(value) -> int:
-    """Bytes from an int or a string such as ``"2GB"``, ``"512 MiB"``."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        if value <= 0:
-            raise ValueError(f"memory_limit must be positive, got {value}.")
-        return int(value)
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(value))
-    if not m or m.group(2).lower() not in _UNITS or float(m.group(1)) <= 0:
-        raise ValueError(f"memory_limit must be bytes (int) or a size such as '2GB' or '512MiB', got {value!r}.")
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
-
-
-def default_memory_limit() -> int:
-    """40% of the memory available now (psutil), between 256 MiB and 2 GiB (DuckDB spills
-    beyond it; a larger budget mostly makes queries wider, not faster)."""
-    import psutil
-
-    return min(max(int(psutil.virtual_memory().available * _DEFAULT_SHARE), 256 * 2**20), _DEFAULT_CAP)
-
-
 def plan_queries(groups: list[list[Feature]], n_rows: int, budget: int, itemsize: int = 8):
     """Split feature groups into queries and rows into blocks so that each (query, block)
     result, times ``_WORK_FACTOR``, fits in ``budget`` bytes.

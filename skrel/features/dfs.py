@@ -35,7 +35,8 @@ from tqdm.auto import tqdm
 
 from ..data import HORIZONS, RelationalDataset, SchemaError, horizon_cutoffs
 from ._definitions import AGG_PRIMITIVES, build_features, infer_schema, used_columns, window_days
-from ._plan import _WORK_FACTOR, default_memory_limit, parse_memory, plan_queries, prune, source_column
+from ..utils import default_memory_limit, infer_task_type, parse_memory
+from ._plan import _WORK_FACTOR, plan_queries, prune, source_column
 
 logger = logging.getLogger("skrel.features.dfs")
 
@@ -306,7 +307,7 @@ class DFSTransformer(SessionParam, TransformerMixin, BaseEstimator):
         task = None
         if y is not None:
             y = np.asarray(y)[rows]
-            task = "regression" if y.dtype.kind == "f" and len(np.unique(y)) > 10 else "classification"
+            task = "regression" if infer_task_type(y) == "regression" else "classification"
         staged = []
         if len(features) > _STAGE_FACTOR * self.max_features and any(f.depth > 1 for f in features):
             # many definitions: screen the shallow ones first (cheap: no aggregate of aggregates),

@@ -34,7 +34,8 @@ import pandas as pd
 
 from ..data import RelationalDataset, SchemaError, Task
 from ..data.dataset import horizon_cutoffs
-from ..data.task import LabelWarning, _is_zero_one
+from ..data.task import LabelWarning
+from ..utils import is_zero_one
 
 __all__ = ["label_history_features", "LABEL_HISTORY_FEATURES", "PREFIX"]
 
@@ -103,7 +104,7 @@ def _encode(raw: np.ndarray, task: Task, classes) -> np.ndarray:
         out[raw == classes[0]] = 0.0
         out[raw == classes[1]] = 1.0
         return out
-    if _is_zero_one(raw):
+    if is_zero_one(raw):
         return raw.astype(np.float64)
     raise ValueError(
         f"Task {task.name!r}: its binary labels are not 0/1 ({pd.unique(raw)[:2].tolist()}); pass classes=(negative, "

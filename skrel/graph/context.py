@@ -33,7 +33,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from ..data import Database, RelationalDataset, horizon_cutoffs
 from .hetero import RelationalGraph, _mix64, build_graph

@@ -5,3 +5,7 @@
 - :mod:`skrel.nn.heads`: prediction heads with their losses;
 - :mod:`skrel.nn.rdl`: RelBench's RDL model; :mod:`skrel.nn.relgt`: the Relational Graph Transformer.
 """
+
+from ..utils import import_optional
+
+import_optional("torch", "skrel.nn (the graph families' torch modules)")

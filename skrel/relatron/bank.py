@@ -1,7 +1,7 @@
 """An open performance bank: how every family's configurations did on many relational tasks.
 
 Relatron's meta-selector learns which family suits a task from a bank of fitted configurations
-(the paper's bank is private; this one is built in the open by ``benchmarks/build_bank.py`` and
+(the paper's bank is private; this one is built in the open by ``skrel bank build`` and
 ships with the package as ``skrel/relatron/bank.parquet``). One record per fit:
 
 =====================  ===================================================================
@@ -15,7 +15,7 @@ column                 meaning
 ``metric``             the task metric (a key of :data:`skrel.evaluation.METRICS`)
 ``family``             a registry family name (``"dfs"``, ``"rdl"``...)
 ``config``             the configuration's index within its family for this task (0: defaults)
-``params``             the estimator parameters, JSON (see :func:`make_estimator`)
+``params``             the estimator parameters, JSON (:func:`skrel.estimators.registry.make_model` builds the estimator)
 ``val``, ``test``,     the metric on the task's val split, on test under RelBench's protocol
 ``test_asof``          (X over the database cut at the test timestamp), and on test as-of (each
                        row sees everything up to its cutoff); in the metric's own direction
@@ -45,8 +45,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["PerformanceBank", "BANK_VERSION", "BANK_PATH", "BANK_BUDGET", "BANK_CONFIGS", "LANDSCAPE_KEYS",
-           "EMB_PREFIX", "bank_configurations", "make_estimator", "materialise", "fit_records"]
+from ..estimators.registry import family_names, get_spec, make_model
+
+__all__ = ["PerformanceBank", "BANK_VERSION", "BANK_PATH", "BANK_BUDGET", "bank_config_counts", "LANDSCAPE_KEYS",
+           "EMB_PREFIX", "bank_configurations", "fit_records"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,18 +56,26 @@ BANK_VERSION = 1
 BANK_PATH = Path(__file__).with_name("bank.parquet")
 EMB_PREFIX = "emb:"
 LANDSCAPE_KEYS = ("p1", "p2", "barrier", "flatness", "hessian_top")
-#: configurations per family and task in the shipped bank (the first is the family's defaults)
-BANK_CONFIGS = {"baseline": 2, "dfs": 8, "rdl": 8, "relgt": 4}
 #: caps applied to every torch configuration of the bank (and of the selector's search by default)
 BANK_BUDGET = {"max_epochs": 8, "max_steps_per_epoch": 10, "batch_size": 128}
-#: the neural DFS learners' epochs in the bank (TorchFrameLearner's default is 50; a ResNet over
-#: rel-f1's ~800 DFS columns takes about 1 s per epoch alone on two cores, far more when shared)
-NEURAL_DFS_EPOCHS = 5
 _META = ["task_id", "group", "source", "task_type", "metric", "family", "config", "params", "seed",
          "val", "test", "test_asof", "fit_seconds", "peak_rss_mb"]
 
 
 # ------------------------------------------------------------------------ configurations
+def bank_config_counts(families=None) -> dict[str, int]:
+    """Configurations per task of each family in the bank (:attr:`FamilySpec.bank_configs`; the
+    first is the family's defaults): every registered family by default.
+
+    Raises
+    ------
+    ValueError
+        A name in ``families`` is not a registered family (listing the registered ones).
+    """
+    names = family_names() if families is None else list(families)
+    return {name: get_spec(name).bank_configs for name in names}
+
+
 def _jsonable(value):
     if isinstance(value, (np.integer,)):
         return int(value)
@@ -91,8 +101,10 @@ def bank_configurations(family: str, n: int, random_state: int = 0, budget: dict
         Seed of :class:`~sklearn.model_selection.ParameterSampler`; the same seed gives the same list.
     budget : dict, optional
         Caps for torch families (default :data:`BANK_BUDGET`): ``max_epochs`` is lowered to the
-        cap, ``max_steps_per_epoch`` and ``batch_size`` set. A neural DFS learner (``"mlp"``, ``"resnet"``) becomes
-        ``{"model": name, "max_epochs": NEURAL_DFS_EPOCHS}`` (see :func:`make_estimator`).
+        cap, ``max_steps_per_epoch`` and ``batch_size`` set. Each configuration is then stored as
+        the family's :attr:`~skrel.estimators.registry.FamilySpec.bank_params` says (DFS: a
+        neural learner as its ``TorchFrameLearner`` settings); :func:`~skrel.estimators.registry.make_model`
+        builds the estimator back from it.
 
     Returns
     -------
@@ -105,8 +117,6 @@ def bank_configurations(family: str, n: int, random_state: int = 0, budget: dict
     {'max_epochs': 8, 'max_steps_per_epoch': 10, 'batch_size': 128}
     """
     from sklearn.model_selection import ParameterSampler
-
-    from ..estimators.registry import get_spec
 
     spec = get_spec(family)
     budget = BANK_BUDGET if budget is None else budget
@@ -123,10 +133,8 @@ def bank_configurations(family: str, n: int, random_state: int = 0, budget: dict
             for key in ("max_steps_per_epoch", "batch_size"):
                 if budget.get(key) is not None:
                     params[key] = int(budget[key])
-        if family == "dfs" and isinstance(params.get("learner"), str):
-            params["learner"] = {"model": params["learner"], "max_epochs": NEURAL_DFS_EPOCHS}
-            for key in ("lr", "num_leaves", "n_estimators"):  # LightGBM settings, unused by a network
-                params.pop(key, None)
+        if spec.bank_params is not None:
+            params = spec.bank_params(params)
         key = json.dumps(params, sort_keys=True)
         if key not in seen:  # a draw can repeat an earlier one (or the defaults): keep each once
             seen.add(key)
@@ -134,24 +142,6 @@ def bank_configurations(family: str, n: int, random_state: int = 0, budget: dict
         if len(out) == n:
             break
     return out
-
-
-def materialise(params: dict) -> dict:
-    """A bank parameter dict as estimator parameters: a dict ``learner`` becomes a
-    :class:`~skrel.estimators._neural_tabular.TorchFrameLearner` (a copy; ``params`` is kept)."""
-    params = dict(params)
-    if isinstance(params.get("learner"), dict):
-        from ..estimators._neural_tabular import TorchFrameLearner
-
-        params["learner"] = TorchFrameLearner(**params["learner"])
-    return params
-
-
-def make_estimator(family: str, params: dict, **extra):
-    """An estimator of ``family`` from a bank parameter dict (:func:`materialise`), with ``extra`` set too."""
-    from ..estimators.registry import make_model
-
-    return make_model(family, **materialise(params), **extra)
 
 
 # ------------------------------------------------------------------------ fitting
@@ -209,7 +199,7 @@ def fit_records(db, task, *, task_id: str, group: str, source: str, embedding: d
                 if progress is not None:
                     progress.update(1)
                 continue
-            est = make_estimator(family, params, random_state=seed, n_jobs=n_jobs)
+            est = make_model(family, params, random_state=seed, n_jobs=n_jobs)
             t0 = time.perf_counter()
             est.fit(db, task)
             seconds = time.perf_counter() - t0
@@ -274,8 +264,9 @@ class PerformanceBank:
         """
         path = Path(BANK_PATH if path is None else path)
         if not path.exists():
-            raise FileNotFoundError(f"No performance bank at {path}; build one with benchmarks/build_bank.py "
-                                    "or PerformanceBank().extend(db, task).")
+            raise FileNotFoundError(f"No performance bank at {path}; build one with `skrel bank build` (or "
+                                    "`skrel bank extend --empty` for a task of yours, PerformanceBank().extend(db, task) "
+                                    "from Python).")
         if path.is_dir():
             # pandas would read a directory as a dataset of every parquet file below it
             raise IsADirectoryError(f"The performance bank {path} is a directory; pass the path of one bank parquet "
@@ -286,16 +277,16 @@ class PerformanceBank:
             raise
         except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError, a bad footer an OSError
             raise ValueError(f"Could not read the performance bank {path} as parquet ({str(err).strip()}). The file "
-                             "is damaged or not a bank: rebuild it with benchmarks/build_bank.py, or pass another "
+                             "is damaged or not a bank: rebuild it with `skrel bank build`, or pass another "
                              "bank.") from err
         missing = sorted(set(_META) - set(records.columns))
         if missing:
             raise ValueError(f"{path} is not a performance bank: it lacks column(s) {missing} (see "
-                             "skrel.relatron.bank's schema). Pass a bank built by benchmarks/build_bank.py.")
+                             "skrel.relatron.bank's schema). Pass a bank built by `skrel bank build`.")
         versions = set(records["bank_version"].dropna().astype(int)) if "bank_version" in records else {None}
         if versions - {BANK_VERSION}:
             raise ValueError(f"Bank {path} has schema version(s) {sorted(versions, key=str)}; this skrel reads "
-                             f"version {BANK_VERSION}. Rebuild it with benchmarks/build_bank.py.")
+                             f"version {BANK_VERSION}. Rebuild it with `skrel bank build`.")
         return cls(records)
 
     def save(self, path) -> Path:
@@ -398,10 +389,11 @@ class PerformanceBank:
             Leave-one-out group; default the part of ``task_id`` before the last ``/``.
         source : str, default="real"
         families : list of str, optional
-            Default: the families of :data:`BANK_CONFIGS`.
+            Registered family names (an unknown one is a ValueError listing the registered ones);
+            default: every registered family.
         budget : int or dict, optional
-            Configurations per family: an int for every family, a dict per family, or
-            :data:`BANK_CONFIGS` by default.
+            Configurations per family: an int for every family, a dict per family, or each
+            family's :attr:`~skrel.estimators.registry.FamilySpec.bank_configs` by default.
         configs : dict of str to list of dict, optional
             Explicit configurations per family (bank parameter dicts), instead of drawing
             ``budget`` of them; its keys are the families.
@@ -428,12 +420,16 @@ class PerformanceBank:
             raise ValueError(f"Task id {task_id!r} is already in the bank; pass another task_id=.")
         group = group or task_id.rsplit("/", 1)[0]
         if configs is None:
-            families = list(BANK_CONFIGS) if families is None else list(families)
+            counts = bank_config_counts(families)  # an unknown family name is a ValueError naming it
             if isinstance(budget, int):
-                budget = {f: budget for f in families}
-            budget = {**BANK_CONFIGS, **(budget or {})}
-            configs = {f: bank_configurations(f, budget[f], random_state) for f in families}
+                budget = {f: budget for f in counts}
+            budget = {**counts, **(budget or {})}
+            unknown = sorted(set(budget) - set(counts))
+            if unknown:
+                raise ValueError(f"budget names famil(ies) {unknown} that are not being fitted ({sorted(counts)}).")
+            configs = {f: bank_configurations(f, budget[f], random_state) for f in counts}
         else:
+            bank_config_counts(configs)  # the keys must be registered families
             configs = {f: [dict(p) for p in plist] for f, plist in configs.items()}
         emb = task_embedding(db, task, random_state=random_state, n_jobs=n_jobs)
         total = sum(len(v) for v in configs.values()) * len(seeds)

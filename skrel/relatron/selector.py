@@ -40,10 +40,11 @@ from sklearn.utils._param_validation import HasMethods, Interval, InvalidParamet
 from sklearn.utils.validation import check_is_fitted
 
 from ..data import RelationalDataset
-from ..estimators._base import RelationalEstimator, seed_from
-from ..estimators.registry import FAMILIES
+from ..estimators._base import RelationalEstimator
+from ..estimators.registry import FAMILIES, make_model
 from ..evaluation import METRICS, make_scorer
-from .bank import BANK_PATH, EMB_PREFIX, PerformanceBank, bank_configurations, make_estimator, materialise
+from ..utils import seed_from
+from .bank import BANK_PATH, EMB_PREFIX, PerformanceBank, bank_configurations
 
 __all__ = ["RelatronSelector", "SelectorWarning", "meta_features", "meta_proba"]
 
@@ -619,9 +620,9 @@ class RelatronSelector(RelationalEstimator):
         if family in candidates.given:
             est = clone(candidates.given[family])
             keys = est.get_params()
-            est.set_params(**{k: v for k, v in {**materialise(params), **extra}.items() if k in keys})
+            est.set_params(**{k: v for k, v in {**_decode(family, params), **extra}.items() if k in keys})
             return est
-        return make_estimator(family, params, **extra)
+        return make_model(family, params, **extra)
 
     def _fit_many(self, estimators, data: _Rows, landscape=False):
         """Fit the estimators (val for early stopping) through joblib, so a
@@ -656,7 +657,7 @@ class RelatronSelector(RelationalEstimator):
             if seconds is not None and start > 0 and time.perf_counter() - t_start > seconds:
                 break
             part = configs[start:start + chunk]
-            grid = [{k: [v] for k, v in materialise(p).items()} for p, _ in part]
+            grid = [{k: [v] for k, v in _decode(family, p).items()} for p, _ in part]
             grid = [g if g else {"random_state": [self.seed_]} for g in grid]
             search = GridSearchCV(base, grid, scoring=scorer, cv=PredefinedSplit(fold), refit=False,
                                   n_jobs=self.n_jobs, verbose=max(self.verbose - 1, 0), error_score=np.nan)
@@ -766,6 +767,15 @@ def _fit_and_measure(est, X, y, X_val, y_val, metric, landscape_seed):
         land = landscape_metrics(est, X_val, y_val, grid=5, radius=0.5, probe_batches=2, hessian_iters=5,
                                  random_state=landscape_seed)
     return est, val, land
+
+
+def _decode(family: str, params: dict) -> dict:
+    """A stored (bank) configuration as estimator parameters, as the family decodes it
+    (:attr:`~skrel.estimators.registry.FamilySpec.decode_params`; as stored for other names)."""
+    spec = FAMILIES.get(family)
+    if spec is None or spec.decode_params is None:
+        return dict(params)
+    return spec.decode_params(dict(params))
 
 
 def _bank_path(bank) -> str:

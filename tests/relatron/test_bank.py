@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skrel.relatron.bank import (BANK_BUDGET, BANK_PATH, BANK_VERSION, EMB_PREFIX, PerformanceBank,
-                                  bank_configurations, make_estimator)
+from skrel.estimators.registry import make_model
+from skrel.relatron.bank import BANK_BUDGET, BANK_PATH, BANK_VERSION, EMB_PREFIX, PerformanceBank, bank_configurations
 
 
 def test_configurations_start_with_the_defaults_are_seeded_and_unique():
@@ -25,7 +25,7 @@ def test_dfs_configurations_include_neural_learners_that_build():
     configs = bank_configurations("dfs", 8)
     neural = [p for p in configs if isinstance(p.get("learner"), dict)]
     assert neural and all("lr" not in p for p in neural)
-    est = make_estimator("dfs", neural[0])
+    est = make_model("dfs", neural[0])
     assert type(est.get_params()["learner"]).__name__ == "TorchFrameLearner"
 
 
@@ -79,14 +79,32 @@ def test_save_and_load_round_trip_and_version_check(tiny_bank, tmp_path):
     PerformanceBank(frame).save(tmp_path / "new.parquet")
     with pytest.raises(ValueError, match="schema version"):
         PerformanceBank.load(tmp_path / "new.parquet")
-    with pytest.raises(FileNotFoundError, match="build_bank"):
+    with pytest.raises(FileNotFoundError, match="skrel bank build"):
         PerformanceBank.load(tmp_path / "missing.parquet")
 
 
-@pytest.mark.skipif(not BANK_PATH.exists(), reason="the shipped bank is built by benchmarks/build_bank.py")
+@pytest.mark.skipif(not BANK_PATH.exists(), reason="the shipped bank is built by `skrel bank build`")
 def test_the_shipped_bank_loads_and_covers_every_family():
     bank = PerformanceBank.load()
     frame = bank.to_frame()
     assert {"dfs", "rdl", "relgt", "baseline"} <= set(frame["family"])
     assert frame.groupby("task_id")["family"].nunique().min() >= 2
     assert set(frame["source"]) <= {"real", "synthetic"}
+
+
+def test_unknown_families_are_one_clear_error(shop_binary):
+    db, task = shop_binary
+    with pytest.raises(ValueError, match=r"Unknown model 'counts'; choose one of \["):
+        PerformanceBank().extend(db, task, families=["counts"])
+    with pytest.raises(ValueError, match="Unknown model 'counts'"):
+        PerformanceBank().extend(db, task, configs={"counts": [{}]})
+    with pytest.raises(ValueError, match=r"budget names famil\(ies\) \['rdl'\]"):
+        PerformanceBank().extend(db, task, families=["baseline"], budget={"rdl": 2})
+
+
+def test_the_bank_sizes_come_from_the_registry():
+    from skrel.estimators.registry import FAMILIES
+    from skrel.relatron.bank import bank_config_counts
+
+    assert bank_config_counts() == {name: spec.bank_configs for name, spec in sorted(FAMILIES.items())}
+    assert bank_config_counts(["dfs"]) == {"dfs": FAMILIES["dfs"].bank_configs}

@@ -15,7 +15,7 @@ import pytest
 
 from skrel.datasets import make_synthetic
 from skrel.estimators.registry import FAMILIES, make_model
-from skrel.evaluation import evaluate
+from skrel.metrics import evaluate
 from skrel.relatron import task_embedding
 from skrel.relatron.landscape import landscape_metrics
 from skrel.relatron.report import SECTIONS, render_report, write_report

@@ -23,7 +23,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .._definitions import AGG_PRIMITIVES, Aggregation, Direct, Feature, Identity
+from .._definitions import AGG_PRIMITIVES, Aggregation, Direct, Feature, Identity, Schema
 from .dialect import Dialect
 
 __all__ = ["compile_features", "query_groups"]

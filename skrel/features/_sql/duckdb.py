@@ -5,15 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ...utils import quote_identifier
 from .._definitions import Schema
 from .dialect import Dialect, register_dialect
 
 __all__ = ["DuckDBDialect", "DUCKDB", "quote_identifier"]
-
-
-def quote_identifier(name: str) -> str:
-    """``name`` as a DuckDB (and SQL-standard) quoted identifier."""
-    return '"' + str(name).replace('"', '""') + '"'
 
 
 class DuckDBDialect(Dialect):

@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pandas as pd
 
+from ...utils import is_url
 from .._definitions import Schema
 from .dialect import Dialect, register_dialect
 
@@ -74,9 +75,7 @@ def _has_nanos(tab) -> bool:
 
 def spark_path(path: str) -> str:
     """``path`` as Spark reads it: a URL unchanged, a local path absolute."""
-    from ...data.files import _is_url
-
-    return path if _is_url(path) else os.path.abspath(path)
+    return path if is_url(path) else os.path.abspath(path)
 
 
 def _bq(name: str) -> str:

@@ -75,8 +75,8 @@ def path_affinity(rows: EmbeddingRows, settings: EmbeddingSettings) -> dict[str,
                              np.concatenate([X_tr.cutoffs, X_va.cutoffs]))
     y_both = np.concatenate([y_tr, y_va])
     out = {}
-    # Tiny networks: one torch thread unless told (two threads made this 8x slower on rel-f1,
-    # 13.2 s against 1.7 s: the scatter adds of small tensors pay for the threads' coordination).
+    # Tiny networks: one torch thread unless told (the scatter adds of small tensors pay for the
+    # threads' coordination; benchmarks/results/embedding_threads.md measures it on rel-f1).
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1 if settings.n_jobs is None else int(settings.n_jobs))
