@@ -36,15 +36,19 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed, effective_n_jobs
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, PredefinedSplit
 from sklearn.utils._param_validation import HasMethods, Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..data import RelationalDataset
 from ..estimators._base import RelationalEstimator
 from ..estimators.registry import FAMILIES, make_model
-from ..evaluation import METRICS, make_scorer
+from ..metrics import METRICS, make_scorer
 from ..utils import seed_from
 from .bank import BANK_PATH, EMB_PREFIX, PerformanceBank, bank_configurations
+from .embedding import embed_task
 
 __all__ = ["RelatronSelector", "SelectorWarning", "meta_features", "meta_proba"]
 
@@ -169,8 +173,6 @@ def meta_proba(tasks: pd.DataFrame, labels: pd.Series, columns, vec, task_type: 
     n_tasks : int
         Bank tasks it learned from.
     """
-    from sklearn.base import clone
-
     train = tasks.set_index("task_id").loc[[t for t in tasks["task_id"] if t in labels.index]]
     if not len(train):
         raise ValueError("No bank task has a best family to learn from (labels is empty: the bank's val and test "
@@ -491,8 +493,6 @@ class RelatronSelector(RelationalEstimator):
 
     def _embed(self, data: _Rows):
         """The task embedding of the training and validation rows (:func:`~skrel.relatron.embed_task`)."""
-        from .embedding import embed_task
-
         params = {"random_state": self.seed_, "n_jobs": self.n_jobs, **(self.embedding_params or {})}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=UserWarning)
@@ -612,8 +612,6 @@ class RelatronSelector(RelationalEstimator):
     def _estimator(self, family, params, candidates: _Candidates):
         """A new estimator of ``family`` with the bank parameters ``params``: the given
         estimator's clone, or the registry's estimator."""
-        from sklearn.base import clone
-
         extra = {"random_state": self.seed_, "task_type": self.task_type_}
         if self.n_jobs is not None:
             extra["n_jobs"] = 1
@@ -628,8 +626,6 @@ class RelatronSelector(RelationalEstimator):
         """Fit the estimators (val for early stopping) through joblib, so a
         ``joblib.parallel_backend`` (Dask's) spreads them; ``[(estimator, validation score
         (greater is better), landscape metrics or None)]`` in order."""
-        from joblib import Parallel, delayed
-
         jobs = [delayed(_fit_and_measure)(est, data.X, data.y, data.X_val, data.y_val, self.metric_,
                                           self.seed_ if landscape else None) for est in estimators]
         return Parallel(n_jobs=self.n_jobs if len(jobs) > 1 else 1)(jobs)
@@ -637,9 +633,6 @@ class RelatronSelector(RelationalEstimator):
     def _micro(self, bank, candidates: _Candidates, family, nearest, data: _Rows) -> _SearchResult:
         """The search inside ``family``: its start configurations through ``GridSearchCV`` on the
         validation rows, until the budget (fits or seconds) is spent."""
-        from joblib import effective_n_jobs
-        from sklearn.model_selection import GridSearchCV, PredefinedSplit
-
         fits, seconds = _parse_budget(self.budget)
         configs = self._start_configs(bank, family, candidates, nearest)
         if fits is not None:
@@ -681,7 +674,7 @@ class RelatronSelector(RelationalEstimator):
 
         ``results`` are the search's (with the scorer's ``score``, greater is better); the returned
         ones have the ``landscape_*`` columns and ``selected``, without ``score``."""
-        from .landscape import LandscapeRefit, has_loss_surface
+        from .landscape import LandscapeRefit, has_loss_surface  # torch: loaded on first use
 
         finite = results[np.isfinite(results["score"])]
         if not len(finite):
@@ -757,8 +750,7 @@ class RelatronSelector(RelationalEstimator):
 
 def _fit_and_measure(est, X, y, X_val, y_val, metric, landscape_seed):
     """Fit one candidate, score it on val and, given a seed, measure its loss landscape (a joblib job)."""
-    from ..evaluation import make_scorer
-    from .landscape import landscape_metrics
+    from .landscape import landscape_metrics  # torch: only when a landscape is measured
 
     est.fit(X, y, X_val=X_val, y_val=y_val)
     val = make_scorer(metric)(est, X_val, y_val)

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.linear_model import LogisticRegression
 
 from ...data import RelationalDataset
 from ...estimators._tabular import default_learner, prepare_learner
+from ...features.dfs import DFSTransformer
 from ._common import EmbeddingRows, EmbeddingSettings, affinity_score
 
 __all__ = ["feature_affinity", "path_affinity"]
@@ -54,15 +56,13 @@ def _linear_score(task_type: str, Z_tr, y_tr, Z_va, y_va, random_state: int) -> 
         w = np.linalg.solve(A1.T @ A1 + reg, A1.T @ y_tr)
         shift = np.median(y_tr - A1 @ w)  # the MAE-optimal intercept, for the MAE-based score
         return affinity_score(task_type, y_tr, y_va, B1 @ w + shift)
-    from sklearn.linear_model import LogisticRegression
-
     clf = LogisticRegression(C=1.0, max_iter=500, random_state=random_state).fit(A, y_tr)
     return affinity_score(task_type, y_tr, y_va, clf.predict_proba(B))
 
 
 def path_affinity(rows: EmbeddingRows, settings: EmbeddingSettings) -> dict[str, float]:
     """The ``path_affinity`` component: ``path_affinity.rdl1..3`` and their maximum."""
-    import torch
+    import torch  # the torch extra: only the path affinity needs it
 
     from ...estimators.rdl import seed_embeddings
 
@@ -127,8 +127,6 @@ def _feature_learner(task_type: str, settings: EmbeddingSettings):
 def feature_affinity(rows: EmbeddingRows, settings: EmbeddingSettings) -> dict[str, float]:
     """The ``feature_affinity`` component: ``feature_affinity.dfs1`` and ``.dfs2`` (with their
     feature counts)."""
-    from ...features.dfs import DFSTransformer
-
     X_tr, y_tr, X_va, y_va = _samples(rows)
     out = {}
     for depth in (1, 2):

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ...data import Database, RelationalDataset
-from ...evaluation import METRICS
+from ...metrics import METRICS
 
 __all__ = ["TaskEmbedding", "EmbeddingRows", "EmbeddingSettings", "affinity_score", "logger"]
 
@@ -102,7 +102,7 @@ class EmbeddingSettings:
 
 
 def affinity_score(task_type: str, y_train: np.ndarray, y_val: np.ndarray, pred: np.ndarray) -> float:
-    """The affinities' validation score, greater is better, through :data:`skrel.evaluation.METRICS`.
+    """The affinities' validation score, greater is better, through :data:`skrel.metrics.METRICS`.
 
     Binary: ROC AUC. Multiclass: macro one-vs-rest ROC AUC over the validation rows whose class
     was seen in training, probabilities renormalised over the training classes. Regression: the

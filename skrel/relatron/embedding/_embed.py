@@ -12,12 +12,11 @@ import pandas as pd
 
 from ...data import Database, RelationalDataset, SchemaError, Task
 from ...estimators._base import _check_labels_present, resolve_fit_input
+from ...utils import TASK_TYPES
 from ._common import EmbeddingRows, EmbeddingSettings, TaskEmbedding, logger
 from ._registry import COMPONENTS, REGISTRY, check_components
 
 __all__ = ["embed_task", "task_embedding"]
-
-TASK_TYPES = ("binary", "multiclass", "regression")
 
 
 def _check_max_pairs(max_pairs) -> None:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from ...data import Database, SchemaError, Task
 from ...data.files import FileTable, connect, register_table
-from ...features._sql import quote_identifier as _q
+from ...utils import quote_identifier as _q
 from ._common import EmbeddingRows, EmbeddingSettings, logger
 
 __all__ = ["MetaPath", "homophily", "metapath_homophily", "metapaths"]
