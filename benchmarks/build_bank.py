@@ -3,10 +3,10 @@
     python benchmarks/build_bank.py [--jobs 2] [--only synthetic] [--records benchmarks/results/bank]
                                     [--backend dask [--scheduler tcp://host:8786]] [--out PATH]
 
-The same command as ``skrel bank build`` (``skrel.selection.bank_cli.build_bank``; its ``--help``
+The same command as ``skrel bank build`` (``skrel.relatron.bank_cli.build_bank``; its ``--help``
 lists every option), with the defaults of the shipped bank: records (one JSON line per fit,
 resumable) under ``benchmarks/results/bank``, rel-f1 from ``../shared/data/f1`` and the bank written
-to ``skrel/selection/bank.parquet``. Any option given here overrides those defaults (e.g. ``--out
+to ``skrel/relatron/bank.parquet``. Any option given here overrides those defaults (e.g. ``--out
 /tmp/bank.parquet`` to leave the shipped bank untouched).
 """
 
@@ -26,7 +26,7 @@ F1 = ROOT.parent / "shared" / "data" / "f1"
 
 def main(argv=None) -> int:
     from skrel.cli import main as skrel_main
-    from skrel.selection.bank import BANK_PATH
+    from skrel.relatron.bank import BANK_PATH
 
     argv = sys.argv[1:] if argv is None else list(argv)
     # argparse keeps the last value of a repeated option: the caller's come after these defaults

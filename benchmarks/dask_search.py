@@ -113,7 +113,7 @@ def run_case(name: str, workers: int) -> dict:
     from skrel import DFSEstimator, RelationalDataset
     from skrel.datasets import load_dataset
     from skrel.evaluation import make_scorer
-    from skrel.selection import RelatronSelector
+    from skrel.relatron import RelatronSelector
 
     spec = CASES[name]
     db, tasks = load_dataset(spec["dataset"], **spec["kwargs"])

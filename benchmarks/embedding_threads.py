@@ -8,7 +8,7 @@ of small untrained networks run on ``k`` torch threads (``n_jobs=None``, the def
 For each task and each ``k`` of ``--threads`` the component is timed ``--repeats`` times, the thread
 counts alternated so that each sees the same machine load; the best time counts. One thread is the
 anchor: each row gives its ratio to it, and whether the entries equal the anchor's (within 1e-6).
-This is the measurement behind the default of one thread (``skrel/selection/embedding.py``).
+This is the measurement behind the default of one thread (``skrel/relatron/embedding/_affinity.py``).
 Results go to ``benchmarks/results/embedding_threads.{json,md}``.
 """
 
@@ -39,7 +39,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     from skrel.datasets import load_f1
-    from skrel.selection import task_embedding
+    from skrel.relatron import task_embedding
 
     threads = [1] + [k for k in args.threads if k != 1]
     db, tasks = load_f1(args.path)

@@ -8,14 +8,14 @@
 For every task, every configuration of a small grid and every seed of ``--seeds`` (``CONFIGS``: RDL, and RelGT with
 ``--families rdl relgt``), the model is fitted on the train split (val for early stopping and
 best-epoch restore: ``fit(db, task)``), scored on val and test (RelBench protocol: test X over the
-database cut at the test timestamp), and measured with :func:`skrel.selection.landscape.landscape_metrics`
+database cut at the test timestamp), and measured with :func:`skrel.relatron.landscape.landscape_metrics`
 on the val rows. Scores are made greater-is-better (AUROC as is, minus MAE), and
 
 - the Kendall tau between each metric and the gap ``test score - val score`` is reported per task
   (sharper minima generalising worse would give negative taus for p1, p2, hessian_top, barrier and a
   positive one for flatness);
 - selection: the configuration validation alone picks (best val score) against the one
-  :func:`~skrel.selection.landscape.landscape_refit` picks (top ``--top-k`` by val, then the
+  :func:`~skrel.relatron.landscape.landscape_refit` picks (top ``--top-k`` by val, then the
   0.4/0.2/0.2/0.2 vote of val score, -p1, -p2, -barrier), each with its test score, next to the
   test-best configuration (oracle).
 
@@ -80,7 +80,7 @@ def make(family: str, params: dict):
 
 def run_one(db, task, family: str, name: str, args, seed: int = 0) -> dict:
     from skrel.metrics import evaluate, greater_is_better
-    from skrel.selection.landscape import landscape_metrics
+    from skrel.relatron.landscape import landscape_metrics
 
     params = {**COMMON[family], **CONFIGS[family][name], "random_state": seed}
     est = make(family, params)
@@ -110,7 +110,7 @@ def analyse(runs: list[dict], top_k: int) -> dict:
     import numpy as np
     from scipy.stats import kendalltau
 
-    from skrel.selection.landscape import landscape_refit
+    from skrel.relatron.landscape import landscape_refit
 
     out = {}
     groups = sorted({(r["task"], r["family"]) for r in runs})
@@ -146,7 +146,7 @@ def _pools(rs: list[dict], cv: dict, top_k: int, size: int = 8, draws: int = 500
     validation pick against the landscape top-k pick; their mean test scores and win/tie/loss counts."""
     import numpy as np
 
-    from skrel.selection.landscape import landscape_refit
+    from skrel.relatron.landscape import landscape_refit
 
     if len(rs) <= size:
         return None

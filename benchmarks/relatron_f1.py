@@ -40,7 +40,7 @@ def anchor(bank, task: str) -> dict:
 
 
 def main(argv=None) -> int:
-    from skrel.selection.bank import PerformanceBank
+    from skrel.relatron.bank import PerformanceBank
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--path", default=str(F1_PATH))

@@ -1,10 +1,10 @@
 """Leave-one-out over the performance bank: does the meta-classifier pick the family that wins on test?
 
-    python benchmarks/selector_loo.py [--bank skrel/selection/bank.parquet] [--protocol test] [--no-save]
+    python benchmarks/selector_loo.py [--bank skrel/relatron/bank.parquet] [--protocol test] [--no-save]
 
 For each leave-one-out group (every task of one database; every synthetic variant of one generator
-seed) the meta-classifier of :class:`skrel.selection.RelatronSelector` (same features, same model:
-:func:`skrel.selection.selector.meta_proba`) is trained on the other groups' tasks and predicts the
+seed) the meta-classifier of :class:`skrel.relatron.RelatronSelector` (same features, same model:
+:func:`skrel.relatron.selector.meta_proba`) is trained on the other groups' tasks and predicts the
 family of each held-out task. A task's true label is the family whose validation-chosen
 configuration scored best on test (budget-aware: the bank's configurations). Compared with:
 always-DFS, always-RDL, a homophily threshold (RDL when ``homophily.adjusted.max`` is below a
@@ -33,8 +33,8 @@ def _signed(scores: pd.DataFrame, metric: pd.Series) -> pd.DataFrame:
 
 
 def evaluate(bank, families, protocol: str = "test", meta_model=None) -> tuple[pd.DataFrame, dict]:
-    from skrel.selection.bank import EMB_PREFIX
-    from skrel.selection.selector import meta_features, meta_proba
+    from skrel.relatron.bank import EMB_PREFIX
+    from skrel.relatron.selector import meta_features, meta_proba
 
     tasks = bank.tasks().set_index("task_id")
     frame = bank.to_frame()
@@ -123,7 +123,7 @@ def compare_meta_models(bank, families, protocol) -> dict:
 
 
 def main(argv=None) -> int:
-    from skrel.selection.bank import PerformanceBank
+    from skrel.relatron.bank import PerformanceBank
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bank", default=None, help="bank parquet (default: the shipped one)")

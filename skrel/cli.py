@@ -254,15 +254,15 @@ def report(args) -> dict:
 
 
 def embed(args) -> dict:
-    """Print a task's embedding (``skrel.selection.embedding.task_embedding``) and the seconds it took."""
+    """Print a task's embedding (``skrel.relatron.embedding.task_embedding``) and the seconds it took."""
     import importlib
 
     _need_task(args, "embed")
     try:
-        module = importlib.import_module("skrel.selection.embedding")
+        module = importlib.import_module("skrel.relatron.embedding")
     except ImportError as exc:
         raise CommandError(
-            f"`skrel embed` needs skrel.selection.embedding, which cannot be imported here ({exc})."
+            f"`skrel embed` needs skrel.relatron.embedding, which cannot be imported here ({exc})."
         ) from None
     label, db, task, _ = _load(args)
     t0 = time.perf_counter()
@@ -281,8 +281,8 @@ def embed(args) -> dict:
 
 
 def bank(args) -> dict | None:
-    """``skrel bank build | extend | show``: the work is in :mod:`skrel.selection.bank_cli`."""
-    from .selection import bank_cli
+    """``skrel bank build | extend | show``: the work is in :mod:`skrel.relatron.bank_cli`."""
+    from .relatron import bank_cli
 
     if args.bank_command == "show":
         out = bank_cli.describe_bank(args.bank)
@@ -450,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=predict)
 
     p = sub.add_parser("report", help="fit RelatronSelector on a task and write its HTML report",
-                       description="Fit skrel.selection.RelatronSelector on a task and write one self-contained "
+                       description="Fit skrel.relatron.RelatronSelector on a task and write one self-contained "
                                    "HTML page: why this family, the candidates' val and test scores, loss "
                                    "landscapes, learning curves, top features.")
     _add_source(p, task=True, task_required=True)
@@ -461,13 +461,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=report)
 
     p = sub.add_parser("embed", help="a task's embedding (named floats) and the seconds it took",
-                       description="Compute skrel.selection.embedding.task_embedding(db, task).")
+                       description="Compute skrel.relatron.embedding.task_embedding(db, task).")
     _add_source(p, task=True, task_required=True)
     p.set_defaults(func=embed)
 
     p = sub.add_parser("bank", help="build, extend or show a performance bank (what the selector learns from)",
                        description="Performance banks: fitted configurations of every family on many tasks "
-                                   "(skrel.selection.bank). build: fit them on skrel's task collection; extend: add "
+                                   "(skrel.relatron.bank). build: fit them on skrel's task collection; extend: add "
                                    "a task of your own; show: what a bank holds.")
     bank_sub = p.add_subparsers(dest="bank_command", required=True, metavar="ACTION",
                                 help="run `skrel bank ACTION --help` for its options")

@@ -33,7 +33,7 @@ def fit_and_report(dataset: str, db, task, model: str, params: dict | None = Non
     task : Task
     model : str
         A family name of :data:`skrel.estimators.registry.FAMILIES`, or ``"relatron"``
-        (:class:`~skrel.selection.RelatronSelector`).
+        (:class:`~skrel.relatron.RelatronSelector`).
     params : dict, optional
         Estimator parameters (checked by ``set_params``).
     verbose : int, default=0
@@ -76,16 +76,16 @@ def fit_and_report(dataset: str, db, task, model: str, params: dict | None = Non
     return (result, est) if return_estimator else result
 
 
-#: The command line's and the benchmarks' name for :class:`~skrel.selection.RelatronSelector`.
+#: The command line's and the benchmarks' name for :class:`~skrel.relatron.RelatronSelector`.
 SELECTOR = "relatron"
 
 
 def make_estimator(model: str, params: dict | None = None):
     """A family's estimator (:func:`~skrel.estimators.registry.make_model`) or, for ``"relatron"``,
-    a :class:`~skrel.selection.RelatronSelector`, with ``params`` set."""
+    a :class:`~skrel.relatron.RelatronSelector`, with ``params`` set."""
     params = dict(params or {})
     if model == SELECTOR:
-        from .selection.selector import RelatronSelector
+        from .relatron.selector import RelatronSelector
 
         return RelatronSelector().set_params(**params)
     from .estimators.registry import make_model

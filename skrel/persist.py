@@ -95,7 +95,7 @@ def _family(estimator) -> str | None:
     for name, spec in FAMILIES.items():
         if spec.module == cls.__module__ and spec.cls == cls.__name__:
             return name
-    selector = sys.modules.get("skrel.selection.selector")  # imported already if this is a selector
+    selector = sys.modules.get("skrel.relatron.selector")  # imported already if this is a selector
     if selector is not None and isinstance(estimator, selector.RelatronSelector):
         return SELECTOR
     return None

@@ -2,7 +2,7 @@
 
 :func:`predict_frame` answers the question a trained model is for: *for every driver (customer,
 plane) as of this time, what is the prediction?* Every skrel estimator and
-:class:`~skrel.selection.RelatronSelector` has it as a method (:class:`PredictFrameMixin`).
+:class:`~skrel.relatron.RelatronSelector` has it as a method (:class:`PredictFrameMixin`).
 
 Point-in-time rule: the prediction at ``at`` uses the database cut at ``at``
 (:meth:`~skrel.data.Database.upto`: rows whose time is ``<= at``, and the tables without a time

@@ -96,7 +96,7 @@ def tiny_task(homophily: float, task_type: str, seed: int):
 def tiny_bank():
     """A tiny performance bank: four small synthetic tasks (homophily 0 and 1, binary and
     regression), the baseline and DFS families, real fits (about 20 s)."""
-    from skrel.selection.bank import PerformanceBank
+    from skrel.relatron.bank import PerformanceBank
 
     bank = PerformanceBank()
     with warnings.catch_warnings():

@@ -315,9 +315,9 @@ def test_embed_arguments(capsys, no_data):
 
 
 def test_embed_without_the_module(capsys, monkeypatch, no_data):
-    monkeypatch.setitem(sys.modules, "skrel.selection.embedding", None)  # import raises ImportError
+    monkeypatch.setitem(sys.modules, "skrel.relatron.embedding", None)  # import raises ImportError
     assert main(["embed", "flights", "plane-cancel"]) == 2
-    assert "skrel.selection.embedding" in one_error_line(capsys)
+    assert "skrel.relatron.embedding" in one_error_line(capsys)
 
 
 def test_embed_prints_the_floats_and_seconds(capsys, monkeypatch, shop_sqlite_url, task_file):
@@ -327,9 +327,9 @@ def test_embed_prints_the_floats_and_seconds(capsys, monkeypatch, shop_sqlite_ur
         seen["args"] = (db, task)
         return types.MappingProxyType({"entities": float(len(db[task.entity_table])), "tables": len(db.tables)})
 
-    fake = types.ModuleType("skrel.selection.embedding")
+    fake = types.ModuleType("skrel.relatron.embedding")
     fake.task_embedding = task_embedding
-    monkeypatch.setitem(sys.modules, "skrel.selection.embedding", fake)
+    monkeypatch.setitem(sys.modules, "skrel.relatron.embedding", fake)
     out = run_json(capsys, ["embed", "--db", shop_sqlite_url, "--task", str(task_file), "--json"])
     assert set(out) == {"entities", "tables", "seconds"}
     assert out["entities"] == 60.0 and out["tables"] == 3.0 and out["seconds"] >= 0
@@ -337,7 +337,7 @@ def test_embed_prints_the_floats_and_seconds(capsys, monkeypatch, shop_sqlite_ur
 
 
 def test_embed_real_module(capsys, shop_sqlite_url, task_file):
-    pytest.importorskip("skrel.selection.embedding")
+    pytest.importorskip("skrel.relatron.embedding")
     out = run_json(capsys, ["embed", "--db", shop_sqlite_url, "--task", str(task_file), "--json"])
     assert "seconds" in out and all(isinstance(v, float) for v in out.values())
 

@@ -18,7 +18,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, KFold
 
 from skrel import DFSEstimator
-from skrel.selection import RelatronSelector
+from skrel.relatron import RelatronSelector
 
 dask = pytest.importorskip("dask")
 distributed = pytest.importorskip("distributed")

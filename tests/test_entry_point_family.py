@@ -39,7 +39,7 @@ def test_an_entry_point_family_is_registered_listed_and_banked(tmp_path):
         warnings.simplefilter("ignore")
         from skrel.cli import build_parser
         from skrel.estimators.registry import FAMILIES, make_model
-        from skrel.selection.bank import PerformanceBank, bank_config_counts
+        from skrel.relatron.bank import PerformanceBank, bank_config_counts
         from skrel.utils.estimator_checks import shop_task, make_shop_database
 
         epilog = build_parser().epilog

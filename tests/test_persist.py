@@ -238,7 +238,7 @@ def test_graph_families_and_the_selector_round_trip(shop, tmp_path, name):
     import torch
 
     from skrel.estimators.registry import FAMILIES
-    from skrel.selection import RelatronSelector
+    from skrel.relatron import RelatronSelector
 
     db, task = shop
     if name == "relatron":

@@ -65,7 +65,7 @@ def later_shop(shop):
 
 def fit(name, db, task):
     if name == "relatron":
-        from skrel.selection import RelatronSelector
+        from skrel.relatron import RelatronSelector
 
         return RelatronSelector(random_state=0, **SELECTOR).fit(db, task)
     return FAMILIES[name].get_class()(random_state=0, **TINY[name]).fit(db, task)
@@ -170,7 +170,7 @@ def test_bad_arguments(shop, baseline):
 
 
 def test_every_estimator_has_it():
-    from skrel.selection import RelatronSelector
+    from skrel.relatron import RelatronSelector
 
     for spec in FAMILIES.values():
         assert callable(getattr(spec.get_class(), "predict_frame", None)), spec.name

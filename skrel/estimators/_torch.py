@@ -57,7 +57,7 @@ from skorch import NeuralNet  # noqa: E402
 from skorch import callbacks as cbs  # noqa: E402
 from skorch.helper import predefined_split  # noqa: E402
 
-from ._base import RelationalEstimator, check_relational_X, logger  # noqa: E402
+from ._base import RelationalEstimator, check_relational_X, logger, resolve_fit_input  # noqa: E402
 
 __all__ = ["TorchRelationalEstimator", "TorchTrainer", "RelationalNet", "ModuleLoss", "Batches", "predict_raw",
            "torch_threads", "activation_bytes", "AUTO_BATCH_CAP", "PROBE_ROWS", "STEP_FACTOR"]
@@ -355,6 +355,12 @@ class TorchTrainer:
             device=str(device), verbose=int(self.verbose),
         )
 
+    def _initial_module(self):
+        """A new module from ``_module_kwargs`` with the weights training starts from (drawn from
+        ``seed_``; the caller forks torch's random state)."""
+        torch.manual_seed(self.seed_)
+        return self._new_module(self._module_kwargs)
+
     def _train_net(self, train, valid, device, describe: str = ""):
         """Build the module (seeded from ``seed_``) and train it on ``train`` (a :class:`Batches`),
         validating on ``valid`` (a :class:`Batches` or None).
@@ -364,8 +370,7 @@ class TorchTrainer:
         """
         devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self.seed_)
-            module = self._new_module(self._module_kwargs)
+            module = self._initial_module()
             self.n_params_ = int(sum(p.numel() for p in module.parameters()))
             message = f"{type(module).__name__} with {self.n_params_} parameters: {describe}"
             if hasattr(self, "_log"):
@@ -451,17 +456,35 @@ class TorchRelationalEstimator(TorchTrainer, RelationalEstimator):
 
     # ------------------------------------------------------------------ fit
     def _fit(self, X, y, X_val, y_val):
-        self.seed_ = seed_from(self.random_state)
         device = self._torch_device()
         with torch_threads(self.n_jobs):
-            self.entity_table_ = X.entity_table
-            self._prepare(X, y)
-            self._resolve_batch_size(X)
+            self._set_up(X, y)
             train = Batches(self._make_loader(X, self._target(y), train=True), self.max_steps_per_epoch)
             self.steps_per_epoch_ = len(train)
             valid = None if X_val is None else Batches(self._make_loader(X_val, self._target(y_val)))
             self._train_net(train, valid, device, f"training on {len(X)} rows"
                             + ("" if X_val is None else f", validating on {len(X_val)}"))
+        return self
+
+    def _set_up(self, X, y) -> None:
+        """What ``fit`` sets before training: ``seed_``, ``entity_table_``, the family's state
+        (:meth:`_prepare`) and ``batch_size_``; ``y`` is encoded (``task_type_`` is set)."""
+        self.seed_ = seed_from(self.random_state)
+        self.entity_table_ = X.entity_table
+        self._prepare(X, y)
+        self._resolve_batch_size(X)
+
+    def _fit_untrained(self, X, y):
+        """Set up as ``fit(X, y)`` does (task type, classes, :meth:`_set_up`) and keep the module
+        training would start from, untrained, as ``module_``: Relatron's seed embeddings."""
+        self._validate_params()
+        X, y, _, _ = resolve_fit_input(X, y)
+        self.task_type_ = self._resolve_task_type(None, y)
+        y = self._encode_target(y, fitting=True)
+        with torch_threads(self.n_jobs):
+            self._set_up(X, y)
+        with torch.random.fork_rng(devices=[]):
+            self.module_ = self._initial_module().eval()
         return self
 
     def _resolve_batch_size(self, X) -> None:

@@ -81,7 +81,7 @@ class DFSEstimator(SessionParam, RelationalEstimator):
         hyperparameters by passing an instance instead, e.g.
         ``learner=TorchFrameLearner(model="resnet", channels=128, max_epochs=100)`` (reachable
         in a grid search as ``learner__channels``). Neural learners give the estimator a loss
-        surface: ``module_`` and ``probe_batches`` (for :mod:`skrel.selection.landscape`).
+        surface: ``module_`` and ``probe_batches`` (for :mod:`skrel.relatron.landscape`).
     model_path : str or path, optional
         TabPFN checkpoint for ``learner="tabpfn"`` (never downloaded; must exist).
     n_estimators : int, default=1000

@@ -14,7 +14,6 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..data import SchemaError, horizon_cutoffs
-from ..utils import seed_from
 from ._base import check_relational_X
 from ._torch import TorchRelationalEstimator
 
@@ -287,32 +286,19 @@ class RDLEstimator(TorchRelationalEstimator):
             )
 
 
-def seed_embeddings(X, *, channels=128, num_layers=2, fanouts=128, aggr="sum", temporal_strategy="uniform",
-                    encoder_layers=4, batch_size=512, text_embedder=None, random_state=0, device="cpu") -> np.ndarray:
+def seed_embeddings(X, y, *, channels=128, num_layers=2, fanouts=128, aggr="sum", temporal_strategy="uniform",
+                    encoder_layers=4, batch_size=512, text_embedder=None, task_type="auto", random_state=0,
+                    device="cpu") -> np.ndarray:
     """Seed embeddings of an *untrained* RDL model (random weights), shape (n, channels).
 
     Relatron's path affinity fits a linear model on these: how far the graph's structure alone
-    predicts the target. Features use statistics of the rows of ``X.db`` visible at ``X``'s latest
-    cutoff; weights and sampling follow ``random_state``.
+    predicts the target. The network is the one ``RDLEstimator.fit(X, y)`` would start training
+    from: the same feature statistics (the rows of ``X.db`` visible at ``X``'s latest cutoff),
+    graph and weights (drawn from ``random_state``). ``y`` (labels of ``X``'s rows) only shapes the
+    prediction head, which the embeddings, taken before it, do not pass through.
     """
-    import torch
-
     X = check_relational_X(X)
     est = RDLEstimator(channels=channels, num_layers=num_layers, fanouts=fanouts, aggr=aggr,
                        temporal_strategy=temporal_strategy, encoder_layers=encoder_layers, batch_size=batch_size,
-                       text_embedder=text_embedder, device=device, random_state=random_state)
-    from ..graph import build_graph, feature_spec
-
-    est.fanouts_ = resolve_fanouts(fanouts, num_layers)
-    est.entity_table_ = X.entity_table
-    est.spec_ = feature_spec(X.db, text_embedder, upto=X.cutoffs.max())
-    graph = build_graph(X.db)
-    est.edge_types_ = list(graph.edge_types)
-    kwargs = dict(col_names_dict=est.spec_.col_names_dict, col_stats=est.spec_.col_stats,
-                  node_types=list(graph.node_types), edge_types=est.edge_types_, timed_types=list(graph.timed_types),
-                  channels=channels, num_layers=num_layers, aggr=aggr, encoder_layers=encoder_layers)
-    est.seed_ = seed_from(random_state)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(est.seed_)
-        est.module_ = est._new_module(kwargs).eval()
-    return est.embed(X)
+                       text_embedder=text_embedder, device=device, task_type=task_type, random_state=random_state)
+    return est._fit_untrained(X, y).embed(X)

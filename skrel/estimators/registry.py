@@ -276,7 +276,7 @@ def load_entry_point_families() -> list[str]:
         recency = "my_package.family:SPEC"     # a FamilySpec (or a callable returning one)
 
     and skrel finds it when its registry is first imported: ``skrel fit --model recency``, ``skrel
-    bank extend --families recency`` and :class:`~skrel.selection.RelatronSelector` see it, with
+    bank extend --families recency`` and :class:`~skrel.relatron.RelatronSelector` see it, with
     no edit to skrel. A family already registered under that name is kept (the first one wins);
     an entry point that fails to load or gives something else than a :class:`FamilySpec` is
     skipped with a warning naming it.

@@ -408,7 +408,7 @@ def check_multiclass(estimator):
 
 def check_loss_surface_flag_is_backed_by_the_landscape_tools(estimator):
     """A family registered with a loss surface has what the landscape metrics need; one without is refused."""
-    from skrel.selection import has_loss_surface
+    from skrel.relatron import has_loss_surface
 
     est = _fresh(estimator)
     assert has_loss_surface(est) == _spec_of(est).has_loss_surface(est)

@@ -17,7 +17,7 @@ from sklearn.model_selection import GridSearchCV
 from skrel.estimators._neural_tabular import NEURAL_LEARNERS, TorchFrameLearner, column_stats
 from skrel.estimators.dfs import DFSEstimator
 from skrel.estimators.registry import FAMILIES
-from skrel.selection import has_loss_surface, landscape_metrics
+from skrel.relatron import has_loss_surface, landscape_metrics
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

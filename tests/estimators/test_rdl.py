@@ -280,15 +280,32 @@ def test_graph_is_built_once_per_database(shop_binary):
 # ---------------------------------------------------------------------- embeddings
 def test_seed_embeddings_trained_and_untrained(fitted_binary, shop_binary):
     db, task = shop_binary
-    X, _ = task.split(db, "test")
+    X, y = task.split(db, "test")
     emb = fitted_binary.embed(X)
     assert emb.shape == (len(X), 8) and np.isfinite(emb).all()
-    a = seed_embeddings(X, channels=8, fanouts=[8, 4], encoder_layers=1, random_state=0)
-    b = seed_embeddings(X, channels=8, fanouts=[8, 4], encoder_layers=1, random_state=0)
-    c = seed_embeddings(X, channels=8, fanouts=[8, 4], encoder_layers=1, random_state=1)
+    a = seed_embeddings(X, y, channels=8, fanouts=[8, 4], encoder_layers=1, random_state=0)
+    b = seed_embeddings(X, y, channels=8, fanouts=[8, 4], encoder_layers=1, random_state=0)
+    c = seed_embeddings(X, y, channels=8, fanouts=[8, 4], encoder_layers=1, random_state=1)
     assert a.shape == (len(X), 8)
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
+
+
+@pytest.mark.parametrize("task_type", ["binary", "regression"])
+def test_seed_embeddings_are_those_of_the_network_fit_starts_from(shop_db, task_type):
+    """The untrained network is RDLEstimator's own (its _prepare: feature statistics at X's latest
+    cutoff, graph, module settings), not a copy of it: a step of a vanishing learning rate from the
+    weights fit starts from leaves the same embeddings."""
+    entities = shop_db["users"].df[shop_db["users"].pkey].to_numpy()
+    X = RelationalDataset(shop_db, "users", entities, np.full(len(entities), np.datetime64("2020-06-01", "ns")))
+    y = np.arange(len(X)) % 2 if task_type == "binary" else np.linspace(0.0, 5.0, len(X))
+    settings = dict(channels=8, fanouts=[8, 4], encoder_layers=1, batch_size=64, random_state=3)
+    seed = seed_embeddings(X, y, task_type=task_type, **settings)
+    barely = RDLEstimator(lr=1e-30, max_epochs=1, max_steps_per_epoch=1, validation_fraction=None,
+                          min_steps_per_epoch=None, task_type=task_type, **settings).fit(X, y)
+    np.testing.assert_allclose(seed, barely.embed(X), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="single class"):
+        seed_embeddings(X, np.zeros(len(X), dtype=int), task_type="binary", **settings)
 
 
 # ---------------------------------------------------------------------- real data (slow)

@@ -1,7 +1,7 @@
 """``skrel bank build | extend | show``: grow and read performance banks from the command line.
 
 :func:`build_bank` fits every family's bank configurations on skrel's task collection (the bank that
-ships, ``skrel/selection/bank.parquet``, is built by it; ``benchmarks/build_bank.py`` calls it with the
+ships, ``skrel/relatron/bank.parquet``, is built by it; ``benchmarks/build_bank.py`` calls it with the
 repository's paths); :func:`extend_bank` adds a task of your own to a bank; :func:`describe_bank` says
 what a bank holds. The command line (:mod:`skrel.cli`) parses the arguments and calls these.
 

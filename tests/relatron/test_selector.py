@@ -15,7 +15,8 @@ from sklearn.pipeline import Pipeline
 
 from skrel import RelationalDataset
 from skrel.model_selection import TemporalSplit
-from skrel.selection import RelatronSelector, SelectorWarning
+from skrel.estimators.registry import make_model
+from skrel.relatron import RelatronSelector, SelectorWarning, embed_task
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -55,6 +56,27 @@ def test_fit_chooses_searches_and_keeps_a_model(fitted, user_task):
     assert sel.n_fits_ == 3  # two in the search, one kept
 
 
+def test_the_embedding_is_embed_task_over_the_rows_fitted_on(fitted, user_task):
+    db, task = user_task
+    (X, y), (X_val, y_val) = task.split(db, "train"), task.split(db, "val")
+    expected = embed_task(X, y, X_val, y_val, task_type=task.task_type, random_state=fitted.seed_)
+    assert fitted.task_embedding_.to_series().equals(expected.to_series())
+
+
+def test_steps_hand_back_values_and_fit_alone_sets_the_fitted_state(tiny_bank, user_task):
+    """No step leaves a private attribute behind for a later one, and a refit with other settings
+    keeps nothing of the previous fit."""
+    db, task = user_task
+    sel = make(tiny_bank, candidates=[("mine", make_model("baseline", n_estimators=20)), "dfs"], ensemble=True,
+               post_selection="landscape", top_k=2, macro="val").fit(db, task)
+    assert [k for k in vars(sel) if k.startswith("_") and k != "_t0"] == []  # _t0: the log's clock
+    assert sel.post_selection_note_ == "best validation score (a top candidate has no loss surface)"
+    assert len(sel.ensemble_members_) == 2 and sel.n_fits_ == 2 + 2 + 1 + 1
+    sel.set_params(post_selection=None, ensemble=False, candidates=["baseline", "dfs"], macro="meta").fit(db, task)
+    assert sel.post_selection_note_ == "best validation score" and len(sel.ensemble_members_) == 1
+    assert "mine" not in sel.macro_reason_
+
+
 def test_same_random_state_same_predictions(fitted, tiny_bank, user_task):
     db, task = user_task
     again = make(tiny_bank, embedding_params=None).fit(db, task)
@@ -77,7 +99,7 @@ def test_macro_by_name_and_by_validation(tiny_bank, user_task):
 
 def test_a_task_unlike_every_bank_task_falls_back_to_validation_with_a_warning(tiny_bank, user_task):
     db, task = user_task
-    from skrel.selection.bank import PerformanceBank
+    from skrel.relatron.bank import PerformanceBank
 
     frame = tiny_bank.to_frame()
     shifted = frame.copy()
@@ -182,7 +204,7 @@ def test_rows_after_the_cutoff_change_no_prediction(fitted, user_task):
 # ------------------------------------------------------------------ landscape post-selection and report
 def test_landscape_post_selection_over_a_torch_family_and_the_report(tiny_bank, user_task, make_tiny_task, tmp_path):
     from skrel.estimators.registry import FAMILIES
-    from skrel.selection.bank import PerformanceBank
+    from skrel.relatron.bank import PerformanceBank
 
     db, task = user_task
     fast = dict(FAMILIES["rdl"].test_params)

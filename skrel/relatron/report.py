@@ -179,7 +179,7 @@ def _family_colours(*groups) -> dict:
 
 
 def _metric_direction(metric) -> str:
-    from ..evaluation import METRICS
+    from ..metrics import METRICS
 
     spec = METRICS.get(metric) if isinstance(metric, str) else None
     if spec is None:
@@ -393,7 +393,7 @@ def _test_scores(sel, X_test, y_test):
     """Test score of each of ``top_candidates_`` (None when not asked; a str when scoring failed)."""
     if X_test is None:
         return None
-    from ..evaluation import evaluate
+    from ..metrics import evaluate
 
     top = _get(sel, "top_candidates_") or []
     metric = _get(sel, "metric_")
@@ -741,7 +741,7 @@ def write_report(selector, path, *, X_test=None, y_test=None) -> Path:
     X_test : RelationalDataset, optional
     y_test : array-like, optional
         Test rows and labels: each of ``top_candidates_`` is scored on them with
-        :func:`skrel.evaluation.evaluate` and ``metric_``. Give both or neither.
+        :func:`skrel.metrics.evaluate` and ``metric_``. Give both or neither.
 
     Returns
     -------

@@ -47,6 +47,7 @@ __all__ = [
     "has_loss_surface",
     "landscape_metrics",
     "landscape_refit",
+    "landscape_sign",
     "make_landscape_scorer",
 ]
 
@@ -399,6 +400,14 @@ def landscape_metrics(estimator, X, y, *, grid=11, radius=1.0, directions="filte
 
 
 # ---------------------------------------------------------------------------- scorer
+def landscape_sign(metric: str) -> int:
+    """The sign that makes ``metric`` greater-is-flatter: +1 for ``flatness``, -1 for the
+    sharpness metrics (``p1``, ``p2``, ``hessian_top``, ``barrier``)."""
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {list(METRICS)}, got {metric!r}.")
+    return 1 if metric == "flatness" else -1
+
+
 # One entry per fitted estimator (weakly held): the metrics last computed for it, so several
 # scorers over the same surface (p1, p2, barrier, flatness in one scoring dict) evaluate it once.
 _LAST = weakref.WeakKeyDictionary()
@@ -447,7 +456,7 @@ class LandscapeScorer:
     @property
     def sign(self) -> int:
         """+1 for ``flatness``, -1 for the sharpness metrics."""
-        return 1 if self.metric == "flatness" else -1
+        return landscape_sign(self.metric)
 
     def __call__(self, estimator, X, y=None, **kwargs) -> float:
         if kwargs:
@@ -540,6 +549,31 @@ class LandscapeRefit:
         for w, c in zip(self.weights, columns):
             vote += w * _minmax(np.asarray(cv_results[f"mean_test_{c}"], dtype=float)[top])
         return top, vote
+
+    def choose(self, scores, landscapes) -> int:
+        """The candidate to keep, from each candidate's validation score and loss landscape.
+
+        Parameters
+        ----------
+        scores : sequence of float
+            Validation scores, greater is better (a scikit-learn scorer's values).
+        landscapes : sequence of dict
+            :func:`landscape_metrics` of each candidate, as measured (sharpness greater is
+            sharper; each of ``landscape_keys`` is turned greater-is-flatter here).
+
+        Returns
+        -------
+        int
+            The index of the chosen candidate, as :meth:`__call__` over the equivalent
+            ``cv_results_``.
+        """
+        if len(scores) != len(landscapes):
+            raise ValueError(f"scores has {len(scores)} entries but landscapes {len(landscapes)}; give one of each "
+                             "per candidate.")
+        columns = {f"mean_test_{self.metric_key}": [float(v) for v in scores]}
+        for key in self.landscape_keys:
+            columns[f"mean_test_{key}"] = [landscape_sign(key) * float(m[key]) for m in landscapes]
+        return self(columns)
 
     def __call__(self, cv_results) -> int:
         top, vote = self.votes(cv_results)

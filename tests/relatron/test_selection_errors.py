@@ -12,9 +12,9 @@ import pytest
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skrel.selection import RelatronSelector, SelectorWarning
-from skrel.selection.bank import BANK_PATH, PerformanceBank
-from skrel.selection.selector import _parse_budget, meta_proba
+from skrel.relatron import RelatronSelector, SelectorWarning
+from skrel.relatron.bank import BANK_PATH, PerformanceBank
+from skrel.relatron.selector import _parse_budget, meta_proba
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
               pytest.mark.skipif(not BANK_PATH.exists(),
@@ -48,7 +48,7 @@ def make(bank, **extra):
 def test_a_corrupt_bank_file_is_named(tmp_path, user_task):
     path = tmp_path / "bank.parquet"
     path.write_bytes(b"PAR1" + bytes(100) + b"PAR1")  # was: ArrowInvalid / OSError about '<Buffer>', no file
-    with pytest.raises(ValueError, match=f"performance bank {path} as parquet.*damaged.*build_bank"):
+    with pytest.raises(ValueError, match=f"performance bank {path} as parquet.*damaged.*skrel bank build"):
         PerformanceBank.load(path)
     db, task = user_task
     with pytest.raises(ValueError, match=f"performance bank {path} as parquet"):

@@ -1,4 +1,4 @@
-"""``skrel bank build | extend | show`` (skrel.selection.bank_cli) on the shipped bank and tiny tasks."""
+"""``skrel bank build | extend | show`` (skrel.relatron.bank_cli) on the shipped bank and tiny tasks."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 
 from conftest import SHOP_LABEL_SQL, make_shop
 from skrel.cli import build_parser, main
-from skrel.selection.bank import BANK_PATH, PerformanceBank
-from skrel.selection.bank_cli import task_specs
+from skrel.relatron.bank import BANK_PATH, PerformanceBank
+from skrel.relatron.bank_cli import task_specs
 
 ROOT = Path(__file__).resolve().parents[2]
 ONE_SYNTHETIC = "synthetic/h0.0-d1-binary-n300"  # the smallest task of the collection

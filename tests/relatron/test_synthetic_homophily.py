@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from skrel.datasets import make_synthetic
-from skrel.selection import metapath_homophily, metapaths, task_embedding
+from skrel.relatron import metapath_homophily, metapaths, task_embedding
 
 GROUP_PATH = "entities->entities.group_id"
 LEVELS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)

@@ -1,4 +1,4 @@
-"""The model-selection report (skrel.selection.report) on a selector-shaped object built from real pieces:
+"""The model-selection report (skrel.relatron.report) on a selector-shaped object built from real pieces:
 real task embeddings of tiny synthetic tasks, real RDL and DFS fits, a real loss landscape."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import pytest
 from skrel.datasets import make_synthetic
 from skrel.estimators.registry import FAMILIES, make_model
 from skrel.metrics import evaluate
-from skrel.selection import task_embedding
-from skrel.selection.landscape import landscape_metrics
-from skrel.selection.report import SECTIONS, render_report, write_report
+from skrel.relatron import task_embedding
+from skrel.relatron.landscape import landscape_metrics
+from skrel.relatron.report import SECTIONS, render_report, write_report
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skrel.data import Database, SchemaError, Task
-from skrel.selection import COMPONENTS, TaskEmbedding, metapath_homophily, metapaths, task_embedding
+from skrel.data import Database, RelationalDataset, SchemaError, Task
+from skrel.relatron import COMPONENTS, TaskEmbedding, embed_task, metapath_homophily, metapaths, task_embedding
 
 T0 = pd.Timestamp("2021-01-01")
 CUTOFFS_TRAIN = [T0 + pd.Timedelta(days=30 * k) for k in range(1, 6)]
@@ -365,3 +365,72 @@ def test_feature_affinity_scores_every_task_type(task_type):
         assert np.isfinite(v) and v <= 1.0
         if task_type == "multiclass":
             assert v >= 0.0  # macro one-vs-rest ROC AUC
+
+
+# --------------------------------------------------------------------------- the entry point over arrays
+
+
+def _arrays(db, task, split):
+    labels = task.labels(db, split)
+    return RelationalDataset(db, task.entity_table, labels["uid"].to_numpy(), labels["timestamp"].to_numpy()), \
+        labels["y"].to_numpy()
+
+
+@pytest.mark.parametrize("task_type", ["binary", "regression"])
+def test_embed_task_over_arrays_is_the_task_embedding_whatever_the_row_order(task_type):
+    db, task = make_db(), make_task(task_type)
+    X, y = _arrays(db, task, "train")
+    X_val, y_val = _arrays(db, task, "val")
+    expected = task_embedding(db, task, components=FAST)
+    emb = embed_task(X, y, X_val, y_val, task_type=task_type, components=FAST)
+    assert emb.to_series().equals(expected.to_series())
+    shuffle, shuffle_val = np.random.default_rng(0).permutation(len(X)), np.random.default_rng(1).permutation(len(X_val))
+    again = embed_task(X[shuffle], y[shuffle], X_val[shuffle_val], y_val[shuffle_val], task_type=task_type,
+                       components=FAST)
+    assert again.to_series().equals(expected.to_series())
+    # without validation rows: the components that need none, the validation statistics NaN
+    alone = embed_task(X, y, task_type=task_type, components=("temporal", "scale"))
+    assert alone["scale.log_train_rows"] == expected["scale.log_train_rows"]
+    assert np.isnan(alone["temporal.val_entities_seen"])
+
+
+def test_embed_task_errors_name_the_argument():
+    db, task = make_db(), make_task("binary")
+    X, y = _arrays(db, task, "train")
+    X_val, y_val = _arrays(db, task, "val")
+    with pytest.raises(ValueError, match=r"\['feature_affinity'\].*X_val and y_val"):
+        embed_task(X, y, task_type="binary", components=("scale", "feature_affinity"))
+    with pytest.raises(ValueError, match="task_type"):
+        embed_task(X, y, X_val, y_val, task_type="auto", components=("scale",))
+    with pytest.raises(ValueError, match="y must be 1-D"):
+        embed_task(X, y[:-1], task_type="binary", components=("scale",))
+    with pytest.raises(ValueError, match="missing label"):
+        embed_task(X, np.where(np.arange(len(y)) == 3, np.nan, y), task_type="binary", components=("scale",))
+    other = RelationalDataset(db, "countries", [0, 1], [LAST_CUTOFF, LAST_CUTOFF])
+    with pytest.raises(ValueError, match="different tables"):
+        embed_task(X, y, other, np.array([0, 1]), task_type="binary", components=("scale",))
+    with pytest.raises(ValueError, match="Unknown component"):
+        embed_task(X, y, task_type="binary", components=("nope",))
+
+
+def test_components_are_chosen_by_name_from_the_registry():
+    from skrel.relatron.embedding._registry import REGISTRY
+
+    assert tuple(REGISTRY) == COMPONENTS
+    assert {n for n, c in REGISTRY.items() if c.needs_validation} == {"path_affinity", "feature_affinity"}
+    db, task = make_db(), make_task("binary")
+    emb = task_embedding(db, task, components=("scale", "temporal"))  # run in the registry's order
+    assert list(emb.seconds) == ["temporal", "scale"]
+    assert {k.split(".")[0] for k in emb} == {"temporal", "scale"}
+
+
+def test_feature_affinity_of_a_multiclass_task_with_two_training_classes():
+    """A multiclass task whose training rows hold two of its classes: the learners give two
+    probability columns and the score is their ROC AUC (the embedding used to raise here)."""
+    db, task = make_db(n_users=60, n_orders=400), make_task("multiclass", n_users=60)
+    X, y = _arrays(db, task, "train")
+    X_val, y_val = _arrays(db, task, "val")
+    y, y_val = np.minimum(y, 1), y_val.copy()  # training classes {0, 1}; validation rows keep class 2
+    emb = embed_task(X, y, X_val, y_val, task_type="multiclass", components=("feature_affinity",))
+    for d in (1, 2):
+        assert 0.0 <= emb[f"feature_affinity.dfs{d}"] <= 1.0

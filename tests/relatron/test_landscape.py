@@ -1,4 +1,4 @@
-"""Loss-landscape metrics (skrel.selection.landscape): analytic values on a known quadratic,
+"""Loss-landscape metrics (skrel.relatron.landscape): analytic values on a known quadratic,
 reproducibility, restoration of the weights, the scorer and the refit callable inside GridSearchCV."""
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from sklearn.model_selection import GridSearchCV, cross_val_score, cross_validat
 
 from skrel.estimators.rdl import RDLEstimator
 from skrel.model_selection import TemporalSplit
-from skrel.selection.landscape import (
+from skrel.relatron.landscape import (
     METRICS,
     _random_direction,
     landscape_metrics,
     landscape_refit,
+    landscape_sign,
     make_landscape_scorer,
 )
 
@@ -226,6 +227,26 @@ def test_refit_on_a_synthetic_cv_results():
     np.testing.assert_array_equal(top, [2, 3])
     np.testing.assert_allclose(votes, [0.2, 0.8])
     assert landscape_refit(top_k=2, weights=(0.2, 0.8, 0, 0))(nan) == 3
+
+
+def test_refit_chooses_from_scores_and_measured_landscapes():
+    """choose() takes what a search measures (scorer values, landscape_metrics as they come: sharpness
+    greater is sharper) and picks what __call__ picks over the equivalent greater-is-better cv_results_."""
+    scores = [0.90, 0.70, 0.89, 0.88, 0.50]
+    measured = [{"p1": p1, "p2": p2, "barrier": b, "flatness": -p1}
+                for p1, p2, b in [(5.0, 5.0, 5.0), (0.0, 0.0, 0.0), (1.0, 2.0, 1.0), (4.0, 1.0, 3.0), (0.0, 0.0, 0.0)]]
+    cv_results = {"mean_test_score": scores, **{f"mean_test_{k}": [-m[k] for m in measured]
+                                                for k in ("p1", "p2", "barrier")}}
+    for refit in (landscape_refit(top_k=3), landscape_refit(top_k=5, weights=(0.1, 0.3, 0.3, 0.3)),
+                  landscape_refit(top_k=5, landscape_keys=("flatness",), weights=(0.5, 0.5))):
+        cv = cv_results if "flatness" not in refit.landscape_keys else {
+            "mean_test_score": scores, "mean_test_flatness": [m["flatness"] for m in measured]}
+        assert refit.choose(scores, measured) == refit(cv)
+    assert landscape_refit(top_k=3).choose(scores, measured) == 2
+    assert landscape_refit(top_k=5, weights=(0.1, 0.3, 0.3, 0.3)).choose(scores, measured) == 1
+    assert [landscape_sign(m) for m in ("p1", "p2", "hessian_top", "barrier", "flatness")] == [-1, -1, -1, -1, 1]
+    with pytest.raises(ValueError, match="scores has 2 entries but landscapes 1"):
+        landscape_refit().choose([0.5, 0.6], measured[:1])
 
 
 def test_refit_errors_name_the_columns():

@@ -1,9 +1,9 @@
 """``RelatronSelector``: choose the family for a task, search inside it, post-select by flatness.
 
 Relatron (ICLR 2026, arXiv 2602.22552), from its description, on skrel's open performance bank
-(:mod:`skrel.selection.bank`):
+(:mod:`skrel.relatron.bank`):
 
-1. **Task embedding** (:func:`~skrel.selection.task_embedding`): homophily along meta-paths,
+1. **Task embedding** (:func:`~skrel.relatron.task_embedding`): homophily along meta-paths,
    path and feature affinities, temporal statistics, scale.
 2. **Macro choice** of the family: a meta-classifier trained on the bank's tasks (their embeddings;
    each task labelled with the family whose validation-chosen configuration did best on test at
@@ -18,8 +18,8 @@ Relatron (ICLR 2026, arXiv 2602.22552), from its description, on skrel's open pe
    registry's search space, ``budget`` fits in all.
 4. **Post-selection**: the ``top_k`` candidates by validation are fitted with validation-based
    early stopping, their loss landscapes measured on validation rows
-   (:func:`~skrel.selection.landscape.landscape_metrics`), and a weighted vote of the validation
-   score and flatness (:class:`~skrel.selection.landscape.LandscapeRefit`) picks the one to keep.
+   (:func:`~skrel.relatron.landscape.landscape_metrics`), and a weighted vote of the validation
+   score and flatness (:class:`~skrel.relatron.landscape.LandscapeRefit`) picks the one to keep.
    When a top-k learner has no loss surface (LightGBM), the best validation score is kept and only
    that candidate is refitted.
 """
@@ -32,22 +32,88 @@ import os
 import time
 import warnings
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed, effective_n_jobs
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, PredefinedSplit
 from sklearn.utils._param_validation import HasMethods, Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..data import RelationalDataset, Task
+from ..data import RelationalDataset
 from ..estimators._base import RelationalEstimator
-from ..estimators.registry import make_model
-from .bank import BANK_BUDGET, BANK_PATH, EMB_PREFIX, PerformanceBank, bank_configurations
+from ..estimators.registry import FAMILIES, make_model
+from ..metrics import METRICS, make_scorer
+from ..utils import seed_from
+from .bank import BANK_PATH, EMB_PREFIX, PerformanceBank, bank_configurations
+from .embedding import embed_task
 
 __all__ = ["RelatronSelector", "SelectorWarning", "meta_features", "meta_proba"]
 
 logger = logging.getLogger(__name__)
 
 MACROS = ("meta", "val")
+# The landscape metrics search_results_ shows, one landscape_<key> column each (those of the vote, and flatness).
+_LANDSCAPE_COLUMNS = ("p1", "p2", "barrier", "flatness")
+
+
+class _Rows(NamedTuple):
+    """The training and validation rows of a fit (encoded labels)."""
+
+    X: RelationalDataset
+    y: np.ndarray
+    X_val: RelationalDataset
+    y_val: np.ndarray
+
+
+class _Candidates(NamedTuple):
+    """The candidate families, in order, and the estimators given with ``(name, estimator)`` pairs."""
+
+    families: list
+    given: dict
+
+
+class _BankNeighbours(NamedTuple):
+    """This task among the bank's: its tasks, the embedding columns compared and this task's
+    values on them, the tasks by distance, whether this one is far from all (and how far)."""
+
+    tasks: pd.DataFrame
+    columns: list
+    vector: np.ndarray
+    nearest: pd.DataFrame
+    far: bool
+    distance: str
+
+
+class _MacroChoice(NamedTuple):
+    """The family chosen, why (one sentence), the meta-classifier's probabilities (empty without
+    it), and the fits the choice took."""
+
+    family: str
+    reason: str
+    proba: dict
+    n_fits: int
+
+
+class _SearchResult(NamedTuple):
+    """One row per configuration searched (``family``, ``params``, ``source``, ``val`` in the
+    metric's direction, ``rank``, the scorer's ``score``, ``fit_seconds``), and the fits made."""
+
+    results: pd.DataFrame
+    n_fits: int
+
+
+class _PostSelection(NamedTuple):
+    """The refitted top candidates, the index of the one kept, the search results with landscape
+    columns and ``selected``, how the choice was made, and the fits made."""
+
+    top: list
+    chosen: int
+    results: pd.DataFrame
+    note: str
+    n_fits: int
 
 
 class SelectorWarning(UserWarning):
@@ -107,8 +173,6 @@ def meta_proba(tasks: pd.DataFrame, labels: pd.Series, columns, vec, task_type: 
     n_tasks : int
         Bank tasks it learned from.
     """
-    from sklearn.base import clone
-
     train = tasks.set_index("task_id").loc[[t for t in tasks["task_id"] if t in labels.index]]
     if not len(train):
         raise ValueError("No bank task has a best family to learn from (labels is empty: the bank's val and test "
@@ -193,18 +257,18 @@ class RelatronSelector(RelationalEstimator):
         Candidates post-selected.
     weights : tuple of 4 floats, default=(0.4, 0.2, 0.2, 0.2)
         Vote weights of the validation score, ``p1``, ``p2`` and ``barrier``
-        (:func:`~skrel.selection.landscape.landscape_refit`).
+        (:func:`~skrel.relatron.landscape.landscape_refit`).
     ensemble : bool, default=False
         Also fit the best configuration of the runner-up family and average the two models'
         outputs (probabilities or values).
     bank : PerformanceBank, str or None, default=None
-        The bank (a :class:`~skrel.selection.bank.PerformanceBank` or a parquet path; the bank
+        The bank (a :class:`~skrel.relatron.bank.PerformanceBank` or a parquet path; the bank
         shipped with skrel by default).
     meta_model : scikit-learn classifier or None, default=None
         The meta-classifier (default: median imputation then a 200-tree random forest, at least
         4 tasks per leaf).
     embedding_params : dict or None, default=None
-        Extra keyword arguments of :func:`~skrel.selection.task_embedding` (e.g.
+        Extra keyword arguments of :func:`~skrel.relatron.task_embedding` (e.g.
         ``{"components": ("homophily", "temporal", "scale")}`` for a faster, coarser embedding).
     task_type : {"auto", "binary", "multiclass", "regression"}, default="auto"
     validation_fraction : float or None, default=0.2
@@ -235,6 +299,11 @@ class RelatronSelector(RelationalEstimator):
     best_params_ : dict
     best_estimator_ : estimator
         The kept model (fitted on train, early-stopped on validation).
+    best_score_ : float
+        Its validation score, in the metric's own direction.
+    ensemble_members_ : list of estimator
+        The models whose outputs are averaged: ``best_estimator_``, and with ``ensemble=True``
+        the runner-up family's.
     top_candidates_ : list of dict
         The post-selected candidates: ``params``, ``estimator``, ``val``, ``landscape``.
     post_selection_note_ : str
@@ -251,7 +320,7 @@ class RelatronSelector(RelationalEstimator):
     Examples
     --------
     >>> from skrel.datasets import load_flights
-    >>> from skrel.selection import RelatronSelector
+    >>> from skrel.relatron import RelatronSelector
     >>> db, tasks = load_flights()  # doctest: +SKIP
     >>> sel = RelatronSelector(budget=4, random_state=0).fit(db, tasks["plane-cancel"])  # doctest: +SKIP
     >>> sel.selected_family_, sel.best_params_  # doctest: +SKIP
@@ -318,34 +387,42 @@ class RelatronSelector(RelationalEstimator):
         return super().fit(X, y, X_val=X_val, y_val=y_val)
 
     def _fit(self, X, y, X_val, y_val):
-        from ..estimators._base import seed_from
-
         if X_val is None:
             raise ValueError("RelatronSelector needs validation rows: pass X_val/y_val, a task with a val split, "
                              "or fit(X, y) on rows with at least two cutoffs (validation_fraction).")
         self._check_params()
         self.seed_ = seed_from(self.random_state)
-        self.n_fits_ = 0
-        if hasattr(self, "post_selection_note_"):
-            del self.post_selection_note_
         task = self.task_
         self.metric_ = task.metric if task is not None else {"binary": "roc_auc", "multiclass": "accuracy",
                                                              "regression": "mae"}[self.task_type_]
         self.task_name_ = task.name if task is not None else "task"
         self._check_metric_defined(y_val)
+        data = _Rows(X, y, X_val, y_val)
         bank = self._load_bank()
-        families = self._candidate_families(bank)
-        self._log(f"candidates {families}")
-        self.task_embedding_ = self._embed(X, y, X_val, y_val)
+        candidates = self._candidates(bank)
+        self._log(f"candidates {candidates.families}")
+        self.task_embedding_ = self._embed(data)
         self._log(f"task embedding in {sum(self.task_embedding_.seconds.values()):.1f}s")
-        self._macro(bank, families, X, y, X_val, y_val)
-        self._log(f"family {self.selected_family_}: {self.macro_reason_}")
-        self._micro(bank, X, y, X_val, y_val)
-        self._post_select(X, y, X_val, y_val)
+        near = self._compare_with_bank(bank, self.task_embedding_)
+        self.bank_tasks_, self.embedding_columns_, self.nearest_tasks_ = near.tasks, near.columns, near.nearest
+        macro = self._macro(bank, candidates, near, data)
+        self.selected_family_, self.macro_reason_, self.macro_proba_ = macro.family, macro.reason, macro.proba
+        self._log(f"family {macro.family}: {macro.reason}")
+        search = self._micro(bank, candidates, macro.family, near.nearest, data)
+        post = self._post_select(candidates, macro.family, search.results, data)
+        self.search_results_ = post.results
+        self.top_candidates_ = post.top
+        self.post_selection_note_ = post.note
+        best = post.top[post.chosen]
+        self.best_params_, self.best_estimator_, self.best_score_ = best["params"], best["estimator"], best["val"]
+        self.ensemble_members_ = [self.best_estimator_]
+        n_fits = macro.n_fits + search.n_fits + post.n_fits
         if self.ensemble:
-            self._fit_ensemble(bank, families, X, y, X_val, y_val)
-        else:
-            self.ensemble_members_ = [self.best_estimator_]
+            runner_up = self._runner_up(bank, candidates, macro, near.nearest, data)
+            if runner_up is not None:
+                self.ensemble_members_.append(runner_up)
+                n_fits += 1
+        self.n_fits_ = n_fits
         return self
 
     def _check_params(self):
@@ -356,8 +433,6 @@ class RelatronSelector(RelationalEstimator):
     def _check_metric_defined(self, y_val):
         """Refuse validation rows on which the metric is undefined (ROC AUC with a single class),
         before any fit: every candidate's validation score would be NaN."""
-        from ..evaluation import METRICS
-
         spec = METRICS[self.metric_]
         if self.task_type_ == "regression" or spec.needs != "proba":
             return
@@ -381,7 +456,7 @@ class RelatronSelector(RelationalEstimator):
             "class (a later val_timestamp or a larger validation_fraction), or a task whose metric is defined on them."
         )
 
-    # ------------------------------------------------------------------ steps
+    # ------------------------------------------------------------------ steps (each returns what it found)
     def _load_bank(self) -> PerformanceBank:
         if self.bank is None or isinstance(self.bank, (str, os.PathLike)):
             bank = PerformanceBank.load(self.bank)
@@ -391,10 +466,9 @@ class RelatronSelector(RelationalEstimator):
         _check_bank(bank, name)
         return bank
 
-    def _candidate_families(self, bank) -> list[str]:
-        from ..estimators.registry import FAMILIES
-
-        self._base_estimators = {}
+    def _candidates(self, bank) -> _Candidates:
+        """The candidate families (``candidates``, or every registered family the bank has fits of)."""
+        given = {}
         if self.candidates is None:
             in_bank = set(bank.to_frame()["family"])
             names = [f for f in FAMILIES if f in in_bank]
@@ -408,83 +482,35 @@ class RelatronSelector(RelationalEstimator):
                     names.append(c)
                 elif isinstance(c, tuple) and len(c) == 2 and isinstance(c[0], str) and hasattr(c[1], "fit"):
                     names.append(c[0])
-                    self._base_estimators[c[0]] = c[1]
+                    given[c[0]] = c[1]
                 else:
                     raise ValueError(f"A candidate is a family name or a (name, estimator) pair, got {c!r}.")
         if not names:
             raise ValueError("No candidate family: the bank has no fits of any registered family.")
         if len(set(names)) != len(names):
             raise ValueError(f"Candidate names repeat: {names}.")
-        return names
+        return _Candidates(names, given)
 
-    def _embed(self, X, y, X_val, y_val):
-        from .embedding import task_embedding
-
-        ent = X.entity_col
-        labels = {
-            "train": pd.DataFrame({"timestamp": X.cutoffs, ent: X.entity_ids, "label": y}),
-            "val": pd.DataFrame({"timestamp": X_val.cutoffs, ent: X_val.entity_ids, "label": y_val}),
-            "test": pd.DataFrame({"timestamp": pd.Series(dtype="datetime64[ns]"), ent: X.entity_ids[:0],
-                                  "label": y[:0]}),
-        }
-        steps = np.diff(np.unique(X.cutoffs))
-        window = pd.Timedelta(steps.min()) if len(steps) else pd.Timedelta(days=1)
-        task = Task(name=self.task_name_, entity_table=X.entity_table, entity_col=ent, target_col="label",
-                    task_type=self.task_type_, window=window, metric=self.metric_, tables=labels)
+    def _embed(self, data: _Rows):
+        """The task embedding of the training and validation rows (:func:`~skrel.relatron.embed_task`)."""
         params = {"random_state": self.seed_, "n_jobs": self.n_jobs, **(self.embedding_params or {})}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=UserWarning)
-            return task_embedding(X.db, task, **params)
+            return embed_task(data.X, data.y, data.X_val, data.y_val, task_type=self.task_type_, name=self.task_name_,
+                              **params)
 
-    def _macro(self, bank, families, X, y, X_val, y_val):
+    def _compare_with_bank(self, bank, embedding) -> _BankNeighbours:
+        """The bank's tasks by distance from this task's embedding, and whether it is far from all."""
         tasks = bank.tasks(budget=None)
-        self.bank_tasks_ = tasks
         cols = [c for c in meta_features(bank.embedding_columns)
-                if c[len(EMB_PREFIX):] in self.task_embedding_ and tasks[c].notna().mean() >= 0.8]
-        self.embedding_columns_ = cols
+                if c[len(EMB_PREFIX):] in embedding and tasks[c].notna().mean() >= 0.8]
         if not cols:
             raise ValueError(
                 f"None of the bank's {len(bank.embedding_columns)} 'emb:' columns is an entry of this task's "
                 "embedding filled for at least 80% of bank tasks, so no bank task can be compared with this one: "
                 "the bank was built with other embedding components or another skrel version. Rebuild it "
                 "(benchmarks/build_bank.py), or widen embedding_params['components'].")
-        vec = np.array([[self.task_embedding_[c[len(EMB_PREFIX):]] for c in cols]], dtype=float)
-        self.nearest_tasks_, far, self._far_reason = self._nearest(tasks, cols, vec)
-        self.macro_proba_ = {}
-        macro = self.macro
-        if macro not in MACROS:
-            if macro not in families:
-                raise ValueError(f"macro must be 'meta', 'val' or one of the candidates {families}, got {macro!r}.")
-            self.selected_family_, self.macro_reason_ = macro, f"macro={macro!r} given"
-            return
-        if len(families) == 1:
-            self.selected_family_, self.macro_reason_ = families[0], "the only candidate"
-            return
-        known = [f for f in families if f not in self._base_estimators]
-        if macro == "meta" and len(known) == len(families):
-            if far:
-                warnings.warn(f"This task is unlike every bank task ({self._far_reason}); the meta-classifier would "
-                              "extrapolate, so the family is chosen on validation instead.", SelectorWarning,
-                              stacklevel=5)
-            else:
-                fits, _ = _parse_budget(self.budget)
-                labels = bank.best_family(budget=fits, families=families)  # budget-aware labels
-                if not len(labels):
-                    warnings.warn(f"No bank task has val and test scores for the candidates {families}, so the "
-                                  "meta-classifier has nothing to learn from; the family is chosen on validation "
-                                  "instead.", SelectorWarning, stacklevel=5)
-                    self._macro_by_validation(bank, families, X, y, X_val, y_val, reason="unscored")
-                    return
-                proba, n_tasks = meta_proba(tasks, labels, cols, vec, self.task_type_, self.meta_model, self.seed_)
-                self.macro_proba_ = {f: proba.get(f, 0.0) for f in families}
-                self.selected_family_ = max(families, key=lambda f: (self.macro_proba_[f], -families.index(f)))
-                p = self.macro_proba_[self.selected_family_]
-                self.macro_reason_ = (f"meta-classifier over {n_tasks} bank tasks: P({self.selected_family_}) = "
-                                      f"{p:.2f}" + (" (every one of them won by it)" if p == 1.0 else ""))
-                return
-        self._macro_by_validation(bank, families, X, y, X_val, y_val, reason="far" if far else macro)
-
-    def _nearest(self, tasks, cols, vec):
+        vec = np.array([[embedding[c[len(EMB_PREFIX):]] for c in cols]], dtype=float)
         Z = tasks[cols].to_numpy(dtype=float)
         med = np.nanmedian(Z, axis=0)
         Z = np.where(np.isnan(Z), med, Z)
@@ -504,28 +530,69 @@ class RelatronSelector(RelationalEstimator):
         nn = nn[np.isfinite(nn)]
         limit = 1.5 * float(nn.max()) if len(nn) else np.inf
         far = bool(len(d) == 0 or d.min() > limit)
-        reason = f"nearest distance {d.min():.2f} > {limit:.2f}" if len(d) else "empty bank"
-        return nearest, far, reason
+        distance = f"nearest distance {d.min():.2f} > {limit:.2f}" if len(d) else "empty bank"
+        return _BankNeighbours(tasks, cols, vec, nearest, far, distance)
 
-    def _macro_by_validation(self, bank, families, X, y, X_val, y_val, reason):
-        fits = self._fit_many([(f, self._start_configs(bank, f)[0][0]) for f in families], X, y, X_val, y_val)
-        scores = {f: val for f, (_, val, _) in zip(families, fits)}
-        self.selected_family_ = max(families, key=lambda f: (scores[f], -families.index(f)))
-        why = {"far": f"validation fallback ({self._far_reason})", "val": "macro='val'",
-               "meta": "validation (a candidate is not in the bank)",
-               "unscored": "validation fallback (no bank task scores the candidates)"}[reason]
-        self.macro_reason_ = f"{why}: best validation {self.metric_} of one fit per family " + \
-            ", ".join(f"{f} {self._signed(s):.4f}" for f, s in scores.items())
+    def _macro(self, bank, candidates: _Candidates, near: _BankNeighbours, data: _Rows) -> _MacroChoice:
+        """The family: given by name, the only candidate, the meta-classifier's, or the best on validation."""
+        families, macro = candidates.families, self.macro
+        if macro not in MACROS:
+            if macro not in families:
+                raise ValueError(f"macro must be 'meta', 'val' or one of the candidates {families}, got {macro!r}.")
+            return _MacroChoice(macro, f"macro={macro!r} given", {}, 0)
+        if len(families) == 1:
+            return _MacroChoice(families[0], "the only candidate", {}, 0)
+        if macro == "meta" and not candidates.given:
+            if not near.far:
+                return self._macro_by_meta_classifier(bank, candidates, near, data)
+            warnings.warn(f"This task is unlike every bank task ({near.distance}); the meta-classifier would "
+                          "extrapolate, so the family is chosen on validation instead.", SelectorWarning, stacklevel=5)
+        if near.far:  # also with macro='val' or a candidate the bank does not know
+            why = f"validation fallback ({near.distance})"
+        else:
+            why = "macro='val'" if macro == "val" else "validation (a candidate is not in the bank)"
+        return self._macro_by_validation(bank, candidates, near.nearest, data, why)
 
-    def _start_configs(self, bank, family) -> list[tuple[dict, str]]:
+    def _macro_by_meta_classifier(self, bank, candidates: _Candidates, near: _BankNeighbours,
+                                  data: _Rows) -> _MacroChoice:
+        """The family the meta-classifier finds likeliest to win (budget-aware labels), or the best
+        on validation when no bank task scores the candidates."""
+        families = candidates.families
+        fits, _ = _parse_budget(self.budget)
+        labels = bank.best_family(budget=fits, families=families)  # budget-aware labels
+        if not len(labels):
+            warnings.warn(f"No bank task has val and test scores for the candidates {families}, so the "
+                          "meta-classifier has nothing to learn from; the family is chosen on validation "
+                          "instead.", SelectorWarning, stacklevel=6)
+            return self._macro_by_validation(bank, candidates, near.nearest, data,
+                                             "validation fallback (no bank task scores the candidates)")
+        proba, n_tasks = meta_proba(near.tasks, labels, near.columns, near.vector, self.task_type_, self.meta_model,
+                                    self.seed_)
+        proba = {f: proba.get(f, 0.0) for f in families}
+        family = max(families, key=lambda f: (proba[f], -families.index(f)))
+        p = proba[family]
+        reason = (f"meta-classifier over {n_tasks} bank tasks: P({family}) = {p:.2f}"
+                  + (" (every one of them won by it)" if p == 1.0 else ""))
+        return _MacroChoice(family, reason, proba, 0)
+
+    def _macro_by_validation(self, bank, candidates: _Candidates, nearest, data: _Rows, why: str) -> _MacroChoice:
+        """The family whose most promising configuration scores best on validation (one fit each)."""
+        families = candidates.families
+        estimators = [self._estimator(f, self._start_configs(bank, f, candidates, nearest)[0][0], candidates)
+                      for f in families]
+        scores = {f: val for f, (_, val, _) in zip(families, self._fit_many(estimators, data))}
+        family = max(families, key=lambda f: (scores[f], -families.index(f)))
+        reason = f"{why}: best validation {self.metric_} of one fit per family " + \
+            ", ".join(f"{f} {self._in_metric_direction(s):.4f}" for f, s in scores.items())
+        return _MacroChoice(family, reason, {}, len(families))
+
+    def _start_configs(self, bank, family, candidates: _Candidates, nearest) -> list[tuple[dict, str]]:
         """Configurations to try, most promising first: the best ones on the nearest bank tasks,
         then the bank's draws from the registry's search space; each with its source."""
-        from ..estimators.registry import FAMILIES
-
         out, seen = [], set()
-        if family in self._base_estimators:
+        if family in candidates.given:
             return [({}, "given")]
-        near = list(self.nearest_tasks_["task_id"].head(5))
+        near = list(nearest["task_id"].head(5))
         for p in bank.configurations(near, family, top=2):
             key = json.dumps(p, sort_keys=True)
             if key not in seen:
@@ -542,46 +609,38 @@ class RelatronSelector(RelationalEstimator):
             out.append(({}, "random"))
         return out
 
-    def _estimator(self, family, params):
-        from sklearn.base import clone
-
+    def _estimator(self, family, params, candidates: _Candidates):
+        """A new estimator of ``family`` with the bank parameters ``params``: the given
+        estimator's clone, or the registry's estimator."""
         extra = {"random_state": self.seed_, "task_type": self.task_type_}
         if self.n_jobs is not None:
             extra["n_jobs"] = 1
-        if family in self._base_estimators:
-            est = clone(self._base_estimators[family])
+        if family in candidates.given:
+            est = clone(candidates.given[family])
             keys = est.get_params()
-            est.set_params(**{k: v for k, v in {**params, **extra}.items() if k in keys})
+            est.set_params(**{k: v for k, v in {**_decode(family, params), **extra}.items() if k in keys})
             return est
         return make_model(family, params, **extra)
 
-    def _fit_many(self, candidates, X, y, X_val, y_val, landscape=False):
-        """Fit ``[(family, params), ...]`` (val for early stopping) through joblib, so a
-        ``joblib.parallel_backend`` (Dask's) spreads them; ``[(estimator, val score, landscape
-        metrics or None)]`` in order."""
-        from joblib import Parallel, delayed
+    def _fit_many(self, estimators, data: _Rows, landscape=False):
+        """Fit the estimators (val for early stopping) through joblib, so a
+        ``joblib.parallel_backend`` (Dask's) spreads them; ``[(estimator, validation score
+        (greater is better), landscape metrics or None)]`` in order."""
+        jobs = [delayed(_fit_and_measure)(est, data.X, data.y, data.X_val, data.y_val, self.metric_,
+                                          self.seed_ if landscape else None) for est in estimators]
+        return Parallel(n_jobs=self.n_jobs if len(jobs) > 1 else 1)(jobs)
 
-        jobs = [delayed(_fit_and_measure)(self._estimator(f, p), X, y, X_val, y_val, self.metric_,
-                                          self.seed_ if landscape else None) for f, p in candidates]
-        out = Parallel(n_jobs=self.n_jobs if len(jobs) > 1 else 1)(jobs)
-        self.n_fits_ += len(out)
-        return out
-
-    def _micro(self, bank, X, y, X_val, y_val):
-        from joblib import effective_n_jobs
-        from sklearn.model_selection import GridSearchCV, PredefinedSplit
-
-        from ..evaluation import make_scorer
-
-        family = self.selected_family_
+    def _micro(self, bank, candidates: _Candidates, family, nearest, data: _Rows) -> _SearchResult:
+        """The search inside ``family``: its start configurations through ``GridSearchCV`` on the
+        validation rows, until the budget (fits or seconds) is spent."""
         fits, seconds = _parse_budget(self.budget)
-        configs = self._start_configs(bank, family)
+        configs = self._start_configs(bank, family, candidates, nearest)
         if fits is not None:
             configs = configs[:fits]
-        X_all = _concat(X, X_val)
-        y_all = np.concatenate([y, y_val])
-        fold = np.r_[np.full(len(X), -1), np.zeros(len(X_val), dtype=int)]
-        base = self._estimator(family, {})
+        X_all = _concat(data.X, data.X_val)
+        y_all = np.concatenate([data.y, data.y_val])
+        fold = np.r_[np.full(len(data.X), -1), np.zeros(len(data.X_val), dtype=int)]
+        base = self._estimator(family, {}, candidates)
         scorer = make_scorer(self.metric_)
         rows, t_start = [], time.perf_counter()
         # a time budget checks the clock between rounds of as many fits as run at once (under a
@@ -591,98 +650,85 @@ class RelatronSelector(RelationalEstimator):
             if seconds is not None and start > 0 and time.perf_counter() - t_start > seconds:
                 break
             part = configs[start:start + chunk]
-            grid = [{k: [v] for k, v in self._materialise(p).items()} for p, _ in part]
+            grid = [{k: [v] for k, v in _decode(family, p).items()} for p, _ in part]
             grid = [g if g else {"random_state": [self.seed_]} for g in grid]
             search = GridSearchCV(base, grid, scoring=scorer, cv=PredefinedSplit(fold), refit=False,
                                   n_jobs=self.n_jobs, verbose=max(self.verbose - 1, 0), error_score=np.nan)
             search.fit(X_all, y_all)
-            self.n_fits_ += len(part)
             res = search.cv_results_
             for i, (p, source) in enumerate(part):
                 rows.append({"family": family, "params": p, "source": source,
-                             "val": float(self._signed(res["mean_test_score"][i])),
-                             "_score": float(res["mean_test_score"][i]),
+                             "val": float(self._in_metric_direction(res["mean_test_score"][i])),
+                             "score": float(res["mean_test_score"][i]),
                              "fit_seconds": float(res["mean_fit_time"][i])})
         results = pd.DataFrame(rows)
-        order = (-results["_score"].fillna(-np.inf)).rank(method="first").astype(int)
+        order = (-results["score"].fillna(-np.inf)).rank(method="first").astype(int)
         results.insert(4, "rank", order)
-        for k in ("p1", "p2", "barrier", "flatness"):
-            results[f"landscape_{k}"] = np.nan
-        results["selected"] = False
-        self.search_results_ = results
-        self._log(f"searched {len(results)} configurations of {family}; best val {results['val'].iloc[order.argmin()]:.4f}")
+        self._log(f"searched {len(results)} configurations of {family}; best val "
+                  f"{results['val'].iloc[order.argmin()]:.4f}")
+        return _SearchResult(results, len(results))
 
-    def _signed(self, score):
-        from ..evaluation import METRICS
+    def _post_select(self, candidates: _Candidates, family, results, data: _Rows) -> _PostSelection:
+        """Refit the top candidates by validation score (early-stopped on validation) and keep one:
+        by the landscape vote when every one has a loss surface, else the best validation score.
 
-        return score if METRICS[self.metric_].greater_is_better else -score
+        ``results`` are the search's (with the scorer's ``score``, greater is better); the returned
+        ones have the ``landscape_*`` columns and ``selected``, without ``score``."""
+        from .landscape import LandscapeRefit, has_loss_surface  # torch: loaded on first use
 
-    @staticmethod
-    def _materialise(params):
-        if isinstance(params.get("learner"), dict):
-            from ..estimators._neural_tabular import TorchFrameLearner
-
-            return {**params, "learner": TorchFrameLearner(**params["learner"])}
-        return dict(params)
-
-    def _post_select(self, X, y, X_val, y_val):
-        from .landscape import LandscapeRefit, has_loss_surface
-
-        res = self.search_results_
-        finite = res[np.isfinite(res["_score"])]
+        finite = results[np.isfinite(results["score"])]
         if not len(finite):
-            raise ValueError(f"Every candidate of {self.selected_family_} failed to fit; see the warnings above.")
+            raise ValueError(f"Every candidate of {family} failed to fit; see the warnings above.")
         top = finite.sort_values("rank").head(self.top_k if self.post_selection else 1)
+        no_surface = False
         if len(top) > 1:
             # the vote compares loss surfaces: only when every top-k learner has one (LightGBM has none;
             # then the best validation score is kept and the others are not refitted)
-            surfaces = [has_loss_surface(self._estimator(self.selected_family_, self._materialise(p)))
-                        for p in top["params"]]
-            if not all(surfaces):
+            if not all(has_loss_surface(self._estimator(family, p, candidates)) for p in top["params"]):
                 logger.info("post-selection: %s has a top-%d candidate without a loss surface; keeping the best "
-                            "validation score", self.selected_family_, len(top))
-                self.post_selection_note_ = "best validation score (a top candidate has no loss surface)"
+                            "validation score", family, len(top))
+                no_surface = True
                 top = top.head(1)
-        self.top_candidates_ = []
-        fits = self._fit_many([(self.selected_family_, self._materialise(p)) for p in top["params"]], X, y, X_val,
-                              y_val, landscape=self.post_selection == "landscape" and len(top) > 1)
-        for (idx, row), (est, val, land) in zip(top.iterrows(), fits):
+        vote = self.post_selection == "landscape" and len(top) > 1
+        fits = self._fit_many([self._estimator(family, p, candidates) for p in top["params"]], data, landscape=vote)
+        out = results.drop(columns="score")
+        for k in _LANDSCAPE_COLUMNS:
+            out[f"landscape_{k}"] = np.nan
+        out["selected"] = False
+        top_candidates = []
+        for (idx, row), (est, score, land) in zip(top.iterrows(), fits):
             if land is not None:
-                for k in ("p1", "p2", "barrier", "flatness"):
-                    res.loc[idx, f"landscape_{k}"] = land[k]
-            self.top_candidates_.append({"params": row["params"], "estimator": est, "val": self._signed(val),
-                                         "landscape": land, "index": idx})
+                for k in _LANDSCAPE_COLUMNS:
+                    out.loc[idx, f"landscape_{k}"] = land[k]
+            top_candidates.append({"params": row["params"], "estimator": est, "val": self._in_metric_direction(score),
+                                   "landscape": land})
         chosen = 0
-        if len(self.top_candidates_) > 1:
-            cv = {"mean_test_score": [c["val"] if self._greater() else -c["val"] for c in self.top_candidates_]}
-            for k in ("p1", "p2", "barrier"):
-                cv[f"mean_test_{k}"] = [-c["landscape"][k] for c in self.top_candidates_]
-            chosen = LandscapeRefit(top_k=len(self.top_candidates_), weights=tuple(self.weights))(cv)
-        best = self.top_candidates_[chosen]
-        res.loc[best["index"], "selected"] = True
-        self.search_results_ = res.drop(columns="_score")
-        if len(self.top_candidates_) > 1:
-            self.post_selection_note_ = f"landscape vote among the top {len(self.top_candidates_)}"
-        elif not hasattr(self, "post_selection_note_") or self.post_selection is None:
-            self.post_selection_note_ = "best validation score"
-        self.best_params_ = best["params"]
-        self.best_estimator_ = best["estimator"]
-        self.best_score_ = best["val"]
+        if len(fits) > 1:
+            refit = LandscapeRefit(top_k=len(fits), weights=tuple(self.weights))
+            chosen = refit.choose([score for _, score, _ in fits], [land for _, _, land in fits])
+        out.loc[top.index[chosen], "selected"] = True
+        if len(fits) > 1:
+            note = f"landscape vote among the top {len(fits)}"
+        elif no_surface:
+            note = "best validation score (a top candidate has no loss surface)"
+        else:
+            note = "best validation score"
+        return _PostSelection(top_candidates, chosen, out, note, len(fits))
 
-    def _greater(self):
-        from ..evaluation import METRICS
+    def _runner_up(self, bank, candidates: _Candidates, macro: _MacroChoice, nearest, data: _Rows):
+        """The runner-up family's most promising configuration, fitted (None with one candidate)."""
+        others = [f for f in candidates.families if f != macro.family]
+        if macro.proba:
+            others.sort(key=lambda f: -macro.proba.get(f, 0.0))
+        if not others:
+            return None
+        params = self._start_configs(bank, others[0], candidates, nearest)[0][0]
+        ((est, _, _),) = self._fit_many([self._estimator(others[0], params, candidates)], data)
+        return est
 
-        return METRICS[self.metric_].greater_is_better
-
-    def _fit_ensemble(self, bank, families, X, y, X_val, y_val):
-        others = [f for f in families if f != self.selected_family_]
-        if self.macro_proba_:
-            others.sort(key=lambda f: -self.macro_proba_.get(f, 0.0))
-        self.ensemble_members_ = [self.best_estimator_]
-        if others:
-            params = self._start_configs(bank, others[0])[0][0]
-            ((est, _, _),) = self._fit_many([(others[0], self._materialise(params))], X, y, X_val, y_val)
-            self.ensemble_members_.append(est)
+    def _in_metric_direction(self, score):
+        """A scorer's value (greater is better) in the metric's own direction (MAE positive)."""
+        return score if METRICS[self.metric_].greater_is_better else -score
 
     # ------------------------------------------------------------------ predict
     def _predict_proba(self, X):
@@ -695,7 +741,7 @@ class RelatronSelector(RelationalEstimator):
 
     def report(self, path, X_test=None, y_test=None):
         """Write the selection report (one self-contained HTML page) to ``path``; see
-        :func:`skrel.selection.report.write_report`."""
+        :func:`skrel.relatron.report.write_report`."""
         from .report import write_report
 
         check_is_fitted(self, "best_estimator_")
@@ -704,8 +750,7 @@ class RelatronSelector(RelationalEstimator):
 
 def _fit_and_measure(est, X, y, X_val, y_val, metric, landscape_seed):
     """Fit one candidate, score it on val and, given a seed, measure its loss landscape (a joblib job)."""
-    from ..evaluation import make_scorer
-    from .landscape import landscape_metrics
+    from .landscape import landscape_metrics  # torch: only when a landscape is measured
 
     est.fit(X, y, X_val=X_val, y_val=y_val)
     val = make_scorer(metric)(est, X_val, y_val)
@@ -714,6 +759,15 @@ def _fit_and_measure(est, X, y, X_val, y_val, metric, landscape_seed):
         land = landscape_metrics(est, X_val, y_val, grid=5, radius=0.5, probe_batches=2, hessian_iters=5,
                                  random_state=landscape_seed)
     return est, val, land
+
+
+def _decode(family: str, params: dict) -> dict:
+    """A stored (bank) configuration as estimator parameters, as the family decodes it
+    (:attr:`~skrel.estimators.registry.FamilySpec.decode_params`; as stored for other names)."""
+    spec = FAMILIES.get(family)
+    if spec is None or spec.decode_params is None:
+        return dict(params)
+    return spec.decode_params(dict(params))
 
 
 def _bank_path(bank) -> str:

@@ -2,7 +2,7 @@
 
 Relatron's meta-selector learns which family suits a task from a bank of fitted configurations
 (the paper's bank is private; this one is built in the open by ``skrel bank build`` and
-ships with the package as ``skrel/selection/bank.parquet``). One record per fit:
+ships with the package as ``skrel/relatron/bank.parquet``). One record per fit:
 
 =====================  ===================================================================
 column                 meaning
@@ -12,7 +12,7 @@ column                 meaning
                        generator seed of the synthetic family)
 ``source``             ``"real"`` or ``"synthetic"``
 ``task_type``          ``"binary"``, ``"multiclass"`` or ``"regression"``
-``metric``             the task metric (a key of :data:`skrel.evaluation.METRICS`)
+``metric``             the task metric (a key of :data:`skrel.metrics.METRICS`)
 ``family``             a registry family name (``"dfs"``, ``"rdl"``...)
 ``config``             the configuration's index within its family for this task (0: defaults)
 ``params``             the estimator parameters, JSON (:func:`skrel.estimators.registry.make_model` builds the estimator)
@@ -23,7 +23,7 @@ column                 meaning
 ``peak_rss_mb``        the fitting process's resident-memory high-water mark so far
 ``landscape_<m>``      loss-landscape metrics ``p1``, ``p2``, ``barrier``, ``flatness``,
                        ``hessian_top`` on val rows (NaN where the learner has no loss surface)
-``emb:<entry>``        the task embedding (:func:`~skrel.selection.task_embedding`), one
+``emb:<entry>``        the task embedding (:func:`~skrel.relatron.task_embedding`), one
                        column per entry, NaN where a task has no such entry
 ``bank_version``,      schema version (:data:`BANK_VERSION`), the skrel version and the processor
 ``skrel_version``,     the record was made with
@@ -188,8 +188,8 @@ def fit_records(db, task, *, task_id: str, group: str, source: str, embedding: d
     """
     import skrel
 
-    from ..evaluation import evaluate, peak_rss_mb
-    from ..evaluation import cpu_model
+    from ..metrics import evaluate
+    from ..utils import cpu_model, peak_rss_mb
 
     splits = {s: task.split(db, s) for s in ("val", "test", "test_asof")}
     records = []
@@ -244,7 +244,7 @@ class PerformanceBank:
             records = pd.DataFrame({c: pd.Series(dtype=object) for c in _META})
         missing = sorted(set(_META) - set(records.columns))
         if missing:
-            raise ValueError(f"Bank records lack column(s) {missing}; see skrel.selection.bank's schema.")
+            raise ValueError(f"Bank records lack column(s) {missing}; see skrel.relatron.bank's schema.")
         self._records = records.reset_index(drop=True)
 
     # ---------------------------------------------------------------- io
@@ -282,7 +282,7 @@ class PerformanceBank:
         missing = sorted(set(_META) - set(records.columns))
         if missing:
             raise ValueError(f"{path} is not a performance bank: it lacks column(s) {missing} (see "
-                             "skrel.selection.bank's schema). Pass a bank built by `skrel bank build`.")
+                             "skrel.relatron.bank's schema). Pass a bank built by `skrel bank build`.")
         versions = set(records["bank_version"].dropna().astype(int)) if "bank_version" in records else {None}
         if versions - {BANK_VERSION}:
             raise ValueError(f"Bank {path} has schema version(s) {sorted(versions, key=str)}; this skrel reads "
@@ -315,7 +315,7 @@ class PerformanceBank:
         """Per task and family, the ``protocol`` score of the configuration with the best val score
         among the family's first ``budget`` configurations (all when None), in the metric's own
         direction. Rows: task ids; columns: families (NaN where a family has no fit)."""
-        from ..evaluation import METRICS
+        from ..metrics import METRICS
 
         if protocol not in ("val", "test", "test_asof"):
             raise ValueError(f"protocol must be 'val', 'test' or 'test_asof', got {protocol!r}.")
@@ -332,7 +332,7 @@ class PerformanceBank:
         """The family whose validation-chosen configuration scores best on ``protocol``, per task
         (budget-aware: only each family's first ``budget`` configurations compete; only
         ``families`` when given). Tasks where none of them has a fit are left out."""
-        from ..evaluation import METRICS
+        from ..metrics import METRICS
 
         scores = self.family_scores(budget, protocol)
         if families is not None:
@@ -356,7 +356,7 @@ class PerformanceBank:
     def configurations(self, task_ids, family: str, top: int = 3) -> list[dict]:
         """The ``top`` best configurations (by val) of ``family`` on each of ``task_ids``, in the
         order given, without repeats: the starting points of a search on a similar task."""
-        from ..evaluation import METRICS
+        from ..metrics import METRICS
 
         r = self._records[self._records["family"] == family]
         out, seen = [], set()

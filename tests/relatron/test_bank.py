@@ -1,4 +1,4 @@
-"""skrel.selection.bank: configurations, records, what the bank says, its file."""
+"""skrel.relatron.bank: configurations, records, what the bank says, its file."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from skrel.estimators.registry import make_model
-from skrel.selection.bank import BANK_BUDGET, BANK_PATH, BANK_VERSION, EMB_PREFIX, PerformanceBank, bank_configurations
+from skrel.relatron.bank import BANK_BUDGET, BANK_PATH, BANK_VERSION, EMB_PREFIX, PerformanceBank, bank_configurations
 
 
 def test_configurations_start_with_the_defaults_are_seeded_and_unique():
@@ -104,7 +104,7 @@ def test_unknown_families_are_one_clear_error(shop_binary):
 
 def test_the_bank_sizes_come_from_the_registry():
     from skrel.estimators.registry import FAMILIES
-    from skrel.selection.bank import bank_config_counts
+    from skrel.relatron.bank import bank_config_counts
 
     assert bank_config_counts() == {name: spec.bank_configs for name, spec in sorted(FAMILIES.items())}
     assert bank_config_counts(["dfs"]) == {"dfs": FAMILIES["dfs"].bank_configs}
