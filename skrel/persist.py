@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import __version__
+import skrel
 from .data import Database, RelationalDataset
 from .data.drift import describe_categories, describe_schema
 from .estimators.registry import FAMILIES
@@ -156,7 +156,7 @@ def model_card(estimator, *, db=None, X=None, scores: dict | None = None) -> dic
     schema = describe_schema(X.db)
     classes = getattr(estimator, "classes_", None)
     return {
-        "skrel_version": __version__,
+        "skrel_version": skrel.__version__,
         "versions": _versions(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "estimator": {
@@ -267,8 +267,8 @@ def load_model(path):
         raise ModelFileError(f"{str(path)!r} has skrel model format {payload[MAGIC]!r}; this skrel reads format "
                              f"{FORMAT_VERSION} and older. Upgrade skrel.")
     card, estimator = payload["card"], payload["estimator"]
-    if card.get("skrel_version") != __version__:
-        warnings.warn(f"{str(path)!r} was saved by skrel {card.get('skrel_version')}; this is skrel {__version__}. "
+    if card.get("skrel_version") != skrel.__version__:
+        warnings.warn(f"{str(path)!r} was saved by skrel {card.get('skrel_version')}; this is skrel {skrel.__version__}. "
                       "It may predict differently; refit with this version to be sure.", ModelVersionWarning,
                       stacklevel=2)
     estimator.model_card_ = card

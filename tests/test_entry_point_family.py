@@ -1,5 +1,5 @@
 """A family from another package, declared by a ``skrel.families`` entry point: skrel finds it with no
-edit to skrel (the registry, the command line, the bank).
+edit to skrel (the registry, the command line, the bank, the selector's candidates).
 
 The "package" is a directory holding a ``.dist-info`` with an ``entry_points.txt`` that points at
 ``tests/test_third_party_family.py``'s ``SPEC``, put on ``PYTHONPATH`` of a fresh interpreter:
@@ -47,6 +47,12 @@ def test_an_entry_point_family_is_registered_listed_and_banked(tmp_path):
         task = shop_task("binary")
         bank = PerformanceBank().extend(db, task, families=["recency"], budget=2, landscape=False)
         records = bank.to_frame()
+        from skrel import RelatronSelector
+
+        shipped = PerformanceBank.load()
+        default_candidates = RelatronSelector()._candidates(shipped).families
+        sel = RelatronSelector(candidates=["baseline", "recency"], budget=1, post_selection=None,
+                               random_state=0).fit(db, task)
         print(json.dumps({
             "registered": "recency" in FAMILIES,
             "listed": "recency" in epilog,
@@ -55,6 +61,9 @@ def test_an_entry_point_family_is_registered_listed_and_banked(tmp_path):
             "families": sorted(set(records["family"])),
             "fits": int(len(records)),
             "val": float(records["val"].max()),
+            "default_candidates": default_candidates,
+            "reason": sel.macro_reason_,
+            "chosen": sel.selected_family_,
         }))
     """, _package(tmp_path))
     assert out.returncode == 0, out.stderr[-3000:]
@@ -62,6 +71,10 @@ def test_an_entry_point_family_is_registered_listed_and_banked(tmp_path):
     assert result["registered"] and result["listed"] and result["built"] == "RecencyBoostingEstimator"
     assert result["counts"] == {"recency": 4} and result["families"] == ["recency"] and result["fits"] == 2
     assert 0.5 < result["val"] <= 1
+    # the shipped bank has never seen the family: still a candidate, measured on validation, and said so
+    assert "recency" in result["default_candidates"]
+    assert "the bank has no fits of recency" in result["reason"], result["reason"]
+    assert result["chosen"] in ("baseline", "recency")
 
 
 def test_a_broken_entry_point_warns_and_skrel_still_works(tmp_path):

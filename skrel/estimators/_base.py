@@ -14,7 +14,6 @@ import time
 from numbers import Integral, Real
 
 import numpy as np
-import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils._tags import ClassifierTags, RegressorTags
@@ -22,7 +21,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ..data import HORIZONS, Database, RelationalDataset, Task
-from ..utils import infer_task_type
+from ..utils import check_labels_present, infer_task_type
 from ..predict import PredictFrameMixin
 
 __all__ = ["RelationalEstimator", "resolve_fit_input", "check_relational_X", "holdout_latest",
@@ -77,15 +76,6 @@ def check_relational_X(X, what: str = "X") -> RelationalDataset:
     if len(X) == 0:
         raise ValueError(f"{what} has no rows.")
     return X
-
-
-def _check_labels_present(y, name: str = "y") -> None:
-    """Refuse missing labels (None, NaN), counting them and naming the first rows: the task type
-    cannot be inferred from them, nor a class or a value learned."""
-    missing = np.asarray(pd.isna(y), dtype=bool)
-    if missing.any():
-        raise ValueError(f"{name} has {int(missing.sum())} missing label(s) of {len(missing)} (first rows: "
-                         f"{np.flatnonzero(missing)[:5].tolist()}); drop those rows or fill them.")
 
 
 def resolve_fit_input(X, y, X_val=None, y_val=None):
@@ -161,9 +151,9 @@ class RelationalEstimator(PredictFrameMixin, BaseEstimator):
         else:
             X, y, X_val, y_val = resolve_fit_input(X, y, X_val, y_val)
             task = None
-        _check_labels_present(y, "y")
+        check_labels_present(y, "y")
         if y_val is not None:
-            _check_labels_present(y_val, "y_val")
+            check_labels_present(y_val, "y_val")
         if self.verbose:
             enable_verbose_logging()
         self._t0 = time.perf_counter()

@@ -36,9 +36,14 @@ import weakref
 from numbers import Integral, Real
 
 import numpy as np
-import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
+
+from ..utils import import_optional
+
+import_optional("torch", "skrel.relatron.landscape (loss landscapes of torch networks)")
+
+import torch  # noqa: E402
 
 __all__ = [
     "METRICS",

@@ -39,6 +39,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..utils import import_optional
+
 __all__ = ["write_report", "render_report", "SECTIONS"]
 
 logger = logging.getLogger(__name__)
@@ -148,6 +150,7 @@ def _table(columns, rows, *, row_classes=None) -> str:
 
 
 def _new_figure(width: float, height: float):
+    import_optional("matplotlib", "The selector's report")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

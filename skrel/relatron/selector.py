@@ -46,9 +46,13 @@ from ..data import RelationalDataset
 from ..estimators._base import RelationalEstimator
 from ..estimators.registry import FAMILIES, make_model
 from ..metrics import METRICS, make_scorer
-from ..utils import seed_from
+from ..utils import import_optional, seed_from
 from .bank import BANK_PATH, EMB_PREFIX, PerformanceBank, bank_configurations
 from .embedding import embed_task
+
+# the task embedding (RDL seed embeddings) and the post-selection (loss landscapes) train torch networks:
+# the selector needs the torch extra, and says so at import
+import_optional("torch", "RelatronSelector")
 
 __all__ = ["RelatronSelector", "SelectorWarning", "meta_features", "meta_proba"]
 
@@ -239,9 +243,10 @@ class RelatronSelector(RelationalEstimator):
     Parameters
     ----------
     candidates : None, list of str or list of (str, estimator), default=None
-        Families to choose among: registry names (default: every family in the bank), or
-        ``(name, estimator)`` pairs whose estimator starts the search (its parameters are the
-        base; a name unknown to the bank is chosen on validation).
+        Families to choose among: registry names (default: every registered family; when the
+        bank has no fits of one, the family is chosen on validation, and ``macro_reason_`` says
+        why), or ``(name, estimator)`` pairs whose estimator starts the search (its parameters
+        are the base; a name unknown to the bank is chosen on validation).
     budget : int, float or str, default=8
         Fits of the micro search (an int, at least 1), or a time budget in seconds (a positive
         float, or a duration string with a unit such as ``"300s"`` or ``"10min"``; the search
@@ -467,11 +472,12 @@ class RelatronSelector(RelationalEstimator):
         return bank
 
     def _candidates(self, bank) -> _Candidates:
-        """The candidate families (``candidates``, or every registered family the bank has fits of)."""
+        """The candidate families (``candidates``, or every registered family)."""
         given = {}
         if self.candidates is None:
-            in_bank = set(bank.to_frame()["family"])
-            names = [f for f in FAMILIES if f in in_bank]
+            # every registered family: one the bank has no fits of is still a candidate (measured on
+            # validation; see _macro)
+            names = list(FAMILIES)
         else:
             names = []
             for c in self.candidates:
@@ -509,7 +515,7 @@ class RelatronSelector(RelationalEstimator):
                 f"None of the bank's {len(bank.embedding_columns)} 'emb:' columns is an entry of this task's "
                 "embedding filled for at least 80% of bank tasks, so no bank task can be compared with this one: "
                 "the bank was built with other embedding components or another skrel version. Rebuild it "
-                "(benchmarks/build_bank.py), or widen embedding_params['components'].")
+                "(`skrel bank build`), or widen embedding_params['components'].")
         vec = np.array([[embedding[c[len(EMB_PREFIX):]] for c in cols]], dtype=float)
         Z = tasks[cols].to_numpy(dtype=float)
         med = np.nanmedian(Z, axis=0)
@@ -542,13 +548,17 @@ class RelatronSelector(RelationalEstimator):
             return _MacroChoice(macro, f"macro={macro!r} given", {}, 0)
         if len(families) == 1:
             return _MacroChoice(families[0], "the only candidate", {}, 0)
-        if macro == "meta" and not candidates.given:
+        unbanked = [f for f in families if f not in set(bank.to_frame()["family"])]
+        if macro == "meta" and not candidates.given and not unbanked:
             if not near.far:
                 return self._macro_by_meta_classifier(bank, candidates, near, data)
             warnings.warn(f"This task is unlike every bank task ({near.distance}); the meta-classifier would "
                           "extrapolate, so the family is chosen on validation instead.", SelectorWarning, stacklevel=5)
         if near.far:  # also with macro='val' or a candidate the bank does not know
             why = f"validation fallback ({near.distance})"
+        elif unbanked and macro != "val":
+            why = (f"validation: the bank has no fits of {', '.join(unbanked)}, so the meta-classifier cannot rank "
+                   "it against the others; every candidate measured at its defaults")
         else:
             why = "macro='val'" if macro == "val" else "validation (a candidate is not in the bank)"
         return self._macro_by_validation(bank, candidates, near.nearest, data, why)
@@ -779,16 +789,16 @@ def _check_bank(bank, name: str) -> None:
     """Refuse a bank the selector cannot learn from, naming it (``name``) and what it lacks."""
     frame = bank.to_frame()
     if not len(frame):
-        raise ValueError(f"{name} has no fits; build one with benchmarks/build_bank.py or PerformanceBank.extend.")
+        raise ValueError(f"{name} has no fits; build one with `skrel bank build` or PerformanceBank.extend.")
     if not bank.embedding_columns:
         raise ValueError(f"{name} has no '{EMB_PREFIX}' columns (task embeddings), so no bank task can be compared "
-                         "with this one. Rebuild it with benchmarks/build_bank.py or PerformanceBank.extend, which "
+                         "with this one. Rebuild it with `skrel bank build` or PerformanceBank.extend, which "
                          "record them.")
     scores = frame[["val", "test"]].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     if not np.isfinite(scores).all(axis=1).any():
         raise ValueError(f"{name} has no fit with both a val and a test score (all {len(frame)} lack one), so it "
                          "cannot say which family or configuration suits a task. Rebuild it with "
-                         "benchmarks/build_bank.py.")
+                         "`skrel bank build`.")
 
 
 def _kind(task_type: str) -> str:

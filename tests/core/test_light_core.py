@@ -66,6 +66,7 @@ def test_dfs_and_baseline_fit_without_any_extra():
 @pytest.mark.parametrize("code, extra", [
     ("from skrel import RDLEstimator", "torch"),
     ("from skrel import RelGTEstimator", "torch"),
+    ("from skrel import RelatronSelector", "torch"),
     ("import skrel.nn", "torch"),
     ("from skrel.estimators import TorchFrameLearner", "torch"),
     ("from skrel.estimators._tabular import prepare_learner; prepare_learner('mlp', 'binary')", "torch"),

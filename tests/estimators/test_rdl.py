@@ -204,11 +204,11 @@ def test_auto_batch_size_is_deterministic(shop_binary):
 
 
 def test_auto_batch_size_default_budget_and_explicit_int(shop_binary, monkeypatch):
-    import skrel.features._plan as plan
+    import skrel.estimators._torch as torch_base
 
     db, task = shop_binary
     X, y = task.split(db, "train")
-    monkeypatch.setattr(plan, "default_memory_limit", lambda: 300_000)
+    monkeypatch.setattr(torch_base, "default_memory_limit", lambda: 300_000)
     assert _auto(X, y).batch_size_ == _auto(X, y, memory_limit=300_000).batch_size_ < AUTO_BATCH_CAP
     fixed = _auto(X, y, batch_size=32, memory_limit=1)  # an int is taken as it is, whatever the budget
     assert fixed.batch_size_ == 32 and fixed.history_[0]["steps"] == -(-len(X) // 32)

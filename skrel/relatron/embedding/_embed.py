@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from ...data import Database, RelationalDataset, SchemaError, Task
-from ...estimators._base import _check_labels_present, resolve_fit_input
+from ...estimators._base import resolve_fit_input
+from ...utils import check_labels_present
 from ...utils import TASK_TYPES
 from ._common import EmbeddingRows, EmbeddingSettings, TaskEmbedding, logger
 from ._registry import COMPONENTS, REGISTRY, check_components
@@ -135,9 +136,9 @@ def embed_task(
     if task_type not in TASK_TYPES:
         raise ValueError(f"task_type must be one of {list(TASK_TYPES)}, got {task_type!r}.")
     X, y, X_val, y_val = resolve_fit_input(X, y, X_val, y_val)
-    _check_labels_present(y, "y")
+    check_labels_present(y, "y")
     if X_val is not None:
-        _check_labels_present(y_val, "y_val")
+        check_labels_present(y_val, "y_val")
         if X_val.entity_table != X.entity_table:
             raise ValueError(f"X and X_val are rows of different tables ({X.entity_table!r}, "
                              f"{X_val.entity_table!r}).")
