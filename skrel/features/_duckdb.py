@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import tempfile
 
-from ._definitions import Feature, Schema, used_columns
-from ._sql import DUCKDB, compile_features, frame_rows, run_queries
+from ._definitions import Feature, Schema
+from ._sql import DUCKDB, plan_engine_queries, run_queries
 
 __all__ = ["compute_duckdb"]
 
@@ -44,15 +44,8 @@ def compute_duckdb(db, schema: Schema, features: list[Feature], entity_table: st
     """
     from ..data.files import FileTable, connect
 
-    frame, codes = frame_rows(db, schema, entity_table, entity_ids, cutoffs)
-    features = list(features)
-    queries = [features] if queries is None else [list(q) for q in queries]
-    columns = used_columns(schema, features)
-    columns.setdefault(entity_table, [schema.pkeys[entity_table]])
-    tables, categories, colnames = DUCKDB.prepare_tables(db, schema, columns)
-    table_sql = {t: f"t{i}" for i, t in enumerate(tables)}
-    compiled = [compile_features(schema, q, entity_table, columns, table_sql, colnames, categories, DUCKDB)
-                for q in queries]
+    plan = plan_engine_queries(DUCKDB, db, schema, features, entity_table, entity_ids, cutoffs, queries)
+    frame, codes, features, queries, tables, table_sql, compiled, columns, colnames = plan
     if return_sql:
         return compiled[0][0] if len(compiled) == 1 else [sql for sql, _ in compiled]
 

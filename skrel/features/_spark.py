@@ -44,8 +44,8 @@ import uuid
 import numpy as np
 import pandas as pd
 
-from ._definitions import Feature, Schema, used_columns
-from ._sql import SPARK, compile_features, frame_rows, run_queries
+from ._definitions import Feature, Schema
+from ._sql import SPARK, plan_engine_queries, run_queries
 from ._sql.spark import _has_nanos, file_frame
 
 __all__ = ["compute_spark", "default_session", "java_available"]
@@ -170,17 +170,10 @@ def compute_spark(db, schema: Schema, features: list[Feature], entity_table: str
     pandas.DataFrame
         As :func:`~skrel.features._duckdb.compute_duckdb`.
     """
-    frame, codes = frame_rows(db, schema, entity_table, entity_ids, cutoffs)
-    features = list(features)
-    queries = [features] if queries is None else [list(q) for q in queries]
-    columns = used_columns(schema, features)
-    columns.setdefault(entity_table, [schema.pkeys[entity_table]])
-    tables, categories, colnames = SPARK.prepare_tables(db, schema, columns)
     prefix = f"skrel_{uuid.uuid4().hex[:12]}_"  # temporary views of this call only
-    table_sql = {t: f"{prefix}t{i}" for i, t in enumerate(tables)}
+    plan = plan_engine_queries(SPARK, db, schema, features, entity_table, entity_ids, cutoffs, queries, prefix)
+    frame, codes, features, queries, tables, table_sql, compiled, columns, colnames = plan
     frame_sql = f"{prefix}frame"
-    compiled = [compile_features(schema, q, entity_table, columns, table_sql, colnames, categories, SPARK, frame_sql)
-                for q in queries]
     if return_sql:
         return compiled[0][0] if len(compiled) == 1 else [sql for sql, _ in compiled]
 

@@ -12,11 +12,11 @@ sessions only. Adding an engine is one :class:`Dialect` subclass (plus its tests
 function that runs the compiled SQL.
 """
 
-from .compiler import compile_features, query_groups
+from .compiler import EngineQueries, compile_features, plan_engine_queries, query_groups
 from .dialect import DIALECTS, Dialect, get_dialect, register_dialect
 from .duckdb import DUCKDB, DuckDBDialect, quote_identifier
 from .frames import frame_rows, run_queries
 from .spark import SPARK, SparkDialect
 
-__all__ = ["compile_features", "query_groups", "Dialect", "DIALECTS", "get_dialect", "register_dialect", "DUCKDB",
+__all__ = ["compile_features", "query_groups", "plan_engine_queries", "EngineQueries", "Dialect", "DIALECTS", "get_dialect", "register_dialect", "DUCKDB",
            "DuckDBDialect", "SPARK", "SparkDialect", "quote_identifier", "frame_rows", "run_queries"]

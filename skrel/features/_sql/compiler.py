@@ -20,13 +20,14 @@ to the cutoff, at microsecond resolution (pandas' ``Timedelta.total_seconds()``)
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import NamedTuple
 
 import numpy as np
 
-from .._definitions import AGG_PRIMITIVES, Aggregation, Direct, Feature, Identity, Schema
+from .._definitions import AGG_PRIMITIVES, Aggregation, Direct, Feature, Identity, Schema, used_columns
 from .dialect import Dialect
 
-__all__ = ["compile_features", "query_groups"]
+__all__ = ["compile_features", "query_groups", "plan_engine_queries", "EngineQueries"]
 
 _NS_PER_DAY = 86_400 * 10**9
 
@@ -450,3 +451,36 @@ def compile_features(schema, features, entity_table, columns, table_sql, colname
             outs.append(f"CAST({a} AS DOUBLE) AS {o}")
     order = " ORDER BY __r" if dialect.order_rows else ""
     return comp.sql(f"SELECT __r, {', '.join(outs)} FROM {comp.ref(rel)}{order}"), decode
+
+
+class EngineQueries(NamedTuple):
+    """What an engine runs: the compiled queries and the tables and rows they read."""
+
+    frame: object  # the distinct (entity, cutoff) rows (see frames.frame_rows)
+    codes: object  # row i of the input is row codes[i] of frame
+    features: list
+    queries: list  # the features of each query
+    tables: dict  # {table: (frame or file source, select)} (Dialect.prepare_tables)
+    table_sql: dict  # {table: the name the queries read it by}
+    compiled: list  # [(sql, decode)] per query
+    columns: dict  # {table: the used columns}
+    colnames: dict  # {table: {column: its generated SQL name}}
+
+
+def plan_engine_queries(dialect: Dialect, db, schema: Schema, features, entity_table: str, entity_ids, cutoffs,
+                        queries=None, prefix: str = "") -> EngineQueries:
+    """Everything an engine needs before it runs anything: the rows, the used columns of the used
+    tables as ``dialect`` reads them (names ``{prefix}t0``, ``{prefix}t1``, ...; the rows as
+    ``{prefix}frame``) and each query compiled."""
+    from .frames import frame_rows
+
+    frame, codes = frame_rows(db, schema, entity_table, entity_ids, cutoffs)
+    features = list(features)
+    queries = [features] if queries is None else [list(q) for q in queries]
+    columns = used_columns(schema, features)
+    columns.setdefault(entity_table, [schema.pkeys[entity_table]])
+    tables, categories, colnames = dialect.prepare_tables(db, schema, columns)
+    table_sql = {t: f"{prefix}t{i}" for i, t in enumerate(tables)}
+    compiled = [compile_features(schema, q, entity_table, columns, table_sql, colnames, categories, dialect,
+                                 f"{prefix}frame") for q in queries]
+    return EngineQueries(frame, codes, features, queries, tables, table_sql, compiled, columns, colnames)
