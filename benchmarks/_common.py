@@ -42,7 +42,7 @@ __all__ = ["ROOT", "RESULTS", "F1_PATH", "cpu_model", "machine", "machine_record
 
 def cpu_model() -> str:
     """The processor's marketing name, shortened (``"AMD EPYC"``, ``"Intel Xeon"``)."""
-    from skrel.evaluation import cpu_model as skrel_cpu_model
+    from skrel.utils import cpu_model as skrel_cpu_model
 
     return skrel_cpu_model()
 

@@ -14,7 +14,8 @@ from skrel.features import dfs as dfs_module
 from skrel.features._definitions import build_features, infer_schema
 from skrel.features._duckdb import compute_duckdb
 from skrel.features._sql import query_groups
-from skrel.features._plan import parse_memory, plan_queries
+from skrel.features._plan import plan_queries
+from skrel.utils import parse_memory
 
 
 def test_queries_and_row_blocks_give_the_same_values():
