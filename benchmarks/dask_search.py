@@ -112,7 +112,7 @@ def run_case(name: str, workers: int) -> dict:
 
     from skrel import DFSEstimator, RelationalDataset
     from skrel.datasets import load_dataset
-    from skrel.evaluation import make_scorer
+    from skrel.metrics import make_scorer
     from skrel.relatron import RelatronSelector
 
     spec = CASES[name]

@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     from skrel.data import RelationalDataset
     from skrel.datasets import load_f1
     from skrel.estimators.registry import make_model
-    from skrel.evaluation import evaluate
+    from skrel.metrics import evaluate
 
     torch.set_num_threads(args.threads)
     db, tasks = load_f1(args.path)

@@ -28,7 +28,7 @@ TASKS = ["driver-dnf", "driver-top3", "driver-position"]
 
 
 def anchor(bank, task: str) -> dict:
-    from skrel.evaluation import METRICS
+    from skrel.metrics import METRICS
 
     frame = bank.to_frame()
     rows = frame[frame["task_id"] == f"f1/{task}"]

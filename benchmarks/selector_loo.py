@@ -26,7 +26,7 @@ from _common import standard_flags
 
 
 def _signed(scores: pd.DataFrame, metric: pd.Series) -> pd.DataFrame:
-    from skrel.evaluation import METRICS
+    from skrel.metrics import METRICS
 
     sign = metric.reindex(scores.index).map(lambda m: 1.0 if METRICS[m].greater_is_better else -1.0)
     return scores.mul(sign, axis=0)

@@ -28,7 +28,7 @@ import torch
 torch.set_num_threads(int(sys.argv[4]))
 from skrel.datasets import load_dataset
 from skrel.estimators.registry import make_model
-from skrel.evaluation import evaluate
+from skrel.metrics import evaluate
 t0 = time.perf_counter()
 db, tasks = load_dataset("wide", scale=float(sys.argv[1]))
 task = tasks[sys.argv[2]]
