@@ -79,7 +79,7 @@ def make(family: str, params: dict):
 
 
 def run_one(db, task, family: str, name: str, args, seed: int = 0) -> dict:
-    from skrel.metrics import evaluate, greater_is_better
+    from skrel.metrics import METRICS, evaluate
     from skrel.relatron.landscape import landscape_metrics
 
     params = {**COMMON[family], **CONFIGS[family][name], "random_state": seed}
@@ -87,7 +87,7 @@ def run_one(db, task, family: str, name: str, args, seed: int = 0) -> dict:
     t0 = time.perf_counter()
     est.fit(db, task)
     fit_s = time.perf_counter() - t0
-    sign = 1.0 if greater_is_better(task.metric) else -1.0
+    sign = 1.0 if METRICS[task.metric].greater_is_better else -1.0
     X_val, y_val = task.split(db, "val")
     X_test, y_test = task.split(db, "test")
     val, test = evaluate(est, X_val, y_val, task.metric), evaluate(est, X_test, y_test, task.metric)
