@@ -15,6 +15,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+from conftest import SHOP_LABEL_SQL, make_shop
+from skrel.data import save_directory
+
 TESTS = Path(__file__).resolve().parent
 
 
@@ -34,6 +37,13 @@ def _run(code: str, env: dict) -> subprocess.CompletedProcess:
 
 
 def test_an_entry_point_family_is_registered_listed_and_banked(tmp_path):
+    save_directory(make_shop(), tmp_path / "shop")
+    (tmp_path / "task.toml").write_text(
+        'name = "user-active"\nentity_table = "users"\nentity_col = "user_id"\ntarget_col = "churn_free"\n'
+        'task_type = "binary"\nwindow = "60d"\nval_timestamp = 2021-03-01\ntest_timestamp = 2021-07-01\n'
+        f'label_sql = """{SHOP_LABEL_SQL}"""\n')
+    env = _package(tmp_path)
+    env["SKREL_TEST_TMP"] = str(tmp_path)
     out = _run("""
         import json, warnings
         warnings.simplefilter("ignore")
@@ -45,8 +55,16 @@ def test_an_entry_point_family_is_registered_listed_and_banked(tmp_path):
         epilog = build_parser().epilog
         db = make_shop_database()
         task = shop_task("binary")
-        bank = PerformanceBank().extend(db, task, families=["recency"], budget=2, landscape=False)
-        records = bank.to_frame()
+        # `skrel bank extend` over the shop database as a directory and its task file (written by the test)
+        import os
+        from pathlib import Path
+        from skrel.cli import main
+
+        root = Path(os.environ["SKREL_TEST_TMP"])
+        code = main(["bank", "extend", "--db", str(root / "shop"), "--task", str(root / "task.toml"), "--empty",
+                     "--families", "recency", "--budget", "2", "--no-landscape", "--out", str(root / "bank.parquet")])
+        assert code == 0, code
+        records = PerformanceBank.load(root / "bank.parquet").to_frame()
         from skrel import RelatronSelector
 
         shipped = PerformanceBank.load()
@@ -65,7 +83,7 @@ def test_an_entry_point_family_is_registered_listed_and_banked(tmp_path):
             "reason": sel.macro_reason_,
             "chosen": sel.selected_family_,
         }))
-    """, _package(tmp_path))
+    """, env)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["registered"] and result["listed"] and result["built"] == "RecencyBoostingEstimator"
