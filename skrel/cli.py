@@ -1,4 +1,4 @@
-"""The ``skrel`` command line: ``describe``, ``fit``, ``predict``, ``embed``, ``report`` and ``demo``.
+"""The ``skrel`` command line: ``describe``, ``fit``, ``predict``, ``embed``, ``report``, ``bank`` and ``demo``.
 
 Data come from a built-in dataset (``skrel fit flights plane-cancel ...``) or from your own
 database (``--db``: a SQLAlchemy URL, a directory of Parquet/CSV files with a ``schema.toml``, or a
@@ -12,6 +12,10 @@ status 2 (``--traceback`` shows the whole traceback instead).
 at a time (:func:`skrel.predict.predict_frame`) and writes the predictions to Parquet, CSV or back
 into the ``--db`` database. Files are written only into existing directories: a missing directory
 is an error naming it (a mistyped path never creates directories), checked before any work.
+
+``skrel bank build|extend|show`` builds, extends or shows a performance bank
+(:mod:`skrel.relatron.bank_cli`). Families registered by other packages (``skrel.families`` entry
+points) are models here too.
 """
 
 from __future__ import annotations
