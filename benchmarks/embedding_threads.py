@@ -15,7 +15,6 @@ Results go to ``benchmarks/results/embedding_threads.{json,md}``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from _common import F1_PATH, ResultStore, command_line, machine, machines_line, standard_flags

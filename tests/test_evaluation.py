@@ -8,7 +8,6 @@ import pytest
 from sklearn import metrics as skm
 from sklearn.model_selection import GridSearchCV, cross_val_score
 
-import skrel.metrics
 from skrel.estimators.registry import make_model
 from skrel.evaluation import fit_and_report, parse_params
 from skrel.metrics import METRICS, evaluate, make_scorer
