@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import uuid
 import warnings
 from pathlib import Path
 
@@ -146,3 +148,37 @@ def spark():
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@contextlib.contextmanager
+def postgres_schema(prefix: str):
+    """``(engine, url, schema)``: a fresh schema on the server of ``SKREL_TEST_POSTGRES_URL``, dropped after.
+
+    Skips without a server, or fails when ``SKREL_REQUIRE_POSTGRES=1`` (CI, where ``.ci/postgres.sh`` starts one).
+    """
+    import sqlalchemy as sa
+
+    url = os.environ.get("SKREL_TEST_POSTGRES_URL")
+    required = os.environ.get("SKREL_REQUIRE_POSTGRES") == "1"
+    if not url:
+        if required:
+            pytest.fail("SKREL_REQUIRE_POSTGRES=1 but SKREL_TEST_POSTGRES_URL is not set (see .ci/postgres.sh).")
+        pytest.skip("SKREL_TEST_POSTGRES_URL is not set: start a server with `eval \"$(bash .ci/postgres.sh start)\"`.")
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect():
+            pass
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        if required:
+            pytest.fail(f"cannot connect to SKREL_TEST_POSTGRES_URL: {exc}")
+        pytest.skip(f"cannot connect to SKREL_TEST_POSTGRES_URL: {exc}")
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield engine, url, schema
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        engine.dispose()

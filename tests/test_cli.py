@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import types
-import uuid
 
 import pandas as pd
 import pytest
@@ -15,7 +13,7 @@ import sqlalchemy as sa
 import skrel
 from skrel.data import Database
 from skrel.data.sql import TimeColumnInferenceWarning
-from conftest import SHOP_LABEL_SQL, make_shop, shop_task
+from conftest import SHOP_LABEL_SQL, make_shop, postgres_schema, shop_task
 from skrel.cli import build_parser, main
 from skrel.datasets import DATASETS
 from skrel.estimators.registry import FAMILIES
@@ -271,31 +269,9 @@ def test_own_database_errors_are_one_line(capsys, shop_sqlite_url, task_file, tm
 
 @pytest.fixture
 def pg_url():
-    url = os.environ.get("SKREL_TEST_POSTGRES_URL")
-    required = os.environ.get("SKREL_REQUIRE_POSTGRES") == "1"
-    if not url:
-        if required:
-            pytest.fail("SKREL_REQUIRE_POSTGRES=1 but SKREL_TEST_POSTGRES_URL is not set (see .ci/postgres.sh).")
-        pytest.skip("SKREL_TEST_POSTGRES_URL is not set: start a server with `eval \"$(bash .ci/postgres.sh start)\"`.")
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect():
-            pass
-    except sa.exc.OperationalError as exc:
-        engine.dispose()
-        if required:
-            pytest.fail(f"cannot connect to SKREL_TEST_POSTGRES_URL: {exc}")
-        pytest.skip(f"cannot connect to SKREL_TEST_POSTGRES_URL: {exc}")
-    schema = f"skrel_cli_{uuid.uuid4().hex[:12]}"
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    try:
+    with postgres_schema("skrel_cli") as (engine, url, schema):
         write_shop_sql(engine, schema)
         yield url, schema
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-        engine.dispose()
 
 
 @pytest.mark.postgres

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 import warnings
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from conftest import SHOP_LABEL_SQL, make_shop
+from conftest import SHOP_LABEL_SQL, make_shop, postgres_schema
 from skrel.cli import main
 from skrel.data import Database
 from skrel.datasets import load_flights
@@ -212,31 +211,9 @@ label_sql = \"\"\"{SHOP_LABEL_SQL}\"\"\"
 
 @pytest.fixture
 def pg_shop():
-    url = os.environ.get("SKREL_TEST_POSTGRES_URL")
-    required = os.environ.get("SKREL_REQUIRE_POSTGRES") == "1"
-    if not url:
-        if required:
-            pytest.fail("SKREL_REQUIRE_POSTGRES=1 but SKREL_TEST_POSTGRES_URL is not set (see .ci/postgres.sh).")
-        pytest.skip("SKREL_TEST_POSTGRES_URL is not set: start a server with `eval \"$(bash .ci/postgres.sh start)\"`.")
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect():
-            pass
-    except sa.exc.OperationalError as exc:
-        engine.dispose()
-        if required:
-            pytest.fail(f"cannot connect to SKREL_TEST_POSTGRES_URL: {exc}")
-        pytest.skip(f"cannot connect to SKREL_TEST_POSTGRES_URL: {exc}")
-    schema = f"skrel_predict_{uuid.uuid4().hex[:12]}"
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    try:
+    with postgres_schema("skrel_predict") as (engine, url, schema):
         write_sql(make_shop(), engine, schema)
         yield url, schema
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-        engine.dispose()
 
 
 @pytest.mark.postgres

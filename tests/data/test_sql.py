@@ -4,14 +4,14 @@ reported), on SQLite files and on PostgreSQL (SKREL_TEST_POSTGRES_URL)."""
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
-import uuid
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+
+from conftest import postgres_schema
 import sqlalchemy as sa
 
 from skrel.data import Database, DanglingForeignKeyWarning, SchemaError
@@ -194,30 +194,8 @@ def test_sqlite_read_does_not_write(shop_sqlite):
 # ---------------------------------------------------------------------- PostgreSQL
 @pytest.fixture
 def pg_schema():
-    url = os.environ.get("SKREL_TEST_POSTGRES_URL")
-    required = os.environ.get("SKREL_REQUIRE_POSTGRES") == "1"
-    if not url:
-        if required:
-            pytest.fail("SKREL_REQUIRE_POSTGRES=1 but SKREL_TEST_POSTGRES_URL is not set (see .ci/postgres.sh).")
-        pytest.skip("SKREL_TEST_POSTGRES_URL is not set: start a server with `eval \"$(bash .ci/postgres.sh start)\"`.")
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect():
-            pass
-    except sa.exc.OperationalError as exc:
-        engine.dispose()
-        if required:
-            pytest.fail(f"cannot connect to SKREL_TEST_POSTGRES_URL: {exc}")
-        pytest.skip(f"cannot connect to SKREL_TEST_POSTGRES_URL: {exc}")
-    schema = f"skrel_test_{uuid.uuid4().hex[:12]}"
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    try:
+    with postgres_schema("skrel_test") as (engine, url, schema):
         yield engine, schema
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-        engine.dispose()
 
 
 PG_DDL = """
