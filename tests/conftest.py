@@ -20,6 +20,14 @@ from skrel.utils.estimator_checks import make_shop_database as make_shop
 F1_PATH = Path(os.environ.get("SKREL_F1_PATH", Path(__file__).resolve().parents[1].parent / "shared" / "data" / "f1"))
 
 
+def shop_task_toml(label_sql: str = SHOP_LABEL_SQL, name: str | None = "user-active") -> str:
+    """The shop's binary task as a task file (TOML), with ``label_sql`` as its query."""
+    head = f'name = "{name}"\n' if name else ""
+    return (head + 'entity_table = "users"\nentity_col = "user_id"\ntarget_col = "churn_free"\n'
+            'task_type = "binary"\nwindow = "60d"\nval_timestamp = 2021-03-01\ntest_timestamp = 2021-07-01\n'
+            f'label_sql = """{label_sql}"""\n')
+
+
 def with_changes_after(db: Database, t: pd.Timestamp, rng) -> Database:
     """The shop ``db`` with its orders dated after ``t`` changed and 200 new orders after ``t`` appended."""
     orders = db["orders"].df.copy()

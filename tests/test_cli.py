@@ -13,7 +13,7 @@ import sqlalchemy as sa
 import skrel
 from skrel.data import Database
 from skrel.data.sql import TimeColumnInferenceWarning
-from conftest import SHOP_LABEL_SQL, make_shop, postgres_schema, shop_task
+from conftest import make_shop, postgres_schema, shop_task, shop_task_toml
 from skrel.cli import build_parser, main
 from skrel.datasets import DATASETS
 from skrel.estimators.registry import FAMILIES
@@ -166,17 +166,7 @@ def write_shop_sql(engine, schema=None):
             conn.execute(table.insert(), records)
 
 
-TASK_TOML = f"""
-name = "user-active"
-entity_table = "users"
-entity_col = "user_id"
-target_col = "churn_free"
-task_type = "binary"
-window = "60d"
-val_timestamp = 2021-03-01
-test_timestamp = 2021-07-01
-label_sql = \"\"\"{SHOP_LABEL_SQL}\"\"\"
-"""
+TASK_TOML = "\n" + shop_task_toml()  # a leading blank line: the error line numbers below count it
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from conftest import SHOP_LABEL_SQL, make_shop, postgres_schema
+from conftest import make_shop, postgres_schema, shop_task_toml
 from skrel.cli import main
 from skrel.data import Database
 from skrel.datasets import load_flights
@@ -196,17 +196,7 @@ def test_file_options_in_a_missing_directory_fail_before_fitting(capsys, tmp_pat
 
 
 # ---------------------------------------------------------------------- PostgreSQL
-TASK_TOML = f"""
-name = "user-active"
-entity_table = "users"
-entity_col = "user_id"
-target_col = "churn_free"
-task_type = "binary"
-window = "60d"
-val_timestamp = 2021-03-01
-test_timestamp = 2021-07-01
-label_sql = \"\"\"{SHOP_LABEL_SQL}\"\"\"
-"""
+TASK_TOML = "\n" + shop_task_toml()  # a leading blank line: the error line numbers below count it
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from conftest import SHOP_LABEL_SQL, make_shop
+from conftest import make_shop, shop_task_toml
 from skrel.data import save_directory
 
 TESTS = Path(__file__).resolve().parent
@@ -38,10 +38,7 @@ def _run(code: str, env: dict) -> subprocess.CompletedProcess:
 
 def test_an_entry_point_family_is_registered_listed_and_banked(tmp_path):
     save_directory(make_shop(), tmp_path / "shop")
-    (tmp_path / "task.toml").write_text(
-        'name = "user-active"\nentity_table = "users"\nentity_col = "user_id"\ntarget_col = "churn_free"\n'
-        'task_type = "binary"\nwindow = "60d"\nval_timestamp = 2021-03-01\ntest_timestamp = 2021-07-01\n'
-        f'label_sql = """{SHOP_LABEL_SQL}"""\n')
+    (tmp_path / "task.toml").write_text(shop_task_toml())
     env = _package(tmp_path)
     env["SKREL_TEST_TMP"] = str(tmp_path)
     out = _run("""

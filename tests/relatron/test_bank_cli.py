@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import SHOP_LABEL_SQL, make_shop
+from conftest import make_shop, shop_task_toml
 from skrel.cli import build_parser, main
 from skrel.relatron.bank import BANK_PATH, PerformanceBank
 from skrel.relatron.bank_cli import task_specs
@@ -43,9 +43,7 @@ def shop(tmp_path):
         'foreign_keys = { user_id = "users", item_id = "items" }\n'
     )
     task = tmp_path / "task.toml"
-    task.write_text(f'name = "user-active"\nentity_table = "users"\nentity_col = "user_id"\n'
-                    f'target_col = "churn_free"\ntask_type = "binary"\nwindow = "60d"\n'
-                    f'val_timestamp = 2021-03-01\ntest_timestamp = 2021-07-01\nlabel_sql = """{SHOP_LABEL_SQL}"""\n')
+    task.write_text(shop_task_toml())
     return ["--db", str(data), "--task", str(task)]
 
 
