@@ -190,3 +190,23 @@ def postgres_schema(prefix: str):
         with engine.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
         engine.dispose()
+
+
+@contextlib.contextmanager
+def shop_in_memory_files(db: Database, name: str):
+    """The shop ``db`` as Parquet files on fsspec's ``memory://`` filesystem, opened with every table left in its
+    file (``from_parquet(memory_rows=0)``); the files are removed after."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    root = f"memory://{name}"
+    for table, t in db.tables.items():
+        with fs.open(f"{root}/{table}.parquet", "wb") as fh:
+            t.df.to_parquet(fh, index=False)
+    schema = {"tables": {"users": {"primary_key": "user_id"}, "items": {"primary_key": "item_id"},
+                         "orders": {"primary_key": "order_id", "time_column": "at",
+                                    "foreign_keys": {"user_id": "users", "item_id": "items"}}}}
+    try:
+        yield Database.from_parquet(root, schema, memory_rows=0)
+    finally:
+        fs.rm(root, recursive=True)

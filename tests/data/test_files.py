@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "features"))
+from conftest import shop_in_memory_files  # noqa: E402
 from dfs_cases import assert_frames_equal, make_market, market_rows, write_parquet  # noqa: E402
 
 from skrel.data import Database, RelationalDataset, SchemaError  # noqa: E402
@@ -73,26 +74,13 @@ def test_labels_run_on_files(tmp_path, shop_binary):
 
 
 def test_fsspec_path(shop_binary):
-    import fsspec
-
     mem, _ = shop_binary
-    fs = fsspec.filesystem("memory")
-    root = "memory://skrel-test-shop"
-    for name, t in mem.tables.items():
-        with fs.open(f"{root}/{name}.parquet", "wb") as fh:
-            t.df.to_parquet(fh, index=False)
-    schema = {"tables": {"users": {"primary_key": "user_id"}, "items": {"primary_key": "item_id"},
-                         "orders": {"primary_key": "order_id", "time_column": "at",
-                                    "foreign_keys": {"user_id": "users", "item_id": "items"}}}}
-    try:
-        db = Database.from_parquet(root, schema, memory_rows=0)
+    with shop_in_memory_files(mem, "skrel-test-shop") as db:
         assert all(isinstance(db[n], FileTable) for n in db)
         X = RelationalDataset(db, "users", np.arange(10), np.full(10, np.datetime64("2021-01-01", "ns")))
         Xm = RelationalDataset(mem, "users", X.entity_ids, X.cutoffs)
         assert_frames_equal(DFSTransformer(max_depth=1).fit(Xm).transform(Xm),
                             DFSTransformer(max_depth=1).fit(X).transform(X))
-    finally:
-        fs.rm(root, recursive=True)
 
 
 def test_validation_runs_on_the_files_and_names_the_problem(tmp_path):

@@ -12,7 +12,7 @@ import re
 import pandas as pd
 import pytest
 
-from conftest import SHOP_LABEL_SQL, make_shop, shop_task
+from conftest import SHOP_LABEL_SQL, make_shop, shop_in_memory_files, shop_task
 from skrel.cli import main
 from skrel.data import Database, LabelQueryError, Task
 from skrel.data.directory import save_directory
@@ -135,23 +135,10 @@ def test_file_tables_are_read_but_their_files_cannot_be_named(victim):
 
 
 def test_file_tables_behind_an_fsspec_url(shop_binary):
-    import fsspec
-
     mem, task = shop_binary
-    fs = fsspec.filesystem("memory")
-    root = "memory://skrel-test-label-sandbox"
-    for name, t in mem.tables.items():
-        with fs.open(f"{root}/{name}.parquet", "wb") as fh:
-            t.df.to_parquet(fh, index=False)
-    schema = {"tables": {"users": {"primary_key": "user_id"}, "items": {"primary_key": "item_id"},
-                         "orders": {"primary_key": "order_id", "time_column": "at",
-                                    "foreign_keys": {"user_id": "users", "item_id": "items"}}}}
-    try:
-        db = Database.from_parquet(root, schema, memory_rows=0)
+    with shop_in_memory_files(mem, "skrel-test-label-sandbox") as db:
         for split in ("train", "test"):
             pd.testing.assert_frame_equal(task.labels(db, split), task.labels(mem, split))
-    finally:
-        fs.rm(root, recursive=True)
 
 
 def _fields(task: Task) -> dict:
